@@ -1,0 +1,572 @@
+//! The operator's contract: TOML types, loading and validation in one place.
+//!
+//! Raw serde types mirror the file; `Config::load` turns them into the validated, immutable runtime
+//! model (catalogue, key ring, providers). Every error names the field that is wrong.
+
+use crate::auth::KeyRing;
+use crate::catalogue::{Catalogue, ModelEntry, ModelKind};
+use crate::tier::Tier;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, PartialEq)]
+pub struct ConfigError {
+    /// Dotted path of the offending field, e.g. `models[2].provider`, or the file for I/O errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// Raw file shape
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    keys: RawKeys,
+    #[serde(default)]
+    demo: Option<RawDemo>,
+    #[serde(default)]
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    models: Vec<RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    listen: String,
+    admin_listen: String,
+    max_body_bytes: usize,
+    threads: usize,
+    grace_period_seconds: u64,
+    graceful_shutdown_timeout_seconds: u64,
+    upgrade_sock: Option<String>,
+    pid_file: Option<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            max_body_bytes: 32 * 1024 * 1024,
+            threads: 2,
+            // Pingora's default is 300 s even when idle; long enough for an SSE answer to finish.
+            grace_period_seconds: 30,
+            graceful_shutdown_timeout_seconds: 5,
+            upgrade_sock: None,
+            pid_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemo {
+    listen: String,
+    #[serde(default)]
+    token_delay_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    api: String,
+    base_url: String,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    read_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: String,
+    provider: String,
+    #[serde(default)]
+    upstream_model: Option<String>,
+    tier: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    created: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated runtime model
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub admin_listen: String,
+    pub max_body_bytes: usize,
+    pub threads: usize,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+    pub upgrade_sock: Option<String>,
+    pub pid_file: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub listen: SocketAddr,
+    /// Pause between streamed tokens, so streaming is visible by eye in the demo.
+    pub token_delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderApi {
+    /// Speaks OpenAI Chat Completions / Embeddings.
+    OpenAi,
+    /// Speaks Anthropic Messages.
+    Anthropic,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub api: ProviderApi,
+    pub base: BaseUrl,
+    /// Environment variable holding the upstream credential; read at start-up, never logged.
+    pub api_key_env: Option<String>,
+    pub connect_timeout: Duration,
+    /// Per read: bounds the wait for the response header and each gap between body chunks.
+    pub read_timeout: Duration,
+}
+
+/// `scheme://host[:port]/prefix`, split once so the hot path only concatenates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash, e.g. `/v1` or empty.
+    pub path: String,
+}
+
+impl BaseUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{s:?} must start with http:// or https://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(format!("{s:?} has no host"));
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6
+                .find(']')
+                .ok_or_else(|| format!("{s:?}: unclosed IPv6 bracket"))?;
+            let host = &v6[..end];
+            let port = match &v6[end + 1..] {
+                "" => default_port,
+                p => parse_port(p.strip_prefix(':').unwrap_or(p), s)?,
+            };
+            (host.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), parse_port(p, s)?),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{s:?} has no host"));
+        }
+        Ok(Self {
+            tls,
+            host,
+            port,
+            path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The `Host` header value.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
+    p.parse::<u16>()
+        .map_err(|_| format!("{whole:?}: bad port {p:?}"))
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerSettings,
+    pub keys_file: PathBuf,
+    pub keys: KeyRing,
+    pub demo: Option<DemoSettings>,
+    pub providers: Vec<Provider>,
+    pub catalogue: Catalogue,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base_dir, path)
+    }
+
+    /// `base_dir` resolves relative paths (the keys file) against the config file's folder.
+    pub fn from_toml(text: &str, base_dir: &Path, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigError::new(
+                path.display().to_string(),
+                e.to_string().trim_end().to_string(),
+            )
+        })?;
+        let server = validate_server(raw.server)?;
+        let demo = raw.demo.map(validate_demo).transpose()?;
+        let providers = validate_providers(raw.providers)?;
+        let catalogue = validate_models(raw.models, &providers)?;
+
+        let keys_file = base_dir.join(&raw.keys.file);
+        let keys_text = std::fs::read_to_string(&keys_file).map_err(|e| {
+            ConfigError::new(
+                "keys.file",
+                format!("cannot read {}: {e}", keys_file.display()),
+            )
+        })?;
+        let keys = KeyRing::from_toml(&keys_text).map_err(|e| ConfigError {
+            field: format!("{} → {}", keys_file.display(), e.field),
+            message: e.message,
+        })?;
+
+        Ok(Self {
+            path: path.to_path_buf(),
+            server,
+            keys_file,
+            keys,
+            demo,
+            providers,
+            catalogue,
+        })
+    }
+
+    pub fn provider(&self, idx: usize) -> &Provider {
+        &self.providers[idx]
+    }
+}
+
+fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
+    for (field, v) in [
+        ("server.listen", &raw.listen),
+        ("server.admin_listen", &raw.admin_listen),
+    ] {
+        v.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(field, format!("{v:?} is not an address like 127.0.0.1:8080"))
+        })?;
+    }
+    if raw.listen == raw.admin_listen {
+        return Err(ConfigError::new(
+            "server.admin_listen",
+            "must differ from server.listen (metrics stay on a private listener)",
+        ));
+    }
+    if raw.max_body_bytes == 0 {
+        return Err(ConfigError::new("server.max_body_bytes", "must be > 0"));
+    }
+    if raw.threads == 0 {
+        return Err(ConfigError::new("server.threads", "must be > 0"));
+    }
+    Ok(ServerSettings {
+        listen: raw.listen,
+        admin_listen: raw.admin_listen,
+        max_body_bytes: raw.max_body_bytes,
+        threads: raw.threads,
+        grace_period_seconds: raw.grace_period_seconds,
+        graceful_shutdown_timeout_seconds: raw.graceful_shutdown_timeout_seconds,
+        upgrade_sock: raw.upgrade_sock,
+        pid_file: raw.pid_file,
+    })
+}
+
+fn validate_demo(raw: RawDemo) -> Result<DemoSettings, ConfigError> {
+    let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+        ConfigError::new("demo.listen", format!("{:?} is not an address", raw.listen))
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(ConfigError::new(
+            "demo.listen",
+            "the demo upstream only listens on loopback",
+        ));
+    }
+    Ok(DemoSettings {
+        listen,
+        token_delay: Duration::from_millis(raw.token_delay_ms),
+    })
+}
+
+fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigError> {
+    let mut out: Vec<Provider> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("providers[{i}].{f}");
+        if p.name.is_empty() {
+            return Err(ConfigError::new(field("name"), "must not be empty"));
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("duplicate provider {:?}", p.name),
+            ));
+        }
+        let api = match p.api.as_str() {
+            "openai" => ProviderApi::OpenAi,
+            "anthropic" => ProviderApi::Anthropic,
+            other => {
+                return Err(ConfigError::new(
+                    field("api"),
+                    format!("unknown api {other:?} (expected openai or anthropic)"),
+                ))
+            }
+        };
+        let base = BaseUrl::parse(&p.base_url).map_err(|m| ConfigError::new(field("base_url"), m))?;
+        if let Some(env) = &p.api_key_env {
+            if env.is_empty() {
+                return Err(ConfigError::new(field("api_key_env"), "must not be empty"));
+            }
+        }
+        out.push(Provider {
+            name: p.name,
+            api,
+            base,
+            api_key_env: p.api_key_env,
+            connect_timeout: Duration::from_millis(p.connect_timeout_ms.unwrap_or(5_000)),
+            read_timeout: Duration::from_millis(p.read_timeout_ms.unwrap_or(600_000)),
+        });
+    }
+    Ok(out)
+}
+
+fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalogue, ConfigError> {
+    let mut entries: Vec<ModelEntry> = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("models[{i}].{f}");
+        if m.name.is_empty() || m.name == "*" {
+            return Err(ConfigError::new(field("name"), "must name a model or a family like \"claude-*\""));
+        }
+        if m.name[..m.name.len() - 1].contains('*') {
+            return Err(ConfigError::new(field("name"), "only a trailing * is supported"));
+        }
+        if entries.iter().any(|e| e.name == m.name) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("duplicate model {:?}", m.name),
+            ));
+        }
+        let provider = providers
+            .iter()
+            .position(|p| p.name == m.provider)
+            .ok_or_else(|| {
+                ConfigError::new(field("provider"), format!("unknown provider {:?}", m.provider))
+            })?;
+        let tier: Tier = m.tier.parse().map_err(|e| ConfigError::new(field("tier"), e))?;
+        let kind = match m.kind.as_deref().unwrap_or("chat") {
+            "chat" => ModelKind::Chat,
+            "embeddings" => ModelKind::Embeddings,
+            other => {
+                return Err(ConfigError::new(
+                    field("kind"),
+                    format!("unknown kind {other:?} (expected chat or embeddings)"),
+                ))
+            }
+        };
+        if let Some(u) = &m.upstream_model {
+            if u.is_empty() {
+                return Err(ConfigError::new(field("upstream_model"), "must not be empty"));
+            }
+        }
+        entries.push(ModelEntry {
+            name: m.name,
+            provider,
+            provider_name: providers[provider].name.clone(),
+            upstream_model: m.upstream_model,
+            tier,
+            kind,
+            created: m.created,
+        });
+    }
+    Ok(Catalogue::new(entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const KEYS: &str = r#"
+[[keys]]
+id = "k1"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+team = "team-a"
+"#;
+
+    fn write_keys(dir: &Path) {
+        let mut f = std::fs::File::create(dir.join("keys.toml")).unwrap();
+        f.write_all(KEYS.as_bytes()).unwrap();
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("stav-cfg-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        write_keys(&d);
+        d
+    }
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+admin_listen = "127.0.0.1:9090"
+max_body_bytes = 1000
+
+[keys]
+file = "keys.toml"
+
+[[providers]]
+name = "eu-vllm"
+api = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "EU_VLLM_KEY"
+
+[[models]]
+name = "qwen3-32b"
+provider = "eu-vllm"
+upstream_model = "Qwen/Qwen3-32B"
+tier = "sovereign"
+kind = "chat"
+"#;
+
+    fn load(text: &str, tag: &str) -> Result<Config, ConfigError> {
+        let d = tmpdir(tag);
+        Config::from_toml(text, &d, &d.join("stav.toml"))
+    }
+
+    #[test]
+    fn good_config_loads() {
+        let c = load(GOOD, "good").unwrap();
+        assert_eq!(c.server.max_body_bytes, 1000);
+        assert_eq!(c.providers[0].base.path, "/v1");
+        assert_eq!(c.providers[0].base.port, 8000);
+        assert_eq!(c.keys.len(), 1);
+        let m = c.catalogue.lookup("qwen3-32b").unwrap();
+        assert_eq!(m.upstream_model_for("qwen3-32b"), "Qwen/Qwen3-32B");
+        assert_eq!(m.tier, Tier::Sovereign);
+    }
+
+    #[test]
+    fn unknown_provider_names_the_field() {
+        let bad = GOOD.replace("provider = \"eu-vllm\"", "provider = \"nope\"");
+        let e = load(&bad, "prov").unwrap_err();
+        assert_eq!(e.field, "models[0].provider");
+        assert!(e.message.contains("nope"));
+    }
+
+    #[test]
+    fn unknown_tier_names_the_field() {
+        let bad = GOOD.replace("tier = \"sovereign\"", "tier = \"eu-only\"");
+        let e = load(&bad, "tier").unwrap_err();
+        assert_eq!(e.field, "models[0].tier");
+    }
+
+    #[test]
+    fn duplicate_model_names_the_field() {
+        let bad = format!(
+            "{GOOD}\n[[models]]\nname = \"qwen3-32b\"\nprovider = \"eu-vllm\"\ntier = \"sovereign\"\n"
+        );
+        let e = load(&bad, "dup").unwrap_err();
+        assert_eq!(e.field, "models[1].name");
+        assert!(e.message.contains("duplicate"));
+    }
+
+    #[test]
+    fn unreadable_keys_file_names_the_field() {
+        let bad = GOOD.replace("file = \"keys.toml\"", "file = \"missing.toml\"");
+        let e = load(&bad, "keys").unwrap_err();
+        assert_eq!(e.field, "keys.file");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_name() {
+        let bad = GOOD.replace("max_body_bytes = 1000", "max_body_byte = 1000");
+        let e = load(&bad, "unk").unwrap_err();
+        assert!(e.message.contains("max_body_byte"), "{e}");
+    }
+
+    #[test]
+    fn bad_api_and_kind_and_base_url() {
+        let e = load(&GOOD.replace("api = \"openai\"", "api = \"grpc\""), "api").unwrap_err();
+        assert_eq!(e.field, "providers[0].api");
+        let e = load(&GOOD.replace("kind = \"chat\"", "kind = \"image\""), "kind").unwrap_err();
+        assert_eq!(e.field, "models[0].kind");
+        let e = load(&GOOD.replace("http://127.0.0.1:8000/v1", "ftp://x"), "url").unwrap_err();
+        assert_eq!(e.field, "providers[0].base_url");
+    }
+
+    #[test]
+    fn base_url_forms() {
+        let b = BaseUrl::parse("https://api.anthropic.com").unwrap();
+        assert!(b.tls);
+        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("api.anthropic.com", 443, ""));
+        assert_eq!(b.authority(), "api.anthropic.com");
+        let b = BaseUrl::parse("http://[::1]:9000/v1/").unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("::1", 9000, "/v1"));
+        assert_eq!(b.authority(), "[::1]:9000");
+        assert!(BaseUrl::parse("http://host:notaport/").is_err());
+        assert!(BaseUrl::parse("http:///v1").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Gateway errors, rendered in the caller's contract.
+
+use super::Contract;
+use serde_json::json;
+
+/// What went wrong, independent of the contract it is reported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidApiKey,
+    InvalidRequest,
+    ModelNotFound,
+    /// The model exists but cannot serve this endpoint (e.g. an embedding model on chat).
+    WrongModelKind,
+    RouteNotFound,
+    BodyTooLarge,
+    LengthRequired,
+    /// The upstream could not be reached, or refused our credential: a fault on our side.
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub param: Option<&'static str>,
+}
+
+impl GatewayError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            ErrorKind::InvalidApiKey => 401,
+            ErrorKind::InvalidRequest | ErrorKind::WrongModelKind => 400,
+            ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
+            ErrorKind::LengthRequired => 411,
+            ErrorKind::BodyTooLarge => 413,
+            ErrorKind::UpstreamUnavailable => 502,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// OpenAI `(type, code)`.
+    fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
+        match self.kind {
+            ErrorKind::InvalidApiKey => ("invalid_request_error", Some("invalid_api_key")),
+            ErrorKind::InvalidRequest => ("invalid_request_error", None),
+            ErrorKind::WrongModelKind => ("invalid_request_error", Some("model_not_supported")),
+            ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
+            ErrorKind::RouteNotFound => ("invalid_request_error", Some("unknown_url")),
+            ErrorKind::LengthRequired => ("invalid_request_error", Some("length_required")),
+            ErrorKind::BodyTooLarge => ("invalid_request_error", Some("request_too_large")),
+            ErrorKind::UpstreamUnavailable => ("server_error", Some("upstream_unavailable")),
+            ErrorKind::UpstreamTimeout => ("server_error", Some("upstream_timeout")),
+            ErrorKind::Internal => ("server_error", None),
+        }
+    }
+
+    /// Anthropic `error.type`, from Anthropic's own list.
+    fn anthropic_type(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidApiKey => "authentication_error",
+            ErrorKind::InvalidRequest | ErrorKind::WrongModelKind | ErrorKind::LengthRequired => {
+                "invalid_request_error"
+            }
+            ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => "not_found_error",
+            ErrorKind::BodyTooLarge => "request_too_large",
+            ErrorKind::UpstreamTimeout => "timeout_error",
+            ErrorKind::UpstreamUnavailable | ErrorKind::Internal => "api_error",
+        }
+    }
+
+    pub fn body(&self, contract: Contract, request_id: &str) -> Vec<u8> {
+        let v = match contract {
+            Contract::OpenAi => {
+                let (ty, code) = self.openai_type_code();
+                json!({"error": {"message": self.message, "type": ty, "param": self.param, "code": code}})
+            }
+            Contract::Anthropic => json!({
+                "type": "error",
+                "error": {"type": self.anthropic_type(), "message": self.message},
+                "request_id": request_id,
+            }),
+        };
+        serde_json::to_vec(&v).expect("error bodies serialize")
+    }
+
+    /// The same error as one SSE event, for a stream whose headers are already sent.
+    pub fn sse_event(&self, contract: Contract, request_id: &str) -> Vec<u8> {
+        let body = self.body(contract, request_id);
+        let mut out = Vec::with_capacity(body.len() + 24);
+        match contract {
+            Contract::OpenAi => out.extend_from_slice(b"data: "),
+            Contract::Anthropic => out.extend_from_slice(b"event: error\ndata: "),
+        }
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn openai_shape() {
+        let e = GatewayError::new(ErrorKind::ModelNotFound, "no such model").with_param("model");
+        let v: Value = serde_json::from_slice(&e.body(Contract::OpenAi, "req_1")).unwrap();
+        assert_eq!(e.status(), 404);
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "model");
+        assert_eq!(v["error"]["message"], "no such model");
+    }
+
+    #[test]
+    fn anthropic_shape() {
+        let e = GatewayError::new(ErrorKind::InvalidApiKey, "invalid x-api-key");
+        let v: Value = serde_json::from_slice(&e.body(Contract::Anthropic, "req_1")).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "authentication_error");
+        assert_eq!(v["request_id"], "req_1");
+    }
+
+    #[test]
+    fn statuses() {
+        for (k, s) in [
+            (ErrorKind::InvalidApiKey, 401),
+            (ErrorKind::InvalidRequest, 400),
+            (ErrorKind::BodyTooLarge, 413),
+            (ErrorKind::UpstreamUnavailable, 502),
+            (ErrorKind::UpstreamTimeout, 504),
+        ] {
+            assert_eq!(GatewayError::new(k, "x").status(), s);
+        }
+    }
+
+    #[test]
+    fn sse_error_events_are_single_well_formed_events() {
+        let e = GatewayError::new(ErrorKind::UpstreamUnavailable, "upstream closed");
+        let o = e.sse_event(Contract::OpenAi, "r");
+        assert!(o.starts_with(b"data: {\"error\""));
+        assert!(o.ends_with(b"}\n\n"));
+        let a = e.sse_event(Contract::Anthropic, "r");
+        assert!(a.starts_with(b"event: error\ndata: {\"type\":\"error\""));
+    }
+}

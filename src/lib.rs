@@ -1,0 +1,22 @@
+//! Stav gateway: the public API edge of an EU sovereign-AI provider, on Pingora.
+//!
+//! The module list follows a request's path: `contract` (which endpoint, which wire contract),
+//! `auth` (who is calling), `request` + `plan` (what they asked for, where it goes, which exact
+//! bytes are sent), `upstream` (the resolved peer), `sse` + `usage` (the response on its way back),
+//! `metrics`, and `proxy`, the Pingora phases that call them.
+
+pub mod admin;
+pub mod auth;
+pub mod catalogue;
+pub mod config;
+pub mod contract;
+pub mod demo;
+pub mod metrics;
+pub mod plan;
+pub mod proxy;
+pub mod request;
+pub mod server;
+pub mod sse;
+pub mod tier;
+pub mod upstream;
+pub mod usage;

@@ -1,0 +1,159 @@
+//! Prometheus metrics with bounded labels: configured model names (or `unknown`), tiers, routes,
+//! status classes and fixed reason sets. Never keys, client strings or request ids.
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
+    IntCounterVec, IntGaugeVec,
+};
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
+    81.92, 163.84, 327.68,
+];
+const TTFB_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+    5.0, 10.0, 20.0, 40.0, 80.0,
+];
+
+pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_http_requests_total",
+        "Requests answered, by route, model, tier and status class",
+        &["route", "model", "tier", "status_class"]
+    )
+    .expect("metric registers")
+});
+
+pub static REQUEST_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "stav_http_request_duration_seconds",
+        "Time from request start to the last byte, by route and model",
+        &["route", "model", "streaming"],
+        DURATION_BUCKETS.to_vec()
+    )
+    .expect("metric registers")
+});
+
+pub static TIME_TO_FIRST_BYTE: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "stav_time_to_first_byte_seconds",
+        "Time from request start to the first response body byte (first token on streams)",
+        &["route", "model", "streaming"],
+        TTFB_BUCKETS.to_vec()
+    )
+    .expect("metric registers")
+});
+
+pub static TOKENS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_tokens_total",
+        "Tokens reported by upstream usage, streaming included",
+        &["route", "model", "tier", "type"]
+    )
+    .expect("metric registers")
+});
+
+pub static UPSTREAM_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_upstream_errors_total",
+        "Upstream failures by provider and kind",
+        &["provider", "kind"]
+    )
+    .expect("metric registers")
+});
+
+pub static AUTH_FAILURES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_auth_failures_total",
+        "Requests refused before routing, by reason",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static REJECTED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_rejected_requests_total",
+        "Requests refused for their shape, by reason",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static ACTIVE_STREAMS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "stav_active_streams",
+        "Event streams currently open to clients",
+        &["route"]
+    )
+    .expect("metric registers")
+});
+
+pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!("stav_build_info", "Build information", &["version", "pingora"])
+        .expect("metric registers")
+});
+
+/// `2xx`, `4xx`, ...; `0` (nothing written, e.g. the client left) is `none`.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    }
+}
+
+/// Register every metric so the first scrape shows them all.
+pub fn init() {
+    Lazy::force(&REQUESTS);
+    Lazy::force(&REQUEST_DURATION);
+    Lazy::force(&TIME_TO_FIRST_BYTE);
+    Lazy::force(&TOKENS);
+    Lazy::force(&UPSTREAM_ERRORS);
+    Lazy::force(&AUTH_FAILURES);
+    Lazy::force(&REJECTED);
+    Lazy::force(&ACTIVE_STREAMS);
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])
+        .set(1);
+}
+
+/// The text exposition of the default registry.
+pub fn render() -> (Vec<u8>, String) {
+    use prometheus::Encoder;
+    let enc = prometheus::TextEncoder::new();
+    let mut buf = Vec::new();
+    enc.encode(&prometheus::gather(), &mut buf)
+        .expect("text encoding cannot fail on gathered families");
+    (buf, enc.format_type().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(404), "4xx");
+        assert_eq!(status_class(504), "5xx");
+        assert_eq!(status_class(0), "none");
+    }
+
+    #[test]
+    fn render_shows_registered_metrics() {
+        init();
+        REQUESTS
+            .with_label_values(&["chat_completions", "m", "sovereign", "2xx"])
+            .inc();
+        let (text, ty) = render();
+        let text = String::from_utf8(text).unwrap();
+        assert!(ty.starts_with("text/plain"));
+        assert!(text.contains("stav_http_requests_total{model=\"m\",route=\"chat_completions\",status_class=\"2xx\",tier=\"sovereign\"}"));
+        assert!(text.contains("stav_build_info"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The request phase: which endpoint, who is calling, what they asked for, and the plan.
+
+use super::body::{read_request_body, BodyRead};
+use super::ctx::Ctx;
+use super::respond::{send_error, send_json, PResult};
+use super::Gateway;
+use crate::auth;
+use crate::contract::{self, contract_for, ErrorKind, GatewayError, Route};
+use crate::metrics;
+use crate::plan::{model_not_found, plan_openai};
+use pingora_proxy::Session;
+
+/// `Ok(true)`: the gateway answered itself; `Ok(false)`: `ctx.plan` is set, proxy it.
+pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
+    let req = session.req_header();
+    ctx.route = Route::classify(&req.method, req.uri.path());
+    ctx.contract = contract_for(ctx.route, &req.headers);
+
+    if ctx.route == Route::Other {
+        metrics::REJECTED.with_label_values(&["unknown_route"]).inc();
+        let msg = format!("Unknown request URL: {} {}.", req.method, req.uri.path());
+        send_error(session, ctx, &GatewayError::new(ErrorKind::RouteNotFound, msg)).await?;
+        return Ok(true);
+    }
+
+    match auth::authenticate(&gw.cfg.keys, &session.req_header().headers) {
+        Ok(key) => ctx.key_id = Some(key.id.clone()),
+        Err(why) => {
+            metrics::AUTH_FAILURES.with_label_values(&[why.as_label()]).inc();
+            let msg = match why {
+                auth::AuthFailure::Missing => {
+                    "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`."
+                }
+                auth::AuthFailure::Unknown => "Incorrect API key provided.",
+            };
+            send_error(session, ctx, &GatewayError::new(ErrorKind::InvalidApiKey, msg)).await?;
+            return Ok(true);
+        }
+    }
+
+    match ctx.route {
+        Route::Models => {
+            let body = contract::models_list(gw.cfg.catalogue.listable(), ctx.contract, gw.started_unix);
+            send_json(session, ctx, 200, body).await?;
+            return Ok(true);
+        }
+        Route::Model => {
+            let id = session.req_header().uri.path()["/v1/models/".len()..].to_string();
+            match gw.cfg.catalogue.listable().find(|e| e.name == id) {
+                Some(e) => {
+                    let body = contract::models::model_object(e, ctx.contract, gw.started_unix);
+                    send_json(session, ctx, 200, body).await?;
+                }
+                None => send_error(session, ctx, &model_not_found(&id)).await?,
+            }
+            return Ok(true);
+        }
+        _ => {}
+    }
+
+    let body = match read_request_body(session, gw.cfg.server.max_body_bytes).await? {
+        BodyRead::Complete(b) => b,
+        BodyRead::TooLarge => {
+            metrics::REJECTED.with_label_values(&["body_too_large"]).inc();
+            let msg = format!(
+                "The request body exceeds the limit of {} bytes.",
+                gw.cfg.server.max_body_bytes
+            );
+            send_error(session, ctx, &GatewayError::new(ErrorKind::BodyTooLarge, msg)).await?;
+            return Ok(true);
+        }
+        BodyRead::LengthRequired => {
+            metrics::REJECTED.with_label_values(&["length_required"]).inc();
+            let msg = "Chunked request bodies above 64 KiB are not supported; send Content-Length.";
+            send_error(session, ctx, &GatewayError::new(ErrorKind::LengthRequired, msg)).await?;
+            return Ok(true);
+        }
+    };
+
+    let planned = match ctx.route {
+        Route::ChatCompletions | Route::Embeddings => plan_openai(&gw.cfg, ctx.route, &body),
+        Route::Messages | Route::CountTokens => Err(GatewayError::new(
+            ErrorKind::RouteNotFound,
+            "The Anthropic Messages API is not enabled on this gateway yet.",
+        )),
+        Route::Models | Route::Model | Route::Other => unreachable!("answered above"),
+    };
+    match planned {
+        Ok(plan) => {
+            ctx.plan = Some(plan);
+            Ok(false)
+        }
+        Err(err) => {
+            let reason = match err.kind {
+                ErrorKind::ModelNotFound => "model_not_found",
+                ErrorKind::WrongModelKind => "wrong_model_kind",
+                _ => "bad_request",
+            };
+            metrics::REJECTED.with_label_values(&[reason]).inc();
+            send_error(session, ctx, &err).await?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Per-request state: the decision made in the request phase, read by every later phase.
+
+use crate::contract::{Contract, GatewayError, Route};
+use crate::plan::Plan;
+use crate::usage::{JsonTap, OpenAiStreamTap, Usage};
+use std::time::Instant;
+
+/// How the response body is watched on its way out.
+#[derive(Debug, Default)]
+pub enum Tap {
+    #[default]
+    None,
+    Stream(Box<OpenAiStreamTap>),
+    Json(JsonTap),
+}
+
+#[derive(Debug)]
+pub struct Ctx {
+    pub request_id: String,
+    pub started: Instant,
+    pub route: Route,
+    pub contract: Contract,
+    pub key_id: Option<String>,
+    pub plan: Option<Plan>,
+    /// An error decided by the gateway, rendered by `fail_to_proxy`.
+    pub failure: Option<GatewayError>,
+    pub tap: Tap,
+    pub upstream_status: Option<u16>,
+    pub first_byte: Option<Instant>,
+    pub usage: Option<Usage>,
+    pub stream_open: bool,
+}
+
+impl Ctx {
+    pub fn new() -> Self {
+        Self {
+            request_id: new_request_id(),
+            started: Instant::now(),
+            route: Route::Other,
+            contract: Contract::OpenAi,
+            key_id: None,
+            plan: None,
+            failure: None,
+            tap: Tap::None,
+            upstream_status: None,
+            first_byte: None,
+            usage: None,
+            stream_open: false,
+        }
+    }
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `req_` + 24 hex digits of randomness: unique enough to join logs across nodes.
+pub fn new_request_id() -> String {
+    let n: u128 = rand::random();
+    format!("req_{:024x}", n >> 32)
+}

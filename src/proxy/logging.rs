@@ -1,0 +1,73 @@
+//! The end of every request: metrics and one access-log line.
+
+use super::ctx::Ctx;
+use super::Gateway;
+use crate::metrics;
+use pingora_error::Error;
+use pingora_proxy::Session;
+
+pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
+    let provider = ctx
+        .plan
+        .as_ref()
+        .map_or("unknown", |p| gw.cfg.provider(p.provider).name.as_str());
+    metrics::UPSTREAM_ERRORS
+        .with_label_values(&[provider, super::failure::upstream_error_label(e)])
+        .inc();
+}
+
+pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
+    let status = session
+        .response_written()
+        .map_or(0, |r| r.status.as_u16());
+    let route = ctx.route.as_label();
+    let (model, tier) = ctx.plan.as_ref().map_or(("unknown", "none"), |p| {
+        (gw.cfg.catalogue.get(p.model).name.as_str(), p.tier.as_str())
+    });
+    let streaming = if ctx.stream_open { "true" } else { "false" };
+    let elapsed = ctx.started.elapsed();
+
+    metrics::REQUESTS
+        .with_label_values(&[route, model, tier, metrics::status_class(status)])
+        .inc();
+    metrics::REQUEST_DURATION
+        .with_label_values(&[route, model, streaming])
+        .observe(elapsed.as_secs_f64());
+    if let Some(t) = ctx.first_byte {
+        metrics::TIME_TO_FIRST_BYTE
+            .with_label_values(&[route, model, streaming])
+            .observe(t.duration_since(ctx.started).as_secs_f64());
+    }
+    if let Some(u) = ctx.usage {
+        metrics::TOKENS
+            .with_label_values(&[route, model, tier, "input"])
+            .inc_by(u.input_tokens);
+        metrics::TOKENS
+            .with_label_values(&[route, model, tier, "output"])
+            .inc_by(u.output_tokens);
+    }
+    if ctx.stream_open {
+        metrics::ACTIVE_STREAMS.with_label_values(&[route]).dec();
+        ctx.stream_open = false;
+    }
+
+    let req = session.req_header();
+    let usage = ctx.usage.unwrap_or_default();
+    log::info!(
+        target: "access",
+        "{} {} {} {} model={} tier={} key={} upstream_status={} ms={} ttfb_ms={} tokens_in={} tokens_out={}{}",
+        ctx.request_id,
+        req.method,
+        req.uri.path(),
+        status,
+        model,
+        tier,
+        ctx.key_id.as_deref().unwrap_or("-"),
+        ctx.upstream_status.map_or("-".to_string(), |s| s.to_string()),
+        elapsed.as_millis(),
+        ctx.first_byte.map_or("-".to_string(), |t| t.duration_since(ctx.started).as_millis().to_string()),
+        usage.input_tokens,
+        usage.output_tokens,
+        e.map_or(String::new(), |e| format!(" error=\"{e}\"")),
+    );
+}

@@ -1,0 +1,208 @@
+//! The `ProxyHttp` implementation. Each phase is a thin hook over the pure modules:
+//!
+//! ```text
+//! request_filter          route → key → body (bounded) → plan        (admission.rs)
+//! upstream_peer           the plan's provider                         (phases below)
+//! upstream_request_filter credential swap, Host, path, Content-Length
+//! request_body_filter     emit the planned body
+//! upstream_response_filter upstream 401/403 become our 502
+//! response_filter         tier + request-id headers, choose the tap   (response.rs)
+//! response_body_filter    tap usage / strip the forced usage chunk    (response.rs)
+//! fail_to_proxy           errors in the caller's contract             (failure.rs)
+//! logging                 metrics + access log                        (logging.rs)
+//! ```
+
+mod admission;
+mod body;
+pub mod ctx;
+mod failure;
+mod logging;
+mod respond;
+mod response;
+
+use crate::config::Config;
+use crate::upstream::Upstream;
+use async_trait::async_trait;
+use bytes::Bytes;
+use ctx::Ctx;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use respond::PResult;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Gateway {
+    pub cfg: Arc<Config>,
+    pub upstreams: Vec<Upstream>,
+    /// `created` for catalogue models that do not set one: when this process started serving.
+    pub started_unix: u64,
+}
+
+impl Gateway {
+    pub fn new(cfg: Arc<Config>, upstreams: Vec<Upstream>) -> Self {
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Self {
+            cfg,
+            upstreams,
+            started_unix,
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
+        admission::admit(self, session, ctx).await
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
+        let plan = ctx
+            .plan
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no plan for a proxied request"))?;
+        let up = &self.upstreams[plan.provider];
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.total_connection_timeout = Some(up.connect_timeout * 2);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.write_timeout = Some(Duration::from_secs(30));
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // Separate connection pools per tier: a sovereign request never rides a commercial socket.
+        peer.group_key = plan.tier as u64;
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        let plan = ctx.plan.as_ref().expect("upstream phases run only with a plan");
+        let up = &self.upstreams[plan.provider];
+        req.set_uri(
+            http::Uri::try_from(plan.path.as_str())
+                .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
+        );
+        // The client's credential never leaves the gateway.
+        req.remove_header("authorization");
+        req.remove_header("x-api-key");
+        req.remove_header("expect");
+        // The taps read the body: keep it uncompressed.
+        req.remove_header("accept-encoding");
+        req.remove_header("transfer-encoding");
+        if let Some(cred) = &up.credential {
+            req.insert_header("authorization", cred.clone())?;
+        }
+        req.insert_header("host", up.authority.as_str())?;
+        req.insert_header("content-length", plan.body.len().to_string())?;
+        req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        if let Some(plan) = &ctx.plan {
+            // `None` would mean end of body; an empty chunk means "nothing yet".
+            *body = Some(if end_of_stream {
+                plan.body.clone()
+            } else {
+                Bytes::new()
+            });
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        response::on_upstream_header(self, resp, ctx)
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        response::on_client_header(self, resp, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> PResult<Option<Duration>> {
+        response::on_body(body, end_of_stream, ctx);
+        Ok(None)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        logging::upstream_error(self, ctx, &e);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let decided = ctx.failure.take();
+        if decided.is_none() && e.esource() == &pingora_error::ErrorSource::Upstream {
+            logging::upstream_error(self, ctx, e);
+        }
+        let err = decided.or_else(|| failure::classify(e));
+        let code = match err {
+            None => 0,
+            Some(err) => {
+                let code = err.status();
+                if session.response_written().is_none() {
+                    if let Err(write_err) = respond::send_error(session, ctx, &err).await {
+                        log::debug!("{}: could not write error: {write_err}", ctx.request_id);
+                    }
+                } else if ctx.stream_open {
+                    // Headers are out: end the stream with an error event, never a silent stop.
+                    let event = err.sse_event(ctx.contract, &ctx.request_id);
+                    let _ = session.write_response_body(Some(event.into()), true).await;
+                }
+                code
+            }
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _e: &Error) -> bool {
+        // Failures are reported once, in `logging`, with the request id.
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        logging::finish(self, session, e, ctx);
+    }
+}

@@ -1,0 +1,41 @@
+//! Answers the gateway writes itself: local endpoints and errors.
+
+use super::ctx::Ctx;
+use crate::contract::GatewayError;
+use bytes::Bytes;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+pub type PResult<T> = pingora_error::Result<T>;
+
+/// Both SDK families read their own request-id header; set both.
+pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
+    resp.insert_header("x-request-id", request_id)?;
+    resp.insert_header("request-id", request_id)?;
+    Ok(())
+}
+
+pub async fn send_json(
+    session: &mut Session,
+    ctx: &Ctx,
+    status: u16,
+    body: Vec<u8>,
+) -> PResult<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    add_request_id(&mut resp, &ctx.request_id)?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(())
+}
+
+/// An error answered before anything went upstream. The connection is not kept: the request
+/// body may be unread, and draining it would let a client hold the connection.
+pub async fn send_error(session: &mut Session, ctx: &Ctx, err: &GatewayError) -> PResult<()> {
+    session.set_keepalive(None);
+    let body = err.body(ctx.contract, &ctx.request_id);
+    send_json(session, ctx, err.status(), body).await
+}

@@ -1,0 +1,78 @@
+//! Assembling the Pingora server from a validated configuration.
+
+use crate::admin::Admin;
+use crate::config::{Config, ConfigError};
+use crate::demo::DemoUpstream;
+use crate::proxy::Gateway;
+use crate::upstream::Upstream;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::listening::Service;
+use std::sync::Arc;
+
+/// Process-level switches that Pingora handles (zero-downtime upgrade, daemon mode).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunMode {
+    pub upgrade: bool,
+    pub daemon: bool,
+}
+
+fn server_conf(cfg: &Config, mode: RunMode) -> ServerConf {
+    let mut conf = ServerConf {
+        threads: cfg.server.threads,
+        grace_period_seconds: Some(cfg.server.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
+        daemon: mode.daemon,
+        ..ServerConf::default()
+    };
+    if let Some(s) = &cfg.server.upgrade_sock {
+        conf.upgrade_sock = s.clone();
+    }
+    if let Some(p) = &cfg.server.pid_file {
+        conf.pid_file = p.clone();
+    }
+    conf
+}
+
+/// Resolve every provider up front: a bad host fails the start, not a request.
+pub fn resolve_upstreams(cfg: &Config) -> Result<Vec<Upstream>, ConfigError> {
+    cfg.providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Upstream::resolve(p, i))
+        .collect()
+}
+
+pub fn build(cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
+    let upstreams = resolve_upstreams(&cfg)?;
+    crate::metrics::init();
+    let opt = Opt {
+        upgrade: mode.upgrade,
+        daemon: mode.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&cfg, mode));
+    server.bootstrap();
+
+    let cfg = Arc::new(cfg);
+    if let Some(demo) = &cfg.demo {
+        let app = DemoUpstream {
+            token_delay: demo.token_delay,
+            max_body: cfg.server.max_body_bytes,
+        };
+        let mut svc = Service::new("stav demo upstream".to_string(), app);
+        svc.add_tcp(&demo.listen.to_string());
+        server.add_service(svc);
+    }
+
+    let mut admin = Service::new("stav admin".to_string(), Admin);
+    admin.add_tcp(&cfg.server.admin_listen);
+    server.add_service(admin);
+
+    let listen = cfg.server.listen.clone();
+    let mut proxy =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(cfg, upstreams), "stav gateway");
+    proxy.add_tcp(&listen);
+    server.add_service(proxy);
+    Ok(server)
+}

@@ -1,0 +1,70 @@
+//! Upstream endpoints, resolved once at start-up so the request path never blocks on DNS.
+
+use crate::config::{ConfigError, Provider};
+use http::HeaderValue;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub sni: String,
+    /// `Host` header value.
+    pub authority: String,
+    pub path_prefix: String,
+    /// Ready-made `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic) value.
+    pub credential: Option<HeaderValue>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Upstream {
+    /// Resolve a provider: DNS and the credential from its environment variable. `index` names
+    /// the field in errors.
+    pub fn resolve(p: &Provider, index: usize) -> Result<Self, ConfigError> {
+        let addr = (p.base.host.as_str(), p.base.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("providers[{index}].base_url"),
+                    format!("cannot resolve {}:{}", p.base.host, p.base.port),
+                )
+            })?;
+        let credential = match &p.api_key_env {
+            None => None,
+            Some(var) => {
+                let secret = std::env::var(var).map_err(|_| {
+                    ConfigError::new(
+                        format!("providers[{index}].api_key_env"),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?;
+                let value = match p.api {
+                    crate::config::ProviderApi::OpenAi => format!("Bearer {secret}"),
+                    crate::config::ProviderApi::Anthropic => secret,
+                };
+                let mut hv = HeaderValue::from_str(&value).map_err(|_| {
+                    ConfigError::new(
+                        format!("providers[{index}].api_key_env"),
+                        format!("{var} holds characters not allowed in a header"),
+                    )
+                })?;
+                hv.set_sensitive(true);
+                Some(hv)
+            }
+        };
+        Ok(Self {
+            addr,
+            tls: p.base.tls,
+            sni: p.base.host.clone(),
+            authority: p.base.authority(),
+            path_prefix: p.base.path.clone(),
+            credential,
+            connect_timeout: p.connect_timeout,
+            read_timeout: p.read_timeout,
+        })
+    }
+}

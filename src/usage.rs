@@ -1,0 +1,299 @@
+//! Token usage as upstreams report it, read off the response on the way through.
+
+use crate::sse::{event_data, EventTooLarge, SseFramer};
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct WithUsage<'a> {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(borrow, default)]
+    choices: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Usage of an OpenAI-shaped JSON object (a whole response or one stream chunk).
+pub fn openai_usage(json: &[u8]) -> Option<Usage> {
+    let w: WithUsage = serde_json::from_slice(json).ok()?;
+    w.usage.map(|u| Usage {
+        input_tokens: u.prompt_tokens,
+        output_tokens: u.completion_tokens,
+    })
+}
+
+/// Taps an OpenAI Chat Completions event stream on its way to the client.
+///
+/// Pass-through (the client asked for usage, or nothing was forced): the bytes go out unchanged
+/// and only events that mention usage are parsed. Strip mode (the gateway forced
+/// `include_usage` for metering): the extra usage chunk and the `"usage":null` members it caused
+/// are removed, so the client sees what it asked for.
+#[derive(Debug)]
+pub struct OpenAiStreamTap {
+    framer: SseFramer,
+    strip_usage: bool,
+    pub usage: Option<Usage>,
+    pub saw_done: bool,
+    /// An event outgrew the framer: from then on bytes pass unexamined.
+    blind: bool,
+    /// Strip mode output under construction.
+    out: BytesMut,
+}
+
+static USAGE_KEY: once_cell::sync::Lazy<memmem::Finder<'static>> =
+    once_cell::sync::Lazy::new(|| memmem::Finder::new(b"\"usage\""));
+
+impl OpenAiStreamTap {
+    pub fn new(strip_usage: bool, max_event: usize) -> Self {
+        Self {
+            framer: SseFramer::new(max_event),
+            strip_usage,
+            usage: None,
+            saw_done: false,
+            blind: false,
+            out: BytesMut::new(),
+        }
+    }
+
+    fn inspect(&mut self, event: &Bytes) -> EventFate {
+        let Some(data) = event_data(event) else {
+            return EventFate::Keep;
+        };
+        if &data[..] == b"[DONE]" {
+            self.saw_done = true;
+            return EventFate::Keep;
+        }
+        if USAGE_KEY.find(&data).is_none() {
+            return EventFate::Keep;
+        }
+        let Ok(w) = serde_json::from_slice::<WithUsage>(&data) else {
+            return EventFate::Keep;
+        };
+        let usage_chunk = w.usage.is_some()
+            && w.choices
+                .is_some_and(|c| c.get().bytes().all(|b| matches!(b, b'[' | b']' | b' ')));
+        if let Some(u) = &w.usage {
+            self.usage = Some(Usage {
+                input_tokens: u.prompt_tokens,
+                output_tokens: u.completion_tokens,
+            });
+        }
+        if usage_chunk {
+            EventFate::Drop
+        } else if w.usage.is_none() {
+            EventFate::HasNullUsage
+        } else {
+            EventFate::Keep
+        }
+    }
+
+    /// One upstream read in, what the client gets out.
+    pub fn process(&mut self, chunk: &Bytes) -> Bytes {
+        if self.blind {
+            return chunk.clone();
+        }
+        let mut events = Vec::new();
+        let framed = self.framer.push(chunk, |e| events.push(e));
+        if !self.strip_usage {
+            for e in &events {
+                self.inspect(e);
+            }
+            if framed.is_err() {
+                self.blind = true;
+            }
+            return chunk.clone();
+        }
+        for e in events {
+            match self.inspect(&e) {
+                EventFate::Keep => self.out.extend_from_slice(&e),
+                EventFate::Drop => {}
+                EventFate::HasNullUsage => self.out.extend_from_slice(&remove_null_usage(&e)),
+            }
+        }
+        if let Err(EventTooLarge { discarded, .. }) = framed {
+            self.blind = true;
+            self.out.extend_from_slice(&discarded);
+        }
+        self.out.split().freeze()
+    }
+
+    /// End of the upstream body: whatever unterminated event is left.
+    pub fn finish(&mut self) -> Bytes {
+        if self.blind {
+            return Bytes::new();
+        }
+        let Some(tail) = self.framer.finish() else {
+            return Bytes::new();
+        };
+        let fate = self.inspect(&tail);
+        if self.strip_usage && matches!(fate, EventFate::Drop) {
+            return Bytes::new();
+        }
+        if self.strip_usage {
+            tail
+        } else {
+            // Pass-through already forwarded these bytes.
+            Bytes::new()
+        }
+    }
+}
+
+enum EventFate {
+    Keep,
+    Drop,
+    HasNullUsage,
+}
+
+/// Drop the `"usage":null` member from a compact chunk; anything unexpected is left as is (the
+/// SDKs accept `usage: null`).
+fn remove_null_usage(event: &[u8]) -> Vec<u8> {
+    for pat in [&b",\"usage\":null"[..], b"\"usage\":null,"] {
+        if let Some(i) = memmem::find(event, pat) {
+            let mut v = Vec::with_capacity(event.len());
+            v.extend_from_slice(&event[..i]);
+            v.extend_from_slice(&event[i + pat.len()..]);
+            return v;
+        }
+    }
+    event.to_vec()
+}
+
+/// Keeps a non-streaming JSON answer's chunks (refcounted, not copied) to read its usage at the end.
+#[derive(Debug, Default)]
+pub struct JsonTap {
+    chunks: Vec<Bytes>,
+    len: usize,
+    overflow: bool,
+}
+
+impl JsonTap {
+    /// Answers larger than this are not inspected (embeddings of big batches); usage is then unknown.
+    const LIMIT: usize = 8 << 20;
+
+    pub fn push(&mut self, chunk: &Bytes) {
+        if self.overflow {
+            return;
+        }
+        self.len += chunk.len();
+        if self.len > Self::LIMIT {
+            self.overflow = true;
+            self.chunks.clear();
+            return;
+        }
+        self.chunks.push(chunk.clone());
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        if self.overflow {
+            return None;
+        }
+        match self.chunks.as_slice() {
+            [one] => openai_usage(one),
+            many => openai_usage(&many.concat()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const UPSTREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn run(strip: bool, chunks: &[&[u8]]) -> (Vec<u8>, OpenAiStreamTap) {
+        let mut tap = OpenAiStreamTap::new(strip, 1 << 20);
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&tap.process(&Bytes::copy_from_slice(c)));
+        }
+        out.extend_from_slice(&tap.finish());
+        (out, tap)
+    }
+
+    #[test]
+    fn pass_through_is_byte_identical_and_counts_usage() {
+        let b = UPSTREAM.as_bytes();
+        for i in 0..b.len() {
+            let (out, tap) = run(false, &[&b[..i], &b[i..]]);
+            assert_eq!(out, b, "split {i}");
+            assert_eq!(tap.usage, Some(Usage { input_tokens: 7, output_tokens: 3 }));
+            assert!(tap.saw_done);
+        }
+    }
+
+    #[test]
+    fn strip_mode_hides_forced_usage_at_every_split() {
+        let b = UPSTREAM.as_bytes();
+        for i in 0..b.len() {
+            let (out, tap) = run(true, &[&b[..i], &b[i..]]);
+            let text = String::from_utf8(out).unwrap();
+            assert!(!text.contains("usage"), "split {i}: {text}");
+            assert_eq!(tap.usage, Some(Usage { input_tokens: 7, output_tokens: 3 }));
+            let datas: Vec<&str> = text
+                .split("\n\n")
+                .filter(|s| !s.is_empty())
+                .map(|s| s.strip_prefix("data: ").unwrap())
+                .collect();
+            assert_eq!(datas.len(), 4);
+            assert_eq!(datas[3], "[DONE]");
+            for d in &datas[..3] {
+                let v: Value = serde_json::from_str(d).unwrap();
+                assert_eq!(v["object"], "chat.completion.chunk");
+            }
+        }
+    }
+
+    #[test]
+    fn an_oversized_event_is_forwarded_not_lost() {
+        let big = format!("data: {{\"x\":\"{}\"}}\n\n", "a".repeat(100));
+        let stream = format!("{big}data: [DONE]\n\n");
+        for strip in [false, true] {
+            let mut tap = OpenAiStreamTap::new(strip, 32);
+            let mut out = Vec::new();
+            for c in stream.as_bytes().chunks(7) {
+                out.extend_from_slice(&tap.process(&Bytes::copy_from_slice(c)));
+            }
+            out.extend_from_slice(&tap.finish());
+            assert_eq!(out, stream.as_bytes(), "strip={strip}");
+        }
+    }
+
+    #[test]
+    fn json_tap_reads_usage_across_chunks() {
+        let body = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#;
+        let mut t = JsonTap::default();
+        t.push(&Bytes::copy_from_slice(&body[..10]));
+        t.push(&Bytes::copy_from_slice(&body[10..]));
+        assert_eq!(t.usage(), Some(Usage { input_tokens: 5, output_tokens: 2 }));
+        let mut t = JsonTap::default();
+        t.push(&Bytes::from_static(b"{\"error\":{}}"));
+        assert_eq!(t.usage(), None);
+    }
+
+    #[test]
+    fn embeddings_usage_has_no_completion_tokens() {
+        let u = openai_usage(br#"{"object":"list","data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#);
+        assert_eq!(u, Some(Usage { input_tokens: 4, output_tokens: 0 }));
+    }
+}
