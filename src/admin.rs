@@ -24,7 +24,11 @@ impl ServeHttp for Admin {
                 response(200, &ty, body)
             }
             "/healthz" => response(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            _ => response(404, "application/json", br#"{"error":"not found"}"#.to_vec()),
+            _ => response(
+                404,
+                "application/json",
+                br#"{"error":"not found"}"#.to_vec(),
+            ),
         }
     }
 }

@@ -138,7 +138,10 @@ mod tests {
     fn family_forwards_the_requested_name_unless_pinned() {
         let c = cat();
         let e = c.lookup("claude-sonnet-4-5").unwrap();
-        assert_eq!(e.upstream_model_for("claude-sonnet-4-5"), "claude-sonnet-4-5");
+        assert_eq!(
+            e.upstream_model_for("claude-sonnet-4-5"),
+            "claude-sonnet-4-5"
+        );
         let e = c.lookup("claude-opus-9").unwrap();
         assert_eq!(e.upstream_model_for("claude-opus-9"), "claude-opus-4-1");
     }
@@ -156,6 +159,9 @@ mod tests {
     #[test]
     fn families_are_not_listed() {
         let names: Vec<_> = cat().listable().map(|e| e.name.clone()).collect();
-        assert_eq!(names, ["qwen3-32b", "llama-4-maverick:precision", "claude-special"]);
+        assert_eq!(
+            names,
+            ["qwen3-32b", "llama-4-maverick:precision", "claude-special"]
+        );
     }
 }

@@ -309,7 +309,10 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         ("server.admin_listen", &raw.admin_listen),
     ] {
         v.parse::<SocketAddr>().map_err(|_| {
-            ConfigError::new(field, format!("{v:?} is not an address like 127.0.0.1:8080"))
+            ConfigError::new(
+                field,
+                format!("{v:?} is not an address like 127.0.0.1:8080"),
+            )
         })?;
     }
     if raw.listen == raw.admin_listen {
@@ -375,7 +378,8 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
                 ))
             }
         };
-        let base = BaseUrl::parse(&p.base_url).map_err(|m| ConfigError::new(field("base_url"), m))?;
+        let base =
+            BaseUrl::parse(&p.base_url).map_err(|m| ConfigError::new(field("base_url"), m))?;
         if let Some(env) = &p.api_key_env {
             if env.is_empty() {
                 return Err(ConfigError::new(field("api_key_env"), "must not be empty"));
@@ -398,10 +402,16 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
     for (i, m) in raw.into_iter().enumerate() {
         let field = |f: &str| format!("models[{i}].{f}");
         if m.name.is_empty() || m.name == "*" {
-            return Err(ConfigError::new(field("name"), "must name a model or a family like \"claude-*\""));
+            return Err(ConfigError::new(
+                field("name"),
+                "must name a model or a family like \"claude-*\"",
+            ));
         }
         if m.name[..m.name.len() - 1].contains('*') {
-            return Err(ConfigError::new(field("name"), "only a trailing * is supported"));
+            return Err(ConfigError::new(
+                field("name"),
+                "only a trailing * is supported",
+            ));
         }
         if entries.iter().any(|e| e.name == m.name) {
             return Err(ConfigError::new(
@@ -413,9 +423,15 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
             .iter()
             .position(|p| p.name == m.provider)
             .ok_or_else(|| {
-                ConfigError::new(field("provider"), format!("unknown provider {:?}", m.provider))
+                ConfigError::new(
+                    field("provider"),
+                    format!("unknown provider {:?}", m.provider),
+                )
             })?;
-        let tier: Tier = m.tier.parse().map_err(|e| ConfigError::new(field("tier"), e))?;
+        let tier: Tier = m
+            .tier
+            .parse()
+            .map_err(|e| ConfigError::new(field("tier"), e))?;
         let kind = match m.kind.as_deref().unwrap_or("chat") {
             "chat" => ModelKind::Chat,
             "embeddings" => ModelKind::Embeddings,
@@ -428,7 +444,10 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
         };
         if let Some(u) = &m.upstream_model {
             if u.is_empty() {
-                return Err(ConfigError::new(field("upstream_model"), "must not be empty"));
+                return Err(ConfigError::new(
+                    field("upstream_model"),
+                    "must not be empty",
+                ));
             }
         }
         entries.push(ModelEntry {
@@ -561,10 +580,16 @@ kind = "chat"
     fn base_url_forms() {
         let b = BaseUrl::parse("https://api.anthropic.com").unwrap();
         assert!(b.tls);
-        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("api.anthropic.com", 443, ""));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.path.as_str()),
+            ("api.anthropic.com", 443, "")
+        );
         assert_eq!(b.authority(), "api.anthropic.com");
         let b = BaseUrl::parse("http://[::1]:9000/v1/").unwrap();
-        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("::1", 9000, "/v1"));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.path.as_str()),
+            ("::1", 9000, "/v1")
+        );
         assert_eq!(b.authority(), "[::1]:9000");
         assert!(BaseUrl::parse("http://host:notaport/").is_err());
         assert!(BaseUrl::parse("http:///v1").is_err());

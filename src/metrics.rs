@@ -91,8 +91,12 @@ pub static ACTIVE_STREAMS: Lazy<IntGaugeVec> = Lazy::new(|| {
 });
 
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
-    register_int_gauge_vec!("stav_build_info", "Build information", &["version", "pingora"])
-        .expect("metric registers")
+    register_int_gauge_vec!(
+        "stav_build_info",
+        "Build information",
+        &["version", "pingora"]
+    )
+    .expect("metric registers")
 });
 
 /// `2xx`, `4xx`, ...; `0` (nothing written, e.g. the client left) is `none`.

@@ -54,12 +54,16 @@ impl RequestView {
             return Err(bad("the request body is empty; send a JSON object"));
         }
         let top: TopLevel = serde_json::from_slice(body).map_err(|e| {
-            if e.is_data() {
-                bad(format!("the request body must be a JSON object: {e}"))
-            } else {
+            if e.is_syntax() || e.is_eof() {
                 bad(format!("the request body is not valid JSON: {e}"))
+            } else {
+                bad(format!("the request body is invalid: {e}"))
             }
         })?;
+        // serde also reads a struct from a JSON array; the contracts want an object.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(bad("the request body must be a JSON object"));
+        }
         let raw_model = top
             .model
             .filter(|m| m.get() != "null")
@@ -144,7 +148,10 @@ pub fn rewrite_openai_body(
             }
             None => {
                 // Insert as the first member: right after the object's opening brace.
-                let brace = body.iter().position(|&b| b == b'{').expect("parsed as an object");
+                let brace = body
+                    .iter()
+                    .position(|&b| b == b'{')
+                    .expect("parsed as an object");
                 splice.edits.push((
                     brace + 1..brace + 1,
                     b"\"stream_options\":{\"include_usage\":true},",

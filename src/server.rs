@@ -70,8 +70,11 @@ pub fn build(cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     server.add_service(admin);
 
     let listen = cfg.server.listen.clone();
-    let mut proxy =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(cfg, upstreams), "stav gateway");
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(cfg, upstreams),
+        "stav gateway",
+    );
     proxy.add_tcp(&listen);
     server.add_service(proxy);
     Ok(server)

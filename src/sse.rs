@@ -226,11 +226,20 @@ mod tests {
 
     #[test]
     fn data_and_name() {
-        assert_eq!(event_data(b"data: {\"x\":1}\n\n").unwrap(), &b"{\"x\":1}"[..]);
+        assert_eq!(
+            event_data(b"data: {\"x\":1}\n\n").unwrap(),
+            &b"{\"x\":1}"[..]
+        );
         assert_eq!(event_data(b"data:x\r\n\r\n").unwrap(), &b"x"[..]);
-        assert_eq!(event_data(b"event: x\ndata: 1\ndata: 2\n\n").unwrap(), &b"1\n2"[..]);
+        assert_eq!(
+            event_data(b"event: x\ndata: 1\ndata: 2\n\n").unwrap(),
+            &b"1\n2"[..]
+        );
         assert!(event_data(b": comment\n\n").is_none());
-        assert_eq!(event_name(b"event: message_start\ndata: {}\n\n"), Some(&b"message_start"[..]));
+        assert_eq!(
+            event_name(b"event: message_start\ndata: {}\n\n"),
+            Some(&b"message_start"[..])
+        );
         assert_eq!(event_name(b"data: {}\n\n"), None);
     }
 }

@@ -237,7 +237,13 @@ mod tests {
         for i in 0..b.len() {
             let (out, tap) = run(false, &[&b[..i], &b[i..]]);
             assert_eq!(out, b, "split {i}");
-            assert_eq!(tap.usage, Some(Usage { input_tokens: 7, output_tokens: 3 }));
+            assert_eq!(
+                tap.usage,
+                Some(Usage {
+                    input_tokens: 7,
+                    output_tokens: 3
+                })
+            );
             assert!(tap.saw_done);
         }
     }
@@ -249,7 +255,13 @@ mod tests {
             let (out, tap) = run(true, &[&b[..i], &b[i..]]);
             let text = String::from_utf8(out).unwrap();
             assert!(!text.contains("usage"), "split {i}: {text}");
-            assert_eq!(tap.usage, Some(Usage { input_tokens: 7, output_tokens: 3 }));
+            assert_eq!(
+                tap.usage,
+                Some(Usage {
+                    input_tokens: 7,
+                    output_tokens: 3
+                })
+            );
             let datas: Vec<&str> = text
                 .split("\n\n")
                 .filter(|s| !s.is_empty())
@@ -285,7 +297,13 @@ mod tests {
         let mut t = JsonTap::default();
         t.push(&Bytes::copy_from_slice(&body[..10]));
         t.push(&Bytes::copy_from_slice(&body[10..]));
-        assert_eq!(t.usage(), Some(Usage { input_tokens: 5, output_tokens: 2 }));
+        assert_eq!(
+            t.usage(),
+            Some(Usage {
+                input_tokens: 5,
+                output_tokens: 2
+            })
+        );
         let mut t = JsonTap::default();
         t.push(&Bytes::from_static(b"{\"error\":{}}"));
         assert_eq!(t.usage(), None);
@@ -293,7 +311,15 @@ mod tests {
 
     #[test]
     fn embeddings_usage_has_no_completion_tokens() {
-        let u = openai_usage(br#"{"object":"list","data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#);
-        assert_eq!(u, Some(Usage { input_tokens: 4, output_tokens: 0 }));
+        let u = openai_usage(
+            br#"{"object":"list","data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#,
+        );
+        assert_eq!(
+            u,
+            Some(Usage {
+                input_tokens: 4,
+                output_tokens: 0
+            })
+        );
     }
 }

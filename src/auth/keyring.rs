@@ -66,7 +66,10 @@ impl KeyRing {
             }
             let mut digest = [0u8; 32];
             hex::decode_to_slice(k.sha256.trim(), &mut digest).map_err(|_| {
-                err("sha256", "must be 64 hex characters (SHA-256 of the whole key)".into())
+                err(
+                    "sha256",
+                    "must be 64 hex characters (SHA-256 of the whole key)".into(),
+                )
             })?;
             if ring.by_digest.contains_key(&digest) {
                 return Err(err("sha256", "the same key digest appears twice".into()));
@@ -115,7 +118,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_digest_and_duplicates() {
-        let e = KeyRing::from_toml("[[keys]]\nid = \"a\"\nsha256 = \"xyz\"\nteam = \"t\"\n").unwrap_err();
+        let e = KeyRing::from_toml("[[keys]]\nid = \"a\"\nsha256 = \"xyz\"\nteam = \"t\"\n")
+            .unwrap_err();
         assert_eq!(e.field, "keys[0].sha256");
         let d = hex::encode(sha256(b"k"));
         let two = format!(

@@ -77,15 +77,33 @@ team = "team-a"
     #[test]
     fn bearer_and_x_api_key_both_work() {
         let r = ring();
-        assert_eq!(authenticate(&r, &headers(&[("authorization", "Bearer test")])).unwrap().id, "k1");
-        assert_eq!(authenticate(&r, &headers(&[("authorization", "bearer  test ")])).unwrap().id, "k1");
-        assert_eq!(authenticate(&r, &headers(&[("x-api-key", "test")])).unwrap().id, "k1");
+        assert_eq!(
+            authenticate(&r, &headers(&[("authorization", "Bearer test")]))
+                .unwrap()
+                .id,
+            "k1"
+        );
+        assert_eq!(
+            authenticate(&r, &headers(&[("authorization", "bearer  test ")]))
+                .unwrap()
+                .id,
+            "k1"
+        );
+        assert_eq!(
+            authenticate(&r, &headers(&[("x-api-key", "test")]))
+                .unwrap()
+                .id,
+            "k1"
+        );
     }
 
     #[test]
     fn missing_and_unknown_are_told_apart_for_metrics() {
         let r = ring();
-        assert_eq!(authenticate(&r, &headers(&[])).unwrap_err(), AuthFailure::Missing);
+        assert_eq!(
+            authenticate(&r, &headers(&[])).unwrap_err(),
+            AuthFailure::Missing
+        );
         assert_eq!(
             authenticate(&r, &headers(&[("authorization", "Bearer ")])).unwrap_err(),
             AuthFailure::Missing

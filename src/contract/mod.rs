@@ -88,15 +88,36 @@ mod tests {
 
     #[test]
     fn classifies_endpoints() {
-        assert_eq!(Route::classify(&Method::POST, "/v1/chat/completions"), Route::ChatCompletions);
-        assert_eq!(Route::classify(&Method::POST, "/v1/chat/completions/"), Route::ChatCompletions);
-        assert_eq!(Route::classify(&Method::GET, "/v1/chat/completions"), Route::Other);
-        assert_eq!(Route::classify(&Method::POST, "/v1/embeddings"), Route::Embeddings);
+        assert_eq!(
+            Route::classify(&Method::POST, "/v1/chat/completions"),
+            Route::ChatCompletions
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/v1/chat/completions/"),
+            Route::ChatCompletions
+        );
+        assert_eq!(
+            Route::classify(&Method::GET, "/v1/chat/completions"),
+            Route::Other
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/v1/embeddings"),
+            Route::Embeddings
+        );
         assert_eq!(Route::classify(&Method::GET, "/v1/models"), Route::Models);
-        assert_eq!(Route::classify(&Method::GET, "/v1/models/qwen3-32b"), Route::Model);
+        assert_eq!(
+            Route::classify(&Method::GET, "/v1/models/qwen3-32b"),
+            Route::Model
+        );
         assert_eq!(Route::classify(&Method::GET, "/v1/models/"), Route::Models);
-        assert_eq!(Route::classify(&Method::POST, "/v1/messages"), Route::Messages);
-        assert_eq!(Route::classify(&Method::POST, "/v1/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(
+            Route::classify(&Method::POST, "/v1/messages"),
+            Route::Messages
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/v1/messages/count_tokens"),
+            Route::CountTokens
+        );
         assert_eq!(Route::classify(&Method::POST, "/v2/anything"), Route::Other);
     }
 
@@ -107,6 +128,9 @@ mod tests {
         h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         assert_eq!(contract_for(Route::Models, &h), Contract::Anthropic);
         assert_eq!(contract_for(Route::ChatCompletions, &h), Contract::OpenAi);
-        assert_eq!(contract_for(Route::Messages, &HeaderMap::new()), Contract::Anthropic);
+        assert_eq!(
+            contract_for(Route::Messages, &HeaderMap::new()),
+            Contract::Anthropic
+        );
     }
 }

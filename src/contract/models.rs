@@ -42,7 +42,9 @@ pub fn models_list<'a>(
             json!({"object": "list", "data": data})
         }
         Contract::Anthropic => {
-            let data: Vec<Value> = models.map(|e| anthropic_model(e, default_created)).collect();
+            let data: Vec<Value> = models
+                .map(|e| anthropic_model(e, default_created))
+                .collect();
             let first = data.first().map(|m| m["id"].clone()).unwrap_or(Value::Null);
             let last = data.last().map(|m| m["id"].clone()).unwrap_or(Value::Null);
             json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
@@ -81,7 +83,8 @@ mod tests {
     #[test]
     fn openai_list_shape() {
         let es = [e("a"), e("b")];
-        let v: Value = serde_json::from_slice(&models_list(es.iter(), Contract::OpenAi, 0)).unwrap();
+        let v: Value =
+            serde_json::from_slice(&models_list(es.iter(), Contract::OpenAi, 0)).unwrap();
         assert_eq!(v["object"], "list");
         assert_eq!(v["data"][1]["id"], "b");
         assert_eq!(v["data"][0]["object"], "model");

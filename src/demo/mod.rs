@@ -56,7 +56,10 @@ fn handle(method: &str, path: &str, body: &[u8]) -> Reply {
     if path.ends_with("/chat/completions") {
         let c = reply::complete(&req);
         if req.get("stream").and_then(Value::as_bool) == Some(true) {
-            let usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+            let usage = req
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true);
             Reply::Events(reply::completion_events(&c, unix_now(), usage))
         } else {
             Reply::Json(200, reply::completion_json(&c, unix_now()))
@@ -140,14 +143,33 @@ mod tests {
 
     #[test]
     fn routes_by_path_suffix() {
-        assert!(matches!(handle("GET", "/v1/models", b""), Reply::Json(200, _)));
-        assert!(matches!(handle("POST", "/v1/chat/completions", b"{\"messages\":[]}"), Reply::Json(200, _)));
         assert!(matches!(
-            handle("POST", "/v1/chat/completions", b"{\"messages\":[],\"stream\":true}"),
+            handle("GET", "/v1/models", b""),
+            Reply::Json(200, _)
+        ));
+        assert!(matches!(
+            handle("POST", "/v1/chat/completions", b"{\"messages\":[]}"),
+            Reply::Json(200, _)
+        ));
+        assert!(matches!(
+            handle(
+                "POST",
+                "/v1/chat/completions",
+                b"{\"messages\":[],\"stream\":true}"
+            ),
             Reply::Events(_)
         ));
-        assert!(matches!(handle("POST", "/v1/embeddings", b"{\"input\":\"x\"}"), Reply::Json(200, _)));
-        assert!(matches!(handle("POST", "/v1/embeddings", b"nope"), Reply::Json(400, _)));
-        assert!(matches!(handle("POST", "/v1/other", b"{}"), Reply::Json(404, _)));
+        assert!(matches!(
+            handle("POST", "/v1/embeddings", b"{\"input\":\"x\"}"),
+            Reply::Json(200, _)
+        ));
+        assert!(matches!(
+            handle("POST", "/v1/embeddings", b"nope"),
+            Reply::Json(400, _)
+        ));
+        assert!(matches!(
+            handle("POST", "/v1/other", b"{}"),
+            Reply::Json(404, _)
+        ));
     }
 }

@@ -52,25 +52,38 @@ pub fn example_for_schema(schema: &Value, root: &Value, depth: usize) -> Value {
         return Value::Null;
     }
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let target = r
-            .strip_prefix("#/")
-            .map(|p| p.split('/').fold(root, |v, k| v.get(k).unwrap_or(&Value::Null)));
+        let target = r.strip_prefix("#/").map(|p| {
+            p.split('/')
+                .fold(root, |v, k| v.get(k).unwrap_or(&Value::Null))
+        });
         return target.map_or(Value::Null, |t| example_for_schema(t, root, depth + 1));
     }
     if let Some(c) = schema.get("const") {
         return c.clone();
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     for alt in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = schema.get(alt).and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(first) = schema
+            .get(alt)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return example_for_schema(first, root, depth + 1);
         }
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if schema.get("properties").is_some() => "object",
         _ => "string",
     };
@@ -111,8 +124,16 @@ fn text_answer(prompt: &str) -> String {
 
 /// The completion for a chat request body.
 pub fn complete(req: &Value) -> Completion {
-    let model = req.get("model").and_then(Value::as_str).unwrap_or("demo").to_string();
-    let messages = req.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("demo")
+        .to_string();
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let prompt_tokens: u64 = messages
         .iter()
         .map(|m| words(&content_text(m.get("content").unwrap_or(&Value::Null))) + 3)
@@ -123,11 +144,22 @@ pub fn complete(req: &Value) -> Completion {
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
         .unwrap_or_default();
-    let n = req.get("n").and_then(Value::as_u64).unwrap_or(1).clamp(1, 8) as usize;
+    let n = req
+        .get("n")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, 8) as usize;
 
-    let tools = req.get("tools").and_then(Value::as_array).filter(|t| !t.is_empty());
+    let tools = req
+        .get("tools")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty());
     let tool_choice = req.get("tool_choice");
-    let after_tool = messages.last().and_then(|m| m.get("role")).and_then(Value::as_str) == Some("tool");
+    let after_tool = messages
+        .last()
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str)
+        == Some("tool");
     let answer = match tools {
         Some(tools) if tool_choice != Some(&json!("none")) && !after_tool => {
             let named = tool_choice
@@ -135,22 +167,44 @@ pub fn complete(req: &Value) -> Completion {
                 .and_then(Value::as_str);
             let tool = tools
                 .iter()
-                .find(|t| named.is_none() || t.pointer("/function/name").and_then(Value::as_str) == named)
+                .find(|t| {
+                    named.is_none() || t.pointer("/function/name").and_then(Value::as_str) == named
+                })
                 .unwrap_or(&tools[0]);
-            let name = tool.pointer("/function/name").and_then(Value::as_str).unwrap_or("tool").to_string();
-            let params = tool.pointer("/function/parameters").cloned().unwrap_or(json!({}));
+            let name = tool
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("tool")
+                .to_string();
+            let params = tool
+                .pointer("/function/parameters")
+                .cloned()
+                .unwrap_or(json!({}));
             let args = example_for_schema(&params, &params, 0);
-            Answer::ToolCall { name, arguments: args.to_string() }
+            Answer::ToolCall {
+                name,
+                arguments: args.to_string(),
+            }
         }
         _ => match req.pointer("/response_format/type").and_then(Value::as_str) {
             Some("json_schema") => {
-                let schema = req.pointer("/response_format/json_schema/schema").cloned().unwrap_or(json!({}));
+                let schema = req
+                    .pointer("/response_format/json_schema/schema")
+                    .cloned()
+                    .unwrap_or(json!({}));
                 Answer::Text(example_for_schema(&schema, &schema, 0).to_string())
             }
-            Some("json_object") => Answer::Text(json!({"answer": text_answer(&last_user)}).to_string()),
+            Some("json_object") => {
+                Answer::Text(json!({"answer": text_answer(&last_user)}).to_string())
+            }
             _ if after_tool => Answer::Text(format!(
                 "The tool returned: {}",
-                content_text(messages.last().and_then(|m| m.get("content")).unwrap_or(&Value::Null))
+                content_text(
+                    messages
+                        .last()
+                        .and_then(|m| m.get("content"))
+                        .unwrap_or(&Value::Null)
+                )
             )),
             _ => Answer::Text(text_answer(&last_user)),
         },
@@ -206,7 +260,10 @@ pub fn completion_json(c: &Completion, created: u64) -> Value {
 /// Split into pieces of about `size` characters on char boundaries.
 fn pieces(s: &str, size: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
-    chars.chunks(size.max(1)).map(|c| c.iter().collect()).collect()
+    chars
+        .chunks(size.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 /// The stream as SSE events (each `data: …\n\n`), `[DONE]` included.
@@ -247,7 +304,10 @@ pub fn completion_events(c: &Completion, created: u64, include_usage: bool) -> V
                 }
             }
         }
-        events.push(chunk(json!([{"index": i, "delta": {}, "logprobs": null, "finish_reason": finish_reason(a)}]), None));
+        events.push(chunk(
+            json!([{"index": i, "delta": {}, "logprobs": null, "finish_reason": finish_reason(a)}]),
+            None,
+        ));
     }
     if include_usage {
         events.push(chunk(json!([]), Some(usage(c))));
@@ -267,7 +327,11 @@ pub fn embeddings_json(req: &Value) -> Result<Value, String> {
             .collect(),
         _ => return Err("input must be a string or a non-empty array".into()),
     };
-    let dims = req.get("dimensions").and_then(Value::as_u64).unwrap_or(16).clamp(1, 4096) as usize;
+    let dims = req
+        .get("dimensions")
+        .and_then(Value::as_u64)
+        .unwrap_or(16)
+        .clamp(1, 4096) as usize;
     let base64 = req.get("encoding_format").and_then(Value::as_str) == Some("base64");
     let mut total = 0;
     let data: Vec<Value> = inputs
@@ -293,12 +357,23 @@ pub fn vector(text: &str, dims: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(dims);
     let mut block = 0u32;
     while out.len() < dims {
-        let d = Sha256::new().chain_update(block.to_le_bytes()).chain_update(text).finalize();
-        out.extend(d.chunks(2).map(|b| (u16::from_le_bytes([b[0], b[1]]) as f32 / 32767.5) - 1.0));
+        let d = Sha256::new()
+            .chain_update(block.to_le_bytes())
+            .chain_update(text)
+            .finalize();
+        out.extend(
+            d.chunks(2)
+                .map(|b| (u16::from_le_bytes([b[0], b[1]]) as f32 / 32767.5) - 1.0),
+        );
         block += 1;
     }
     out.truncate(dims);
-    let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = out
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     out.iter_mut().for_each(|x| *x /= norm);
     out
 }
@@ -309,8 +384,12 @@ mod tests {
 
     #[test]
     fn text_answer_reflects_the_prompt() {
-        let c = complete(&json!({"model": "m", "messages": [{"role": "user", "content": "In one sentence, what is EU sovereignty for AI?"}]}));
-        let Answer::Text(t) = &c.answers[0] else { panic!() };
+        let c = complete(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "In one sentence, what is EU sovereignty for AI?"}]}),
+        );
+        let Answer::Text(t) = &c.answers[0] else {
+            panic!()
+        };
         assert!(t.contains("EU law"));
         assert!(t.contains("what is EU sovereignty"));
         assert!(c.prompt_tokens > 0);
@@ -318,11 +397,15 @@ mod tests {
 
     #[test]
     fn tool_call_arguments_follow_the_schema() {
-        let c = complete(&json!({"model": "m", "messages": [{"role": "user", "content": "weather?"}],
+        let c = complete(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "weather?"}],
             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {
                 "type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
-                "required": ["city"]}}}]}));
-        let Answer::ToolCall { name, arguments } = &c.answers[0] else { panic!() };
+                "required": ["city"]}}}]}),
+        );
+        let Answer::ToolCall { name, arguments } = &c.answers[0] else {
+            panic!()
+        };
         assert_eq!(name, "get_weather");
         let args: Value = serde_json::from_str(arguments).unwrap();
         assert_eq!(args, json!({"city": "demo", "unit": "c"}));
@@ -330,8 +413,10 @@ mod tests {
 
     #[test]
     fn after_a_tool_result_it_answers_in_text() {
-        let c = complete(&json!({"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}],
-            "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "c", "content": "22C"}]}));
+        let c = complete(
+            &json!({"model": "m", "tools": [{"type": "function", "function": {"name": "f"}}],
+            "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "c", "content": "22C"}]}),
+        );
         assert_eq!(c.answers[0], Answer::Text("The tool returned: 22C".into()));
     }
 
@@ -339,17 +424,25 @@ mod tests {
     fn structured_output_resolves_refs() {
         let schema = json!({"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/Item"}}},
             "$defs": {"Item": {"type": "object", "properties": {"n": {"type": "integer"}, "ok": {"type": "boolean"}}}}});
-        assert_eq!(example_for_schema(&schema, &schema, 0), json!({"items": [{"n": 42, "ok": true}]}));
+        assert_eq!(
+            example_for_schema(&schema, &schema, 0),
+            json!({"items": [{"n": 42, "ok": true}]})
+        );
     }
 
     #[test]
     fn stream_reassembles_to_the_same_text_with_usage_last() {
-        let c = complete(&json!({"model": "m", "messages": [{"role": "user", "content": "hello there"}]}));
+        let c = complete(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "hello there"}]}),
+        );
         let ev = completion_events(&c, 1, true);
         let mut text = String::new();
         for e in &ev[..ev.len() - 1] {
             let v: Value = serde_json::from_str(e.strip_prefix("data: ").unwrap().trim()).unwrap();
-            if let Some(t) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+            if let Some(t) = v
+                .pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+            {
                 text.push_str(t);
             }
         }
@@ -360,11 +453,17 @@ mod tests {
 
     #[test]
     fn embeddings_float_and_base64_agree() {
-        let f = embeddings_json(&json!({"model": "e", "input": ["a", "b"], "dimensions": 5})).unwrap();
+        let f =
+            embeddings_json(&json!({"model": "e", "input": ["a", "b"], "dimensions": 5})).unwrap();
         let b = embeddings_json(&json!({"model": "e", "input": ["a", "b"], "dimensions": 5, "encoding_format": "base64"})).unwrap();
         let floats: Vec<f32> = serde_json::from_value(f["data"][1]["embedding"].clone()).unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(b["data"][1]["embedding"].as_str().unwrap()).unwrap();
-        let decoded: Vec<f32> = raw.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b["data"][1]["embedding"].as_str().unwrap())
+            .unwrap();
+        let decoded: Vec<f32> = raw
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         assert_eq!(floats, decoded);
         assert_eq!(floats.len(), 5);
         assert!(embeddings_json(&json!({"input": []})).is_err());

@@ -17,30 +17,45 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     ctx.contract = contract_for(ctx.route, &req.headers);
 
     if ctx.route == Route::Other {
-        metrics::REJECTED.with_label_values(&["unknown_route"]).inc();
+        metrics::REJECTED
+            .with_label_values(&["unknown_route"])
+            .inc();
         let msg = format!("Unknown request URL: {} {}.", req.method, req.uri.path());
-        send_error(session, ctx, &GatewayError::new(ErrorKind::RouteNotFound, msg)).await?;
+        send_error(
+            session,
+            ctx,
+            &GatewayError::new(ErrorKind::RouteNotFound, msg),
+        )
+        .await?;
         return Ok(true);
     }
 
     match auth::authenticate(&gw.cfg.keys, &session.req_header().headers) {
         Ok(key) => ctx.key_id = Some(key.id.clone()),
         Err(why) => {
-            metrics::AUTH_FAILURES.with_label_values(&[why.as_label()]).inc();
+            metrics::AUTH_FAILURES
+                .with_label_values(&[why.as_label()])
+                .inc();
             let msg = match why {
                 auth::AuthFailure::Missing => {
                     "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`."
                 }
                 auth::AuthFailure::Unknown => "Incorrect API key provided.",
             };
-            send_error(session, ctx, &GatewayError::new(ErrorKind::InvalidApiKey, msg)).await?;
+            send_error(
+                session,
+                ctx,
+                &GatewayError::new(ErrorKind::InvalidApiKey, msg),
+            )
+            .await?;
             return Ok(true);
         }
     }
 
     match ctx.route {
         Route::Models => {
-            let body = contract::models_list(gw.cfg.catalogue.listable(), ctx.contract, gw.started_unix);
+            let body =
+                contract::models_list(gw.cfg.catalogue.listable(), ctx.contract, gw.started_unix);
             send_json(session, ctx, 200, body).await?;
             return Ok(true);
         }
@@ -61,18 +76,32 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     let body = match read_request_body(session, gw.cfg.server.max_body_bytes).await? {
         BodyRead::Complete(b) => b,
         BodyRead::TooLarge => {
-            metrics::REJECTED.with_label_values(&["body_too_large"]).inc();
+            metrics::REJECTED
+                .with_label_values(&["body_too_large"])
+                .inc();
             let msg = format!(
                 "The request body exceeds the limit of {} bytes.",
                 gw.cfg.server.max_body_bytes
             );
-            send_error(session, ctx, &GatewayError::new(ErrorKind::BodyTooLarge, msg)).await?;
+            send_error(
+                session,
+                ctx,
+                &GatewayError::new(ErrorKind::BodyTooLarge, msg),
+            )
+            .await?;
             return Ok(true);
         }
         BodyRead::LengthRequired => {
-            metrics::REJECTED.with_label_values(&["length_required"]).inc();
+            metrics::REJECTED
+                .with_label_values(&["length_required"])
+                .inc();
             let msg = "Chunked request bodies above 64 KiB are not supported; send Content-Length.";
-            send_error(session, ctx, &GatewayError::new(ErrorKind::LengthRequired, msg)).await?;
+            send_error(
+                session,
+                ctx,
+                &GatewayError::new(ErrorKind::LengthRequired, msg),
+            )
+            .await?;
             return Ok(true);
         }
     };

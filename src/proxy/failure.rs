@@ -65,13 +65,34 @@ mod tests {
     #[test]
     fn maps_upstream_failures() {
         let c = |t, s| classify(&err(t, s)).map(|g| g.status());
-        assert_eq!(c(ErrorType::ConnectRefused, ErrorSource::Upstream), Some(502));
-        assert_eq!(c(ErrorType::ConnectTimedout, ErrorSource::Upstream), Some(504));
+        assert_eq!(
+            c(ErrorType::ConnectRefused, ErrorSource::Upstream),
+            Some(502)
+        );
+        assert_eq!(
+            c(ErrorType::ConnectTimedout, ErrorSource::Upstream),
+            Some(504)
+        );
         assert_eq!(c(ErrorType::ReadTimedout, ErrorSource::Upstream), Some(504));
-        assert_eq!(c(ErrorType::ConnectionClosed, ErrorSource::Upstream), Some(502));
-        assert_eq!(c(ErrorType::HTTPStatus(413), ErrorSource::Internal), Some(413));
-        assert_eq!(c(ErrorType::ConnectionClosed, ErrorSource::Downstream), None);
-        assert_eq!(c(ErrorType::InvalidHTTPHeader, ErrorSource::Downstream), Some(400));
-        assert_eq!(c(ErrorType::InternalError, ErrorSource::Internal), Some(500));
+        assert_eq!(
+            c(ErrorType::ConnectionClosed, ErrorSource::Upstream),
+            Some(502)
+        );
+        assert_eq!(
+            c(ErrorType::HTTPStatus(413), ErrorSource::Internal),
+            Some(413)
+        );
+        assert_eq!(
+            c(ErrorType::ConnectionClosed, ErrorSource::Downstream),
+            None
+        );
+        assert_eq!(
+            c(ErrorType::InvalidHTTPHeader, ErrorSource::Downstream),
+            Some(400)
+        );
+        assert_eq!(
+            c(ErrorType::InternalError, ErrorSource::Internal),
+            Some(500)
+        );
     }
 }

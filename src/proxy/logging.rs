@@ -17,9 +17,7 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
 }
 
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
-    let status = session
-        .response_written()
-        .map_or(0, |r| r.status.as_u16());
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let route = ctx.route.as_label();
     let (model, tier) = ctx.plan.as_ref().map_or(("unknown", "none"), |p| {
         (gw.cfg.catalogue.get(p.model).name.as_str(), p.tier.as_str())

@@ -67,10 +67,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
-        let plan = ctx
-            .plan
-            .as_ref()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no plan for a proxied request"))?;
+        let plan = ctx.plan.as_ref().ok_or_else(|| {
+            Error::explain(ErrorType::InternalError, "no plan for a proxied request")
+        })?;
         let up = &self.upstreams[plan.provider];
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(up.connect_timeout);
@@ -89,7 +88,10 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
-        let plan = ctx.plan.as_ref().expect("upstream phases run only with a plan");
+        let plan = ctx
+            .plan
+            .as_ref()
+            .expect("upstream phases run only with a plan");
         let up = &self.upstreams[plan.provider];
         req.set_uri(
             http::Uri::try_from(plan.path.as_str())

@@ -25,6 +25,10 @@ pub async fn send_json(
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
     add_request_id(&mut resp, &ctx.request_id)?;
+    if let Some(plan) = &ctx.plan {
+        // Once a model is chosen, even the gateway's own errors say which tier was involved.
+        resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
+    }
     session.write_response_header(Box::new(resp), false).await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)

@@ -38,7 +38,10 @@ pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) ->
             ErrorKind::UpstreamUnavailable,
             "The model's upstream refused the gateway's credentials. This is a gateway configuration problem, not a problem with your API key.",
         ));
-        return Error::e_explain(ErrorType::HTTPStatus(502), "upstream refused our credential");
+        return Error::e_explain(
+            ErrorType::HTTPStatus(502),
+            "upstream refused our credential",
+        );
     }
     Ok(())
 }

@@ -1,0 +1,158 @@
+"""Starts the real gateway binary and a scripted upstream for the integration tests."""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("STAV_BIN", ROOT / "target" / "debug" / "stav-gateway"))
+CLIENT_KEY = "sk-stav-test-client-key"
+UPSTREAM_KEY = "sk-upstream-secret-do-not-leak"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Gateway:
+    def __init__(self, port, admin_port, upstream_port, log_path):
+        self.base = f"http://127.0.0.1:{port}"
+        self.admin = f"http://127.0.0.1:{admin_port}"
+        self.upstream = f"http://127.0.0.1:{upstream_port}"
+        self.port = port
+        self.log_path = log_path
+
+    def upstream_requests(self):
+        with urllib.request.urlopen(self.upstream + "/_requests") as r:
+            return json.loads(r.read())
+
+    def clear_upstream(self):
+        urllib.request.urlopen(urllib.request.Request(self.upstream + "/_requests", method="DELETE")).read()
+
+    def metrics(self):
+        with urllib.request.urlopen(self.admin + "/metrics") as r:
+            return r.read().decode()
+
+    def log(self):
+        return Path(self.log_path).read_text()
+
+
+def write_config(tmp, port, admin_port, upstream_port, dead_port):
+    key_hash = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
+    (tmp / "keys.toml").write_text(f'[[keys]]\nid = "it-key"\nsha256 = "{key_hash}"\nteam = "it"\n')
+    up = f"http://127.0.0.1:{upstream_port}/v1"
+    (tmp / "stav.toml").write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin_port}"
+max_body_bytes = 1048576
+threads = 2
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 1
+
+[keys]
+file = "keys.toml"
+
+[[providers]]
+name = "scripted"
+api = "openai"
+base_url = "{up}"
+api_key_env = "STAV_IT_UPSTREAM_KEY"
+
+[[providers]]
+name = "slow"
+api = "openai"
+base_url = "{up}"
+api_key_env = "STAV_IT_UPSTREAM_KEY"
+read_timeout_ms = 700
+
+[[providers]]
+name = "down"
+api = "openai"
+base_url = "http://127.0.0.1:{dead_port}/v1"
+connect_timeout_ms = 1000
+
+[[models]]
+name = "chat-a"
+provider = "scripted"
+upstream_model = "scripted/chat-a"
+tier = "sovereign"
+
+[[models]]
+name = "chat-b"
+provider = "scripted"
+tier = "routed-commercial"
+
+[[models]]
+name = "emb-a"
+provider = "scripted"
+upstream_model = "scripted/emb-a"
+tier = "sovereign"
+kind = "embeddings"
+
+[[models]]
+name = "slow-model"
+provider = "slow"
+tier = "sovereign"
+
+[[models]]
+name = "down-model"
+provider = "down"
+tier = "sovereign"
+""")
+    return tmp / "stav.toml"
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    if not BIN.exists():
+        pytest.fail(f"gateway binary {BIN} is missing: run `cargo build` first (integration/test.sh does)")
+    tmp = tmp_path_factory.mktemp("gw")
+    port, admin_port, upstream_port, dead_port = free_port(), free_port(), free_port(), free_port()
+    upstream = subprocess.Popen([sys.executable, str(Path(__file__).parent / "scripted_upstream.py"),
+                                 str(upstream_port)], stdout=subprocess.DEVNULL)
+    cfg = write_config(tmp, port, admin_port, upstream_port, dead_port)
+    log_path = tmp / "gateway.log"
+    env = dict(os.environ, STAV_IT_UPSTREAM_KEY=UPSTREAM_KEY, RUST_LOG="info")
+    with open(log_path, "w") as log:
+        gw = subprocess.Popen([str(BIN), "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{upstream_port}/_requests")
+        wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/v1/models")
+        yield Gateway(port, admin_port, upstream_port, log_path)
+    finally:
+        gw.terminate()
+        upstream.terminate()
+        gw.wait(10)
+        upstream.wait(10)
+
+
+@pytest.fixture()
+def openai_client(gateway):
+    import openai
+
+    return openai.OpenAI(base_url=gateway.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=10)

@@ -1,0 +1,175 @@
+"""A scripted OpenAI-compatible upstream for the integration tests.
+
+It records every request (path, headers, exact body bytes) and answers as the request's
+`x-script-*` headers say, so each test states its upstream's behaviour next to its assertions:
+
+  x-script-content: text of the answer (default "Hello from the scripted upstream.")
+  x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
+  x-script:         a behaviour: status-<code> (error body quoting the upstream key),
+                    sleep-<ms> (stall before the headers), no-done (stream ends without [DONE]),
+                    cut (stream closes the socket mid-event)
+
+GET /_requests returns what was recorded; DELETE /_requests clears it.
+Run: python scripted_upstream.py PORT
+"""
+
+import base64
+import json
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RECORDED = []
+LOCK = threading.Lock()
+UPSTREAM_KEY = "sk-upstream-secret-do-not-leak"
+
+
+def chunk(cid, model, choices, usage=..., created=1700000000):
+    obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices}
+    if usage is not ...:
+        obj["usage"] = usage
+    return "data: " + json.dumps(obj, separators=(",", ":")) + "\n\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, content_type="application/json", headers=()):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "upstream-req-1")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/_requests":
+            with LOCK:
+                self._send(200, RECORDED)
+        elif self.path.endswith("/models"):
+            self._send(200, {"object": "list", "data": []})
+        else:
+            self._send(404, {"error": {"message": "not found"}})
+
+    def do_DELETE(self):
+        with LOCK:
+            RECORDED.clear()
+        self._send(200, {"ok": True})
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", "0"))
+        raw = self.rfile.read(length)
+        with LOCK:
+            RECORDED.append({
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": raw.decode("utf-8", "replace"),
+            })
+        script = self.headers.get("x-script", "")
+        if script.startswith("status-"):
+            code = int(script.split("-", 1)[1])
+            return self._send(code, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}",
+                                               "type": "upstream_error", "code": str(code)}})
+        if script.startswith("sleep-"):
+            time.sleep(int(script.split("-", 1)[1]) / 1000)
+        req = json.loads(raw)
+        if self.path.endswith("/embeddings"):
+            return self.embeddings(req)
+        if self.path.endswith("/chat/completions"):
+            return self.chat(req, script)
+        self._send(404, {"error": {"message": "unknown path"}})
+
+    def embeddings(self, req):
+        inputs = req["input"] if isinstance(req["input"], list) else [req["input"]]
+        data = []
+        for i, text in enumerate(inputs):
+            vec = [float(len(str(text))), 0.5, -0.25, float(i)]
+            if req.get("encoding_format") == "base64":
+                emb = base64.b64encode(struct.pack("<4f", *vec)).decode()
+            else:
+                emb = vec
+            data.append({"object": "embedding", "index": i, "embedding": emb})
+        self._send(200, {"object": "list", "data": data, "model": req["model"],
+                         "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+
+    def chat(self, req, script):
+        content = self.headers.get("x-script-content", "Hello from the scripted upstream.")
+        tools = json.loads(self.headers.get("x-script-tools", "[]"))
+        model = req["model"]
+        n = req.get("n", 1)
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        finish = "tool_calls" if tools else "stop"
+        if not req.get("stream"):
+            message = {"role": "assistant", "content": None if tools else content}
+            if tools:
+                message["tool_calls"] = [{"id": f"call_{i}", "type": "function",
+                                          "function": {"name": t["name"], "arguments": t["arguments"]}}
+                                         for i, t in enumerate(tools)]
+            choices = [{"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+                       for i in range(n)]
+            return self._send(200, {"id": "chatcmpl-s1", "object": "chat.completion", "created": 1700000000,
+                                    "model": model, "choices": choices, "usage": usage})
+        include_usage = (req.get("stream_options") or {}).get("include_usage", False)
+        u = None if include_usage else ...
+        events = [chunk("c1", model, [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                       "finish_reason": None}], u)]
+        if tools:
+            # Two parallel calls with interleaved argument fragments.
+            for i, t in enumerate(tools):
+                events.append(chunk("c1", model, [{"index": 0, "delta": {"tool_calls": [
+                    {"index": i, "id": f"call_{i}", "type": "function",
+                     "function": {"name": t["name"], "arguments": ""}}]}, "finish_reason": None}], u))
+            frags = [[a[j:j + 5] for j in range(0, len(a), 5)] for a in (t["arguments"] for t in tools)]
+            for k in range(max(len(f) for f in frags)):
+                for i, f in enumerate(frags):
+                    if k < len(f):
+                        events.append(chunk("c1", model, [{"index": 0, "delta": {"tool_calls": [
+                            {"index": i, "function": {"arguments": f[k]}}]}, "finish_reason": None}], u))
+        else:
+            for j in range(0, len(content), 4):
+                events.append(chunk("c1", model, [{"index": 0, "delta": {"content": content[j:j + 4]},
+                                                   "finish_reason": None}], u))
+        events.append(chunk("c1", model, [{"index": 0, "delta": {}, "finish_reason": finish}], u))
+        if include_usage:
+            events.append(chunk("c1", model, [], usage))
+        if script != "no-done":
+            events.append("data: [DONE]\n\n")
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for idx, ev in enumerate(events):
+            data = ev.encode()
+            if script == "cut" and idx == len(events) // 2:
+                half = data[: len(data) // 2]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            # Split every event in two writes so the gateway sees events across reads.
+            for part in (data[:7], data[7:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def main():
+    port = int(sys.argv[1])
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    print(f"scripted upstream on 127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
