@@ -77,8 +77,15 @@ impl OpenAiStreamTap {
             self.saw_done = true;
             return EventFate::Keep;
         }
-        if USAGE_KEY.find(&data).is_none() {
+        let Some(at) = USAGE_KEY.find(&data) else {
             return EventFate::Keep;
+        };
+        // Most chunks carry `"usage":null`: decided by a peek, not a parse.
+        let value = data[at + USAGE_KEY.needle().len()..]
+            .iter()
+            .find(|b| !matches!(b, b' ' | b':' | b'\t' | b'\n' | b'\r'));
+        if value == Some(&b'n') {
+            return EventFate::HasNullUsage;
         }
         let Ok(w) = serde_json::from_slice::<WithUsage>(&data) else {
             return EventFate::Keep;

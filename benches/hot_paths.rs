@@ -1,0 +1,90 @@
+//! Criterion benches for the gateway's per-request and per-chunk hot paths.
+//! Compare ratios within one run; the machine is shared.
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use stav_gateway::request::{rewrite_openai_body, RequestView};
+use stav_gateway::sse::SseFramer;
+use stav_gateway::usage::OpenAiStreamTap;
+
+fn openai_stream(events: usize) -> Bytes {
+    let mut s = String::new();
+    for i in 0..events {
+        s.push_str(&format!(
+            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"token{i} \"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+        ));
+    }
+    s.push_str("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":500}}\n\ndata: [DONE]\n\n");
+    Bytes::from(s)
+}
+
+fn typical_request() -> Bytes {
+    let history: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "{{\"role\":\"{}\",\"content\":\"{}\"}}",
+                if i % 2 == 0 { "user" } else { "assistant" },
+                "lorem ipsum dolor sit amet ".repeat(20)
+            )
+        })
+        .collect();
+    Bytes::from(format!(
+        "{{\"model\":\"qwen3-32b\",\"stream\":true,\"temperature\":0.2,\"messages\":[{}]}}",
+        history.join(",")
+    ))
+}
+
+fn sse(c: &mut Criterion) {
+    let stream = openai_stream(500);
+    let reads: Vec<Bytes> = stream.chunks(1460).map(Bytes::copy_from_slice).collect();
+    let mut g = c.benchmark_group("sse");
+    g.throughput(Throughput::Bytes(stream.len() as u64));
+    g.bench_function("frame_tcp_sized_reads", |b| {
+        b.iter(|| {
+            let mut f = SseFramer::new(1 << 20);
+            let mut n = 0;
+            for r in &reads {
+                f.push(r, |_| n += 1).unwrap();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("usage_tap_pass_through", |b| {
+        b.iter(|| {
+            let mut t = OpenAiStreamTap::new(false, 1 << 20);
+            for r in &reads {
+                black_box(t.process(r));
+            }
+            black_box(t.usage)
+        })
+    });
+    g.bench_function("usage_tap_strip_forced_usage", |b| {
+        b.iter(|| {
+            let mut t = OpenAiStreamTap::new(true, 1 << 20);
+            for r in &reads {
+                black_box(t.process(r));
+            }
+            black_box(t.usage)
+        })
+    });
+    g.finish();
+}
+
+fn request(c: &mut Criterion) {
+    let body = typical_request();
+    let mut g = c.benchmark_group("request");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("parse_view", |b| {
+        b.iter(|| black_box(RequestView::parse(&body).unwrap()))
+    });
+    g.bench_function("parse_and_splice_model_and_usage", |b| {
+        b.iter(|| {
+            let v = RequestView::parse(&body).unwrap();
+            black_box(rewrite_openai_body(&body, &v, "Qwen/Qwen3-32B", true))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sse, request);
+criterion_main!(benches);
