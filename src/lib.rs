@@ -18,5 +18,6 @@ pub mod request;
 pub mod server;
 pub mod sse;
 pub mod tier;
+pub mod translate;
 pub mod upstream;
 pub mod usage;

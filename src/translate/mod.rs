@@ -1,0 +1,6 @@
+//! Anthropic Messages ⇄ OpenAI Chat Completions: requests, answers and streams.
+
+pub mod ids;
+pub mod request;
+pub mod response;
+pub mod stream;

@@ -1,0 +1,383 @@
+//! The stream state machine: OpenAI chat completion chunks in, Anthropic Messages events out.
+//!
+//! One event is handled at a time; output goes into one reused buffer. Text and thinking stream
+//! live. Tool-call arguments are collected per call and each call is emitted whole (start, one
+//! `input_json_delta`, stop) when the upstream finishes: compat servers interleave parallel calls,
+//! and truncated arguments would crash both Anthropic SDKs, so they are validated first.
+
+use super::ids;
+use super::request::MessagesMeta;
+use super::response::{anthropic_usage, parse_arguments, stop_reason, usage_totals};
+use crate::sse::{event_data, EventTooLarge, SseFramer};
+use crate::usage::Usage;
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    None,
+    Text(usize),
+    Thinking(usize),
+}
+
+#[derive(Debug, Default)]
+struct ToolCall {
+    id: Option<String>,
+    name: String,
+    args: String,
+}
+
+#[derive(Debug)]
+pub struct StreamTranslator {
+    meta: MessagesMeta,
+    request_id: String,
+    framer: SseFramer,
+    out: BytesMut,
+    started: bool,
+    next_index: usize,
+    open: Open,
+    /// By OpenAI tool index, in first-seen order.
+    tools: Vec<(u64, ToolCall)>,
+    refused: bool,
+    finish: Option<String>,
+    matched_stop: Option<String>,
+    usage: Option<Value>,
+    done: bool,
+    /// A terminal event (message_stop or error) was written.
+    pub terminated: bool,
+}
+
+impl StreamTranslator {
+    pub fn new(meta: MessagesMeta, request_id: String, max_event: usize) -> Self {
+        Self {
+            meta,
+            request_id,
+            framer: SseFramer::new(max_event),
+            out: BytesMut::with_capacity(1024),
+            started: false,
+            next_index: 0,
+            open: Open::None,
+            tools: Vec::new(),
+            refused: false,
+            finish: None,
+            matched_stop: None,
+            usage: None,
+            done: false,
+            terminated: false,
+        }
+    }
+
+    fn emit(&mut self, name: &str, data: &Value) {
+        self.out.extend_from_slice(b"event: ");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\ndata: ");
+        serde_json::to_writer(BytesMutWriter(&mut self.out), data).expect("json serializes");
+        self.out.extend_from_slice(b"\n\n");
+    }
+
+    fn start_message(&mut self, upstream_id: Option<&str>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let msg = json!({"type": "message_start", "message": {
+            "id": ids::message_id(upstream_id), "type": "message", "role": "assistant",
+            "model": self.meta.client_model, "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.meta.input_estimate, "output_tokens": 0,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}});
+        self.emit("message_start", &msg);
+        self.emit("ping", &json!({"type": "ping"}));
+    }
+
+    fn close_block(&mut self) {
+        let index = match self.open {
+            Open::None => return,
+            Open::Text(i) => i,
+            Open::Thinking(i) => {
+                self.emit(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": i,
+                    "delta": {"type": "signature_delta", "signature": ""}}),
+                );
+                i
+            }
+        };
+        self.emit(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
+        self.open = Open::None;
+    }
+
+    fn delta_text(&mut self, text: &str, thinking: bool) {
+        let index = match (self.open, thinking) {
+            (Open::Text(i), false) | (Open::Thinking(i), true) => i,
+            _ => {
+                self.close_block();
+                let i = self.next_index;
+                self.next_index += 1;
+                let shell = if thinking {
+                    json!({"type": "thinking", "thinking": "", "signature": ""})
+                } else {
+                    json!({"type": "text", "text": ""})
+                };
+                self.emit(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": i, "content_block": shell}),
+                );
+                self.open = if thinking {
+                    Open::Thinking(i)
+                } else {
+                    Open::Text(i)
+                };
+                i
+            }
+        };
+        let delta = if thinking {
+            json!({"type": "thinking_delta", "thinking": text})
+        } else {
+            json!({"type": "text_delta", "text": text})
+        };
+        self.emit(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        );
+    }
+
+    fn on_chunk(&mut self, chunk: &Value) {
+        if let Some(err) = chunk.get("error") {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("upstream error")
+                .to_string();
+            self.fail("api_error", &message);
+            return;
+        }
+        self.start_message(chunk.get("id").and_then(Value::as_str));
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(u.clone());
+        }
+        let Some(choice) = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return;
+        };
+        let d = choice.get("delta").unwrap_or(&Value::Null);
+        if self.meta.thinking {
+            if let Some(r) = d
+                .get("reasoning_content")
+                .or_else(|| d.get("reasoning"))
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                self.delta_text(r, true);
+            }
+        }
+        // The first chunk's `content: ""` must not open an empty block.
+        if let Some(t) = d
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            self.delta_text(t, false);
+        }
+        if let Some(r) = d
+            .get("refusal")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
+            self.refused = true;
+            self.delta_text(r, false);
+        }
+        for (pos, tc) in d
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let k = tc
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let slot = match self.tools.iter().position(|(i, _)| *i == k) {
+                Some(s) => s,
+                None => {
+                    self.tools.push((k, ToolCall::default()));
+                    self.tools.len() - 1
+                }
+            };
+            let call = &mut self.tools[slot].1;
+            if call.id.is_none() {
+                call.id = tc
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
+            }
+            // Continuation fragments may repeat the name: never concatenate it.
+            if call.name.is_empty() {
+                if let Some(n) = tc.pointer("/function/name").and_then(Value::as_str) {
+                    call.name = n.to_string();
+                }
+            }
+            if let Some(a) = tc.pointer("/function/arguments").and_then(Value::as_str) {
+                call.args.push_str(a);
+            }
+        }
+        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(f.to_string());
+            if let Some(s) = choice.get("stop_reason").and_then(Value::as_str) {
+                self.matched_stop = Some(s.to_string());
+            }
+            self.close_block();
+        }
+    }
+
+    fn flush_tools(&mut self) -> bool {
+        let mut saw_tool = false;
+        let truncated = self.finish.as_deref() == Some("length");
+        for (_, call) in std::mem::take(&mut self.tools) {
+            let Some(input) = parse_arguments(&call.args) else {
+                log::warn!(
+                    "{}: dropped tool call {:?} with {} arguments",
+                    self.request_id,
+                    call.name,
+                    if truncated {
+                        "truncated"
+                    } else {
+                        "invalid JSON"
+                    }
+                );
+                continue;
+            };
+            saw_tool = true;
+            let i = self.next_index;
+            self.next_index += 1;
+            self.emit("content_block_start", &json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": ids::to_anthropic(call.id.as_deref()), "name": call.name, "input": {}}}));
+            self.emit(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": i,
+                "delta": {"type": "input_json_delta", "partial_json": input.to_string()}}),
+            );
+            self.emit(
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": i}),
+            );
+        }
+        saw_tool
+    }
+
+    fn complete(&mut self) {
+        if self.terminated {
+            return;
+        }
+        self.start_message(None);
+        self.close_block();
+        let saw_tool = self.flush_tools();
+        let (stop, seq) = stop_reason(
+            self.finish.as_deref(),
+            saw_tool,
+            self.refused,
+            self.matched_stop.as_deref(),
+            &self.meta,
+        );
+        let usage = anthropic_usage(self.usage.as_ref(), self.meta.input_estimate);
+        self.emit("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": seq}, "usage": usage}));
+        self.emit("message_stop", &json!({"type": "message_stop"}));
+        self.terminated = true;
+    }
+
+    /// End the stream with an error event, never a fake `end_turn`.
+    pub fn fail(&mut self, ty: &str, message: &str) {
+        if self.terminated {
+            return;
+        }
+        self.start_message(None);
+        self.close_block();
+        self.emit("error", &json!({"type": "error", "error": {"type": ty, "message": message}, "request_id": self.request_id}));
+        self.terminated = true;
+    }
+
+    fn on_event(&mut self, event: &[u8]) {
+        if self.terminated {
+            return;
+        }
+        let Some(data) = event_data(event) else {
+            return;
+        };
+        if &data[..] == b"[DONE]" {
+            self.done = true;
+            self.complete();
+            return;
+        }
+        match serde_json::from_slice::<Value>(&data) {
+            Ok(chunk) => self.on_chunk(&chunk),
+            Err(_) => self.fail(
+                "api_error",
+                "The model's upstream sent a malformed stream event.",
+            ),
+        }
+    }
+
+    /// One upstream read in, Anthropic events out.
+    pub fn process(&mut self, chunk: &Bytes) -> Bytes {
+        let mut events = Vec::new();
+        let framed = self.framer.push(chunk, |e| events.push(e));
+        for e in events {
+            self.on_event(&e);
+        }
+        if let Err(EventTooLarge { limit, .. }) = framed {
+            self.fail(
+                "api_error",
+                &format!("The model's upstream sent a stream event larger than {limit} bytes."),
+            );
+        }
+        self.out.split().freeze()
+    }
+
+    /// The upstream body ended. A stream that finished (`finish_reason` seen) completes; one cut
+    /// short ends with an error event.
+    pub fn finish(&mut self) -> Bytes {
+        if let Some(tail) = self.framer.finish() {
+            self.on_event(&tail);
+        }
+        if !self.terminated {
+            if self.finish.is_some() {
+                self.complete();
+            } else {
+                self.fail(
+                    "api_error",
+                    "The model's upstream ended the stream prematurely.",
+                );
+            }
+        }
+        self.out.split().freeze()
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+            .as_ref()
+            .map(|u| usage_totals(&anthropic_usage(Some(u), 0)))
+    }
+}
+
+/// `io::Write` into a `BytesMut` without an intermediate `Vec`.
+struct BytesMutWriter<'a>(&'a mut BytesMut);
+
+impl std::io::Write for BytesMutWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
