@@ -1,12 +1,28 @@
 //! The request phase's decision, as a pure function of the configuration and the request:
-//! which catalogue model, which provider, which tier, what path and which exact bytes go upstream.
+//! which catalogue model, which provider, which tier, what path and which exact bytes go upstream,
+//! and how the answer comes back.
 
-use crate::catalogue::ModelKind;
+use crate::catalogue::{ModelEntry, ModelKind};
 use crate::config::{Config, ProviderApi};
 use crate::contract::{ErrorKind, GatewayError, Route};
 use crate::request::{rewrite_openai_body, RequestView};
 use crate::tier::Tier;
+use crate::translate::request::{messages_to_chat, MessagesMeta};
 use bytes::Bytes;
+use serde_json::json;
+
+/// How the request and its answer cross the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// OpenAI contract to an OpenAI upstream: the body as sent, `model` spliced. `strip_usage`: the
+    /// gateway forced `include_usage` on a stream and hides the extra chunk.
+    OpenAiPassThrough { strip_usage: bool },
+    /// Anthropic contract to an Anthropic upstream: bytes verbatim (model spliced only when the
+    /// catalogue pins another name), answer unchanged.
+    AnthropicPassThrough,
+    /// Anthropic contract to an OpenAI upstream: translated both ways.
+    AnthropicToOpenAi(MessagesMeta),
+}
 
 #[derive(Debug)]
 pub struct Plan {
@@ -14,39 +30,67 @@ pub struct Plan {
     pub model: usize,
     /// Index into the providers (and the resolved upstreams).
     pub provider: usize,
+    pub api: ProviderApi,
     pub tier: Tier,
-    /// Upstream request path, e.g. `/v1/chat/completions`.
+    /// Upstream request path and query, e.g. `/v1/chat/completions`.
     pub path: String,
     /// The body exactly as it will be sent upstream.
     pub body: Bytes,
     pub stream: bool,
-    /// The gateway forced `include_usage`; hide the extra chunk from the client.
-    pub strip_usage: bool,
+    pub mode: Mode,
+}
+
+/// What the request phase does with a request.
+#[derive(Debug)]
+pub enum Decision {
+    Proxy(Plan),
+    /// Answered by the gateway itself, e.g. `count_tokens` for a model without an upstream count.
+    Answer(Tier, Vec<u8>),
+}
+
+pub fn model_not_found(model: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::ModelNotFound,
+        format!("The model `{model}` does not exist or you do not have access to it."),
+    )
+    .with_param("model")
+}
+
+fn find<'c>(cfg: &'c Config, model: &str) -> Result<(usize, &'c ModelEntry), GatewayError> {
+    cfg.catalogue
+        .find(model)
+        .ok_or_else(|| model_not_found(model))
+}
+
+fn require_kind(
+    entry: &ModelEntry,
+    requested: &str,
+    wanted: ModelKind,
+) -> Result<(), GatewayError> {
+    if entry.kind == wanted {
+        return Ok(());
+    }
+    let what = match entry.kind {
+        ModelKind::Chat => "a chat model; use /v1/chat/completions or /v1/messages",
+        ModelKind::Embeddings => "an embedding model; use /v1/embeddings",
+    };
+    Err(GatewayError::new(
+        ErrorKind::WrongModelKind,
+        format!("The model `{requested}` is {what}."),
+    )
+    .with_param("model"))
 }
 
 /// Decide where an OpenAI-contract request (chat completions, embeddings) goes.
 pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, GatewayError> {
     let view = RequestView::parse(body)?;
-    let (idx, entry) = cfg
-        .catalogue
-        .find(&view.model)
-        .ok_or_else(|| model_not_found(&view.model))?;
+    let (idx, entry) = find(cfg, &view.model)?;
     let (wanted, endpoint) = match route {
         Route::ChatCompletions => (ModelKind::Chat, "/chat/completions"),
         Route::Embeddings => (ModelKind::Embeddings, "/embeddings"),
         _ => unreachable!("plan_openai is only called for OpenAI routes"),
     };
-    if entry.kind != wanted {
-        let what = match entry.kind {
-            ModelKind::Chat => "a chat model; use /v1/chat/completions",
-            ModelKind::Embeddings => "an embedding model; use /v1/embeddings",
-        };
-        return Err(GatewayError::new(
-            ErrorKind::WrongModelKind,
-            format!("The model `{}` is {what}.", view.model),
-        )
-        .with_param("model"));
-    }
+    require_kind(entry, &view.model, wanted)?;
     let provider = cfg.provider(entry.provider);
     if provider.api != ProviderApi::OpenAi {
         return Err(GatewayError::new(
@@ -70,18 +114,194 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
     Ok(Plan {
         model: idx,
         provider: entry.provider,
+        api: provider.api,
         tier: entry.tier,
         path: format!("{}{endpoint}", provider.base.path),
         body: upstream_body,
         stream: view.stream && route == Route::ChatCompletions,
-        strip_usage: force_usage && !view.include_usage,
+        mode: Mode::OpenAiPassThrough {
+            strip_usage: force_usage && !view.include_usage,
+        },
     })
 }
 
-pub fn model_not_found(model: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorKind::ModelNotFound,
-        format!("The model `{model}` does not exist or you do not have access to it."),
-    )
-    .with_param("model")
+/// Decide where an Anthropic-contract request (`/v1/messages`, `count_tokens`) goes. `query` is
+/// the client's query string (Claude Code sends `?beta=true`), forwarded to Anthropic upstreams.
+pub fn plan_anthropic(
+    cfg: &Config,
+    route: Route,
+    body: &Bytes,
+    query: Option<&str>,
+) -> Result<Decision, GatewayError> {
+    let view = RequestView::parse(body)?;
+    let (idx, entry) = find(cfg, &view.model)?;
+    require_kind(entry, &view.model, ModelKind::Chat)?;
+    let provider = cfg.provider(entry.provider);
+    let upstream_model = entry.upstream_model_for(&view.model);
+    match provider.api {
+        ProviderApi::Anthropic => {
+            let endpoint = match route {
+                Route::CountTokens => "/v1/messages/count_tokens",
+                _ => "/v1/messages",
+            };
+            let query = query.map_or(String::new(), |q| format!("?{q}"));
+            Ok(Decision::Proxy(Plan {
+                model: idx,
+                provider: entry.provider,
+                api: provider.api,
+                tier: entry.tier,
+                path: format!("{}{endpoint}{query}", provider.base.path),
+                body: rewrite_openai_body(body, &view, upstream_model, false),
+                stream: view.stream,
+                mode: Mode::AnthropicPassThrough,
+            }))
+        }
+        ProviderApi::OpenAi => {
+            let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
+            })?;
+            if route == Route::CountTokens {
+                // Counted here, never sent anywhere: no upstream has an equivalent endpoint, and
+                // forwarding it elsewhere would leak the prompt beyond the model's tier.
+                let mut probe = req;
+                probe["max_tokens"] = json!(1);
+                let t = messages_to_chat(&probe, upstream_model)?;
+                let body = serde_json::to_vec(&json!({"input_tokens": t.meta.input_estimate}))
+                    .expect("json serializes");
+                return Ok(Decision::Answer(entry.tier, body));
+            }
+            let t = messages_to_chat(&req, upstream_model)?;
+            Ok(Decision::Proxy(Plan {
+                model: idx,
+                provider: entry.provider,
+                api: provider.api,
+                tier: entry.tier,
+                path: format!("{}/chat/completions", provider.base.path),
+                body: Bytes::from(serde_json::to_vec(&t.body).expect("json serializes")),
+                stream: t.meta.stream,
+                mode: Mode::AnthropicToOpenAi(t.meta),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        let dir = std::env::temp_dir().join(format!("stav-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = r#"
+[keys]
+file = "keys.toml"
+[[providers]]
+name = "vllm"
+api = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[[providers]]
+name = "anthropic"
+api = "anthropic"
+base_url = "https://api.anthropic.com"
+[[models]]
+name = "qwen3-32b"
+provider = "vllm"
+upstream_model = "Qwen/Qwen3-32B"
+tier = "sovereign"
+[[models]]
+name = "claude-*"
+provider = "anthropic"
+tier = "global-commercial"
+[[models]]
+name = "claude-pinned"
+provider = "anthropic"
+upstream_model = "claude-sonnet-4-5"
+tier = "global-commercial"
+[[models]]
+name = "bge-m3"
+provider = "vllm"
+tier = "sovereign"
+kind = "embeddings"
+"#;
+        Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
+    }
+
+    fn proxy(d: Decision) -> Plan {
+        match d {
+            Decision::Proxy(p) => p,
+            Decision::Answer(..) => panic!("expected a proxied plan"),
+        }
+    }
+
+    #[test]
+    fn claude_is_verbatim_with_query() {
+        let body = Bytes::from_static(br#"{"model":"claude-sonnet-4-5","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]}"#);
+        let p = proxy(plan_anthropic(&cfg(), Route::Messages, &body, Some("beta=true")).unwrap());
+        assert_eq!(p.body, body);
+        assert_eq!(p.body.as_ptr(), body.as_ptr(), "not even copied");
+        assert_eq!(p.path, "/v1/messages?beta=true");
+        assert_eq!(p.mode, Mode::AnthropicPassThrough);
+        assert_eq!(p.tier, Tier::GlobalCommercial);
+    }
+
+    #[test]
+    fn pinned_claude_model_is_spliced_only() {
+        let body = Bytes::from_static(br#"{"max_tokens":5,"model":"claude-pinned","messages":[]}"#);
+        let p = proxy(plan_anthropic(&cfg(), Route::CountTokens, &body, None).unwrap());
+        assert_eq!(
+            &p.body[..],
+            br#"{"max_tokens":5,"model":"claude-sonnet-4-5","messages":[]}"#
+        );
+        assert_eq!(p.path, "/v1/messages/count_tokens");
+    }
+
+    #[test]
+    fn other_models_are_translated() {
+        let body = Bytes::from_static(br#"{"model":"qwen3-32b","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
+        let p = proxy(plan_anthropic(&cfg(), Route::Messages, &body, Some("beta=true")).unwrap());
+        assert_eq!(p.path, "/v1/chat/completions");
+        let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(sent["model"], "Qwen/Qwen3-32B");
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        assert!(
+            matches!(p.mode, Mode::AnthropicToOpenAi(ref m) if m.client_model == "qwen3-32b" && m.stream)
+        );
+    }
+
+    #[test]
+    fn count_tokens_for_other_models_is_answered_locally() {
+        let body = Bytes::from_static(
+            br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hello there"}]}"#,
+        );
+        match plan_anthropic(&cfg(), Route::CountTokens, &body, None).unwrap() {
+            Decision::Answer(tier, b) => {
+                assert_eq!(tier, Tier::Sovereign);
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                assert!(v["input_tokens"].as_u64().unwrap() > 0);
+            }
+            Decision::Proxy(_) => panic!("count_tokens must not leave the gateway"),
+        }
+    }
+
+    #[test]
+    fn wrong_kinds_and_contracts() {
+        let c = cfg();
+        let e = plan_anthropic(
+            &c,
+            Route::Messages,
+            &Bytes::from_static(br#"{"model":"bge-m3","max_tokens":1,"messages":[]}"#),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 400);
+        let e = plan_openai(
+            &c,
+            Route::ChatCompletions,
+            &Bytes::from_static(br#"{"model":"nope","messages":[]}"#),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 404);
+    }
 }

@@ -179,6 +179,84 @@ fn remove_null_usage(event: &[u8]) -> Vec<u8> {
     event.to_vec()
 }
 
+/// Usage of an Anthropic-shaped object: a whole message, or a `message_start` / `message_delta`
+/// event (whose usage sits at `message.usage` or `usage`). Input counts include cache reads and
+/// writes, so totals compare with OpenAI's `prompt_tokens`.
+pub fn anthropic_usage(json: &[u8]) -> Option<Usage> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let u = v.get("usage").or_else(|| v.pointer("/message/usage"))?;
+    let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64);
+    Some(Usage {
+        input_tokens: get("input_tokens").unwrap_or(0)
+            + get("cache_read_input_tokens").unwrap_or(0)
+            + get("cache_creation_input_tokens").unwrap_or(0),
+        output_tokens: get("output_tokens").unwrap_or(0),
+    })
+}
+
+/// Watches an Anthropic event stream passing through unchanged, for its usage:
+/// `message_start` carries the input side, `message_delta` the cumulative output.
+#[derive(Debug)]
+pub struct AnthropicStreamTap {
+    framer: SseFramer,
+    blind: bool,
+    pub usage: Option<Usage>,
+    /// `message_stop` or `error` was seen.
+    pub terminated: bool,
+}
+
+impl AnthropicStreamTap {
+    pub fn new(max_event: usize) -> Self {
+        Self {
+            framer: SseFramer::new(max_event),
+            blind: false,
+            usage: None,
+            terminated: false,
+        }
+    }
+
+    fn inspect(&mut self, event: &[u8]) {
+        let name = crate::sse::event_name(event).unwrap_or_default();
+        if name == b"message_stop" || name == b"error" {
+            self.terminated = true;
+        }
+        if name != b"message_start" && name != b"message_delta" {
+            return;
+        }
+        let Some(data) = event_data(event) else {
+            return;
+        };
+        if let Some(u) = anthropic_usage(&data) {
+            let prev = self.usage.unwrap_or_default();
+            // message_delta repeats input counts only sometimes: keep the larger one.
+            self.usage = Some(Usage {
+                input_tokens: prev.input_tokens.max(u.input_tokens),
+                output_tokens: u.output_tokens.max(prev.output_tokens),
+            });
+        }
+    }
+
+    /// Inspect one read; the caller forwards it unchanged.
+    pub fn observe(&mut self, chunk: &Bytes) {
+        if self.blind {
+            return;
+        }
+        let mut events = Vec::new();
+        if self.framer.push(chunk, |e| events.push(e)).is_err() {
+            self.blind = true;
+        }
+        for e in &events {
+            self.inspect(e);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(tail) = self.framer.finish() {
+            self.inspect(&tail);
+        }
+    }
+}
+
 /// Keeps a non-streaming JSON answer's chunks (refcounted, not copied) to read its usage at the end.
 #[derive(Debug, Default)]
 pub struct JsonTap {
@@ -204,14 +282,19 @@ impl JsonTap {
         self.chunks.push(chunk.clone());
     }
 
-    pub fn usage(&self) -> Option<Usage> {
+    /// The whole body, if it stayed under the limit (one chunk: not copied).
+    pub fn body(&self) -> Option<Bytes> {
         if self.overflow {
             return None;
         }
-        match self.chunks.as_slice() {
-            [one] => openai_usage(one),
-            many => openai_usage(&many.concat()),
-        }
+        Some(match self.chunks.as_slice() {
+            [one] => one.clone(),
+            many => Bytes::from(many.concat()),
+        })
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        openai_usage(&self.body()?)
     }
 }
 
@@ -314,6 +397,31 @@ mod tests {
         let mut t = JsonTap::default();
         t.push(&Bytes::from_static(b"{\"error\":{}}"));
         assert_eq!(t.usage(), None);
+    }
+
+    #[test]
+    fn anthropic_stream_usage_from_start_and_delta() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"usage\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        for i in 0..stream.len() {
+            let mut t = AnthropicStreamTap::new(1 << 20);
+            t.observe(&Bytes::copy_from_slice(&stream.as_bytes()[..i]));
+            t.observe(&Bytes::copy_from_slice(&stream.as_bytes()[i..]));
+            t.finish();
+            assert_eq!(
+                t.usage,
+                Some(Usage {
+                    input_tokens: 15,
+                    output_tokens: 42
+                }),
+                "split {i}"
+            );
+            assert!(t.terminated);
+        }
     }
 
     #[test]

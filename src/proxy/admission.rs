@@ -2,12 +2,12 @@
 
 use super::body::{read_request_body, BodyRead};
 use super::ctx::Ctx;
-use super::respond::{send_error, send_json, PResult};
+use super::respond::{send_error, send_json, send_json_with_tier, PResult};
 use super::Gateway;
 use crate::auth;
 use crate::contract::{self, contract_for, ErrorKind, GatewayError, Route};
 use crate::metrics;
-use crate::plan::{model_not_found, plan_openai};
+use crate::plan::{model_not_found, plan_anthropic, plan_openai, Decision};
 use pingora_proxy::Session;
 
 /// `Ok(true)`: the gateway answered itself; `Ok(false)`: `ctx.plan` is set, proxy it.
@@ -107,17 +107,23 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     };
 
     let planned = match ctx.route {
-        Route::ChatCompletions | Route::Embeddings => plan_openai(&gw.cfg, ctx.route, &body),
-        Route::Messages | Route::CountTokens => Err(GatewayError::new(
-            ErrorKind::RouteNotFound,
-            "The Anthropic Messages API is not enabled on this gateway yet.",
-        )),
+        Route::ChatCompletions | Route::Embeddings => {
+            plan_openai(&gw.cfg, ctx.route, &body).map(Decision::Proxy)
+        }
+        Route::Messages | Route::CountTokens => {
+            let query = session.req_header().uri.query().map(str::to_string);
+            plan_anthropic(&gw.cfg, ctx.route, &body, query.as_deref())
+        }
         Route::Models | Route::Model | Route::Other => unreachable!("answered above"),
     };
     match planned {
-        Ok(plan) => {
+        Ok(Decision::Proxy(plan)) => {
             ctx.plan = Some(plan);
             Ok(false)
+        }
+        Ok(Decision::Answer(tier, body)) => {
+            send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
+            Ok(true)
         }
         Err(err) => {
             let reason = match err.kind {

@@ -2,7 +2,8 @@
 
 use crate::contract::{Contract, GatewayError, Route};
 use crate::plan::Plan;
-use crate::usage::{JsonTap, OpenAiStreamTap, Usage};
+use crate::translate::stream::StreamTranslator;
+use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
 use std::time::Instant;
 
 /// How the response body is watched on its way out.
@@ -10,8 +11,21 @@ use std::time::Instant;
 pub enum Tap {
     #[default]
     None,
-    Stream(Box<OpenAiStreamTap>),
-    Json(JsonTap),
+    /// OpenAI events, forwarded (or with the forced usage chunk removed).
+    OpenAiStream(Box<OpenAiStreamTap>),
+    /// Anthropic events from Anthropic, forwarded unchanged.
+    AnthropicStream(Box<AnthropicStreamTap>),
+    /// A JSON answer passing through unchanged; `anthropic` says how to read its usage.
+    Json { tap: JsonTap, anthropic: bool },
+    /// OpenAI events translated into Anthropic events.
+    TranslateStream(Box<StreamTranslator>),
+    /// An OpenAI JSON answer, collected and translated at its end.
+    TranslateJson(JsonTap),
+    /// An upstream error body, collected and rewritten as an Anthropic error of this type.
+    TranslateError {
+        tap: JsonTap,
+        error_type: &'static str,
+    },
 }
 
 #[derive(Debug)]

@@ -20,7 +20,7 @@ mod logging;
 mod respond;
 mod response;
 
-use crate::config::Config;
+use crate::config::{Config, ProviderApi};
 use crate::upstream::Upstream;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -104,8 +104,28 @@ impl ProxyHttp for Gateway {
         // The taps read the body: keep it uncompressed.
         req.remove_header("accept-encoding");
         req.remove_header("transfer-encoding");
-        if let Some(cred) = &up.credential {
-            req.insert_header("authorization", cred.clone())?;
+        match plan.api {
+            ProviderApi::OpenAi => {
+                // Anthropic's protocol headers mean nothing to an OpenAI upstream.
+                let anthropic: Vec<http::HeaderName> = req
+                    .headers
+                    .keys()
+                    .filter(|k| k.as_str().starts_with("anthropic-"))
+                    .cloned()
+                    .collect();
+                for k in anthropic {
+                    req.remove_header(&k);
+                }
+                if let Some(cred) = &up.credential {
+                    req.insert_header("authorization", cred.clone())?;
+                }
+            }
+            // anthropic-version, anthropic-beta (every value) and the rest pass untouched.
+            ProviderApi::Anthropic => {
+                if let Some(cred) = &up.credential {
+                    req.insert_header("x-api-key", cred.clone())?;
+                }
+            }
         }
         req.insert_header("host", up.authority.as_str())?;
         req.insert_header("content-length", plan.body.len().to_string())?;

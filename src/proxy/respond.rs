@@ -2,6 +2,7 @@
 
 use super::ctx::Ctx;
 use crate::contract::GatewayError;
+use crate::tier::Tier;
 use bytes::Bytes;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -21,13 +22,30 @@ pub async fn send_json(
     status: u16,
     body: Vec<u8>,
 ) -> PResult<()> {
+    send_json_with_tier(
+        session,
+        ctx,
+        status,
+        body,
+        ctx.plan.as_ref().map(|p| p.tier),
+    )
+    .await
+}
+
+/// Once a model is chosen, even the gateway's own answers say which tier was involved.
+pub async fn send_json_with_tier(
+    session: &mut Session,
+    ctx: &Ctx,
+    status: u16,
+    body: Vec<u8>,
+    tier: Option<Tier>,
+) -> PResult<()> {
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
     add_request_id(&mut resp, &ctx.request_id)?;
-    if let Some(plan) = &ctx.plan {
-        // Once a model is chosen, even the gateway's own errors say which tier was involved.
-        resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
+    if let Some(tier) = tier {
+        resp.insert_header("x-stav-sovereignty-tier", tier.as_str())?;
     }
     session.write_response_header(Box::new(resp), false).await?;
     session

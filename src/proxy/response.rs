@@ -1,17 +1,21 @@
-//! The response phases: headers every answer carries, and the taps on the body.
+//! The response phases: headers every answer carries, and how the body is watched or translated
+//! on its way out (chosen once, from the plan's mode and the upstream's status).
 
 use super::ctx::{Ctx, Tap};
 use super::respond::{add_request_id, PResult};
 use super::Gateway;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::metrics;
-use crate::usage::{JsonTap, OpenAiStreamTap};
+use crate::plan::Mode;
+use crate::translate::response::{chat_to_message, error_to_anthropic, map_error_status};
+use crate::translate::stream::StreamTranslator;
+use crate::usage::{anthropic_usage, AnthropicStreamTap, JsonTap, OpenAiStreamTap};
 use bytes::{Bytes, BytesMut};
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
 
-/// Largest single SSE event the stream tap will hold while framing; larger ones pass unexamined.
+/// Largest single SSE event the taps hold while framing.
 const MAX_EVENT: usize = 1 << 20;
 
 /// The upstream's own header, before the client sees anything.
@@ -46,6 +50,19 @@ pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) ->
     Ok(())
 }
 
+fn is_sse(resp: &ResponseHeader) -> bool {
+    resp.headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// The body will change length: chunk it.
+fn rechunk(resp: &mut ResponseHeader) -> PResult<()> {
+    resp.remove_header("content-length");
+    resp.insert_header("transfer-encoding", "chunked")?;
+    Ok(())
+}
+
 /// The header the client sees: tier and request ids on every proxied answer; pick the body tap.
 pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
@@ -53,27 +70,75 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
     if let Some(up) = resp.headers.get("x-request-id").cloned() {
         resp.insert_header("x-upstream-request-id", up)?;
     }
-    add_request_id(resp, &ctx.request_id)?;
-    if resp.status.as_u16() != 200 {
-        return Ok(());
+    let status = resp.status.as_u16();
+    let sse = is_sse(resp);
+    match &plan.mode {
+        Mode::OpenAiPassThrough { strip_usage } => {
+            add_request_id(resp, &ctx.request_id)?;
+            if status == 200 && sse && plan.stream {
+                ctx.tap =
+                    Tap::OpenAiStream(Box::new(OpenAiStreamTap::new(*strip_usage, MAX_EVENT)));
+                ctx.stream_open = true;
+                // Stripped usage and a closing error event change the length.
+                rechunk(resp)?;
+            } else if status == 200 {
+                ctx.tap = Tap::Json {
+                    tap: JsonTap::default(),
+                    anthropic: false,
+                };
+            }
+        }
+        Mode::AnthropicPassThrough => {
+            // Anthropic's own `request-id` comes back unchanged; ours is `x-request-id`.
+            resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+            if status == 200 && sse {
+                ctx.tap = Tap::AnthropicStream(Box::new(AnthropicStreamTap::new(MAX_EVENT)));
+                ctx.stream_open = true;
+            } else if status == 200 {
+                ctx.tap = Tap::Json {
+                    tap: JsonTap::default(),
+                    anthropic: true,
+                };
+            }
+        }
+        Mode::AnthropicToOpenAi(meta) => {
+            add_request_id(resp, &ctx.request_id)?;
+            if !meta.dropped.is_empty() {
+                resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
+            }
+            if status == 200 && sse && plan.stream {
+                ctx.tap = Tap::TranslateStream(Box::new(StreamTranslator::new(
+                    meta.clone(),
+                    ctx.request_id.clone(),
+                    MAX_EVENT,
+                )));
+                ctx.stream_open = true;
+                resp.insert_header("cache-control", "no-cache")?;
+            } else if status == 200 {
+                ctx.tap = Tap::TranslateJson(JsonTap::default());
+                resp.insert_header("content-type", "application/json")?;
+            } else {
+                let (mapped, error_type) = map_error_status(status);
+                resp.set_status(mapped)?;
+                resp.insert_header("content-type", "application/json")?;
+                ctx.tap = Tap::TranslateError {
+                    tap: JsonTap::default(),
+                    error_type,
+                };
+            }
+            rechunk(resp)?;
+        }
     }
-    let is_sse = resp
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if is_sse && plan.stream {
-        ctx.tap = Tap::Stream(Box::new(OpenAiStreamTap::new(plan.strip_usage, MAX_EVENT)));
-        ctx.stream_open = true;
+    if ctx.stream_open {
         metrics::ACTIVE_STREAMS
             .with_label_values(&[ctx.route.as_label()])
             .inc();
-        // The body may change length (stripped usage, a closing error event): chunk it.
-        resp.remove_header("content-length");
-        resp.insert_header("transfer-encoding", "chunked")?;
-    } else if !is_sse {
-        ctx.tap = Tap::Json(JsonTap::default());
     }
     Ok(())
+}
+
+fn set_body(body: &mut Option<Bytes>, out: Bytes) {
+    *body = (!out.is_empty()).then_some(out);
 }
 
 pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
@@ -82,26 +147,49 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
     }
     match &mut ctx.tap {
         Tap::None => {}
-        Tap::Json(tap) => {
+        Tap::Json { tap, anthropic } => {
             if let Some(b) = body.as_ref() {
                 tap.push(b);
             }
             if end_of_stream {
-                ctx.usage = tap.usage();
+                ctx.usage = if *anthropic {
+                    tap.body().and_then(|b| anthropic_usage(&b))
+                } else {
+                    tap.usage()
+                };
             }
         }
-        Tap::Stream(tap) => {
-            if let Some(b) = body.take() {
-                let out = tap.process(&b);
-                *body = (!out.is_empty()).then_some(out);
+        Tap::AnthropicStream(tap) => {
+            if let Some(b) = body.as_ref() {
+                tap.observe(b);
             }
             if end_of_stream {
-                let tail = tap.finish();
+                tap.finish();
+                if !tap.terminated {
+                    let err = GatewayError::new(
+                        ErrorKind::UpstreamUnavailable,
+                        "The model's upstream ended the stream early.",
+                    );
+                    let mut out = BytesMut::new();
+                    if let Some(b) = body.take() {
+                        out.extend_from_slice(&b);
+                    }
+                    out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
+                    *body = Some(out.freeze());
+                }
+            }
+            ctx.usage = tap.usage.or(ctx.usage);
+        }
+        Tap::OpenAiStream(tap) => {
+            if let Some(b) = body.take() {
+                set_body(body, tap.process(&b));
+            }
+            if end_of_stream {
                 let mut out = BytesMut::new();
                 if let Some(b) = body.take() {
                     out.extend_from_slice(&b);
                 }
-                out.extend_from_slice(&tail);
+                out.extend_from_slice(&tap.finish());
                 if !tap.saw_done {
                     // The upstream ended without `[DONE]`: tell the client instead of letting the
                     // stream look complete.
@@ -111,9 +199,53 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
                     );
                     out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
                 }
-                *body = (!out.is_empty()).then(|| out.freeze());
+                set_body(body, out.freeze());
             }
             ctx.usage = tap.usage.or(ctx.usage);
+        }
+        Tap::TranslateStream(tr) => {
+            let mut out = BytesMut::new();
+            if let Some(b) = body.take() {
+                out.extend_from_slice(&tr.process(&b));
+            }
+            if end_of_stream {
+                out.extend_from_slice(&tr.finish());
+            }
+            set_body(body, out.freeze());
+            ctx.usage = tr.usage().or(ctx.usage);
+        }
+        Tap::TranslateJson(tap) => {
+            if let Some(b) = body.take() {
+                tap.push(&b);
+            }
+            if end_of_stream {
+                let Some(Mode::AnthropicToOpenAi(meta)) = ctx.plan.as_ref().map(|p| &p.mode) else {
+                    unreachable!("TranslateJson is chosen only for translated plans")
+                };
+                let upstream = tap.body().unwrap_or_default();
+                ctx.usage = crate::usage::openai_usage(&upstream);
+                let translated = match serde_json::from_slice::<serde_json::Value>(&upstream) {
+                    Ok(v) => {
+                        serde_json::to_vec(&chat_to_message(&v, meta)).expect("json serializes")
+                    }
+                    // The 200 header is already out; say what happened in the body.
+                    Err(_) => error_to_anthropic(b"", "api_error", &ctx.request_id),
+                };
+                *body = Some(Bytes::from(translated));
+            }
+        }
+        Tap::TranslateError { tap, error_type } => {
+            if let Some(b) = body.take() {
+                tap.push(&b);
+            }
+            if end_of_stream {
+                let upstream = tap.body().unwrap_or_default();
+                *body = Some(Bytes::from(error_to_anthropic(
+                    &upstream,
+                    error_type,
+                    &ctx.request_id,
+                )));
+            }
         }
     }
 }
