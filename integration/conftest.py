@@ -90,6 +90,12 @@ api_key_env = "STAV_IT_UPSTREAM_KEY"
 read_timeout_ms = 700
 
 [[providers]]
+name = "anthropic-scripted"
+api = "anthropic"
+base_url = "http://127.0.0.1:{upstream_port}"
+api_key_env = "STAV_IT_UPSTREAM_KEY"
+
+[[providers]]
 name = "down"
 api = "openai"
 base_url = "http://127.0.0.1:{dead_port}/v1"
@@ -122,6 +128,17 @@ tier = "sovereign"
 name = "down-model"
 provider = "down"
 tier = "sovereign"
+
+[[models]]
+name = "claude-*"
+provider = "anthropic-scripted"
+tier = "global-commercial"
+
+[[models]]
+name = "claude-pinned"
+provider = "anthropic-scripted"
+upstream_model = "claude-sonnet-4-5-20250929"
+tier = "global-commercial"
 """)
     return tmp / "stav.toml"
 
@@ -149,6 +166,13 @@ def gateway(tmp_path_factory):
         upstream.terminate()
         gw.wait(10)
         upstream.wait(10)
+
+
+@pytest.fixture()
+def anthropic_client(gateway):
+    import anthropic
+
+    return anthropic.Anthropic(base_url=gateway.base, api_key=CLIENT_KEY, max_retries=0, timeout=10)
 
 
 @pytest.fixture()

@@ -6,8 +6,12 @@ It records every request (path, headers, exact body bytes) and answers as the re
   x-script-content: text of the answer (default "Hello from the scripted upstream.")
   x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
   x-script:         a behaviour: status-<code> (error body quoting the upstream key),
+                    anthropic-cut (an Anthropic stream that stops after its first delta),
                     sleep-<ms> (stall before the headers), no-done (stream ends without [DONE]),
                     cut (stream closes the socket mid-event)
+
+Paths under /v1/messages answer as Anthropic's API would (for the Claude pass-through tests):
+a fixed message, or its event stream, with Anthropic's own `request-id` and rate-limit headers.
 
 GET /_requests returns what was recorded; DELETE /_requests clears it.
 Run: python scripted_upstream.py PORT
@@ -81,11 +85,62 @@ class Handler(BaseHTTPRequestHandler):
         if script.startswith("sleep-"):
             time.sleep(int(script.split("-", 1)[1]) / 1000)
         req = json.loads(raw)
+        if self.path.startswith("/v1/messages"):
+            return self.anthropic(req, script)
         if self.path.endswith("/embeddings"):
             return self.embeddings(req)
         if self.path.endswith("/chat/completions"):
             return self.chat(req, script)
         self._send(404, {"error": {"message": "unknown path"}})
+
+    ANTHROPIC_HEADERS = (("request-id", "req_upstream_anthropic_1"),
+                         ("anthropic-ratelimit-requests-limit", "4000"),
+                         ("anthropic-ratelimit-requests-remaining", "3999"))
+
+    def anthropic(self, req, script):
+        if self.path.startswith("/v1/messages/count_tokens"):
+            return self._send(200, {"input_tokens": 4242}, headers=self.ANTHROPIC_HEADERS)
+        text = self.headers.get("x-script-content", "Claude says hi.")
+        usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
+                 "cache_creation_input_tokens": 0}
+        if not req.get("stream"):
+            return self._send(200, {"id": "msg_upstream_1", "type": "message", "role": "assistant",
+                                    "model": req["model"], "content": [{"type": "text", "text": text}],
+                                    "stop_reason": "end_turn", "stop_sequence": None, "usage": usage},
+                              headers=self.ANTHROPIC_HEADERS)
+        def ev(name, data):
+            return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        events = [
+            ev("message_start", {"type": "message_start", "message": {
+                "id": "msg_upstream_1", "type": "message", "role": "assistant", "model": req["model"],
+                "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}}),
+            ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}}),
+            ev("ping", {"type": "ping"}),
+        ]
+        events += [ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                              "delta": {"type": "text_delta", "text": text[j:j + 5]}})
+                   for j in range(0, len(text), 5)]
+        events += [
+            ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                 "usage": {"output_tokens": 9}}),
+            ev("message_stop", {"type": "message_stop"}),
+        ]
+        if script == "anthropic-cut":
+            events = events[:4]
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        for k, v in self.ANTHROPIC_HEADERS:
+            self.send_header(k, v)
+        self.end_headers()
+        for data in events:
+            for part in (data[:11], data[11:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def embeddings(self, req):
         inputs = req["input"] if isinstance(req["input"], list) else [req["input"]]

@@ -159,7 +159,7 @@ def test_embeddings_float_and_base64(gateway, openai_client):
 
 def test_models_list_with_tiers(openai_client):
     models = openai_client.models.list()
-    assert [m.id for m in models] == ["chat-a", "chat-b", "emb-a", "slow-model", "down-model"]
+    assert [m.id for m in models] == ["chat-a", "chat-b", "emb-a", "slow-model", "down-model", "claude-pinned"]
     first = models.data[0]
     assert first.object == "model" and first.owned_by == "scripted" and isinstance(first.created, int)
     assert first.model_extra["tier"] == "sovereign"
