@@ -11,6 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -r integration/requirements.txt
 
+(cd integration/ts && npm ci --no-audit --no-fund --loglevel=error)
+
 cargo build --bins
 cargo test --all-targets
 STAV_BIN="$PWD/target/debug/stav-gateway" "$VENV/bin/python" -m pytest -q integration "$@"

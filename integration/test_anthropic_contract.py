@@ -271,14 +271,14 @@ def test_claude_through_the_sdk_with_pinned_model_splice(gateway, anthropic_clie
 
 
 def test_claude_count_tokens_passes_through(gateway, anthropic_client):
-    r = anthropic_client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
+    r = anthropic_client.messages.count_tokens(model="claude-opus-4-1", messages=[{"role": "user", "content": "hi"}])
     assert r.input_tokens == 4242
     assert upstream(gateway)["path"] == "/v1/messages/count_tokens"
 
 
 def test_claude_stream_cut_ends_with_error_event(anthropic_client):
     with pytest.raises(anthropic.APIStatusError):
-        with anthropic_client.messages.stream(model="claude-sonnet-4-5", max_tokens=50,
+        with anthropic_client.messages.stream(model="claude-opus-4-1", max_tokens=50,
                                               messages=[{"role": "user", "content": "x"}],
                                               extra_headers={"x-script": "anthropic-cut"}) as s:
             s.get_final_message()
@@ -286,7 +286,7 @@ def test_claude_stream_cut_ends_with_error_event(anthropic_client):
 
 def test_claude_upstream_401_is_not_the_clients_fault(anthropic_client):
     with pytest.raises(anthropic.InternalServerError) as e:
-        anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=5,
+        anthropic_client.messages.create(model="claude-opus-4-1", max_tokens=5,
                                          messages=[{"role": "user", "content": "x"}],
                                          extra_headers={"x-script": "status-401"})
     assert_anthropic_error(e.value, 502, "api_error")
@@ -296,7 +296,7 @@ def test_claude_upstream_401_is_not_the_clients_fault(anthropic_client):
 def test_metrics_count_claude_and_translated_tokens(gateway, anthropic_client):
     from test_openai_contract import sample
     before = gateway.metrics()
-    anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    anthropic_client.messages.create(model="claude-opus-4-1", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with anthropic_client.messages.stream(model="chat-a", max_tokens=5, messages=[{"role": "user", "content": "x"}]) as s:
         s.get_final_message()
     after = gateway.metrics()
