@@ -101,12 +101,17 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/v1/messages/count_tokens"):
             return self._send(200, {"input_tokens": 4242}, headers=self.ANTHROPIC_HEADERS)
         text = self.headers.get("x-script-content", "Claude says hi.")
+        tools = json.loads(self.headers.get("x-script-tools", "[]"))
         usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
                  "cache_creation_input_tokens": 0}
+        stop = "tool_use" if tools else "end_turn"
         if not req.get("stream"):
+            content = [{"type": "text", "text": text}]
+            content += [{"type": "tool_use", "id": f"toolu_{i}", "name": t["name"], "input": json.loads(t["arguments"])}
+                        for i, t in enumerate(tools)]
             return self._send(200, {"id": "msg_upstream_1", "type": "message", "role": "assistant",
-                                    "model": req["model"], "content": [{"type": "text", "text": text}],
-                                    "stop_reason": "end_turn", "stop_sequence": None, "usage": usage},
+                                    "model": req["model"], "content": content,
+                                    "stop_reason": stop, "stop_sequence": None, "usage": usage},
                               headers=self.ANTHROPIC_HEADERS)
         def ev(name, data):
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
@@ -121,9 +126,17 @@ class Handler(BaseHTTPRequestHandler):
         events += [ev("content_block_delta", {"type": "content_block_delta", "index": 0,
                                               "delta": {"type": "text_delta", "text": text[j:j + 5]}})
                    for j in range(0, len(text), 5)]
+        events.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        for i, t in enumerate(tools, start=1):
+            events.append(ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
+                "type": "tool_use", "id": f"toolu_{i - 1}", "name": t["name"], "input": {}}}))
+            args = t["arguments"]
+            events += [ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                  "delta": {"type": "input_json_delta", "partial_json": args[j:j + 6]}})
+                       for j in range(0, len(args), 6)]
+            events.append(ev("content_block_stop", {"type": "content_block_stop", "index": i}))
         events += [
-            ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                  "usage": {"output_tokens": 9}}),
             ev("message_stop", {"type": "message_stop"}),
         ]

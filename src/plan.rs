@@ -8,6 +8,7 @@ use crate::contract::{ErrorKind, GatewayError, Route};
 use crate::request::{rewrite_openai_body, RequestView};
 use crate::tier::Tier;
 use crate::translate::request::{messages_to_chat, MessagesMeta};
+use crate::translate::reverse::{chat_to_messages, ChatMeta};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -22,6 +23,8 @@ pub enum Mode {
     AnthropicPassThrough,
     /// Anthropic contract to an OpenAI upstream: translated both ways.
     AnthropicToOpenAi(MessagesMeta),
+    /// OpenAI contract to an Anthropic upstream (Claude): translated both ways.
+    ChatToAnthropic(ChatMeta),
 }
 
 #[derive(Debug)]
@@ -92,15 +95,22 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
     };
     require_kind(entry, &view.model, wanted)?;
     let provider = cfg.provider(entry.provider);
-    if provider.api != ProviderApi::OpenAi {
-        return Err(GatewayError::new(
-            ErrorKind::WrongModelKind,
-            format!(
-                "The model `{}` is served through the Anthropic Messages API; call /v1/messages.",
-                view.model
-            ),
-        )
-        .with_param("model"));
+    if provider.api == ProviderApi::Anthropic {
+        // Only chat reaches here (embedding entries failed the kind check).
+        let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
+        })?;
+        let (translated, meta) = chat_to_messages(&req, entry.upstream_model_for(&view.model))?;
+        return Ok(Plan {
+            model: idx,
+            provider: entry.provider,
+            api: provider.api,
+            tier: entry.tier,
+            path: format!("{}/v1/messages", provider.base.path),
+            body: Bytes::from(serde_json::to_vec(&translated).expect("json serializes")),
+            stream: meta.stream,
+            mode: Mode::ChatToAnthropic(meta),
+        });
     }
     // Streams always report usage upstream so tokens are metered; the client only sees the usage
     // chunk when it asked for it.
@@ -283,6 +293,26 @@ kind = "embeddings"
             }
             Decision::Proxy(_) => panic!("count_tokens must not leave the gateway"),
         }
+    }
+
+    #[test]
+    fn openai_clients_reach_claude_through_translation() {
+        let body = Bytes::from_static(br#"{"model":"claude-pinned","messages":[{"role":"user","content":"hi"}],"stream":true}"#);
+        let p = plan_openai(&cfg(), Route::ChatCompletions, &body).unwrap();
+        assert_eq!(p.path, "/v1/messages");
+        let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(sent["model"], "claude-sonnet-4-5");
+        assert_eq!(sent["max_tokens"], 4096);
+        assert!(
+            matches!(p.mode, Mode::ChatToAnthropic(ref m) if m.client_model == "claude-pinned" && m.stream)
+        );
+        let e = plan_openai(
+            &cfg(),
+            Route::Embeddings,
+            &Bytes::from_static(br#"{"model":"claude-x","input":"a"}"#),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 400);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::contract::{Contract, GatewayError, Route};
 use crate::plan::Plan;
+use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::stream::StreamTranslator;
 use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
 use std::time::Instant;
@@ -19,9 +20,12 @@ pub enum Tap {
     Json { tap: JsonTap, anthropic: bool },
     /// OpenAI events translated into Anthropic events.
     TranslateStream(Box<StreamTranslator>),
-    /// An OpenAI JSON answer, collected and translated at its end.
+    /// Anthropic events translated into OpenAI chunks.
+    ReverseStream(Box<ReverseStreamTranslator>),
+    /// A JSON answer, collected and translated at its end per the plan's mode.
     TranslateJson(JsonTap),
-    /// An upstream error body, collected and rewritten as an Anthropic error of this type.
+    /// An upstream error body, collected and rewritten in the client's contract (`error_type`
+    /// names the Anthropic type when the client speaks Anthropic).
     TranslateError {
         tap: JsonTap,
         error_type: &'static str,

@@ -122,6 +122,10 @@ impl ProxyHttp for Gateway {
             }
             // anthropic-version, anthropic-beta (every value) and the rest pass untouched.
             ProviderApi::Anthropic => {
+                // OpenAI clients reaching Claude send no version; Anthropic requires one.
+                if req.headers.get("anthropic-version").is_none() {
+                    req.insert_header("anthropic-version", "2023-06-01")?;
+                }
                 if let Some(cred) = &up.credential {
                     req.insert_header("x-api-key", cred.clone())?;
                 }

@@ -4,10 +4,12 @@
 use super::ctx::{Ctx, Tap};
 use super::respond::{add_request_id, PResult};
 use super::Gateway;
-use crate::contract::{ErrorKind, GatewayError};
+use crate::contract::{Contract, ErrorKind, GatewayError};
 use crate::metrics;
 use crate::plan::Mode;
 use crate::translate::response::{chat_to_message, error_to_anthropic, map_error_status};
+use crate::translate::reverse::response::{error_to_openai, message_to_chat};
+use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::stream::StreamTranslator;
 use crate::usage::{anthropic_usage, AnthropicStreamTap, JsonTap, OpenAiStreamTap};
 use bytes::{Bytes, BytesMut};
@@ -128,6 +130,29 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
             }
             rechunk(resp)?;
         }
+        Mode::ChatToAnthropic(meta) => {
+            add_request_id(resp, &ctx.request_id)?;
+            if !meta.dropped.is_empty() {
+                resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
+            }
+            if status == 200 && sse && plan.stream {
+                ctx.tap = Tap::ReverseStream(Box::new(ReverseStreamTranslator::new(
+                    meta.clone(),
+                    MAX_EVENT,
+                )));
+                ctx.stream_open = true;
+            } else if status == 200 {
+                ctx.tap = Tap::TranslateJson(JsonTap::default());
+                resp.insert_header("content-type", "application/json")?;
+            } else {
+                resp.insert_header("content-type", "application/json")?;
+                ctx.tap = Tap::TranslateError {
+                    tap: JsonTap::default(),
+                    error_type: "api_error",
+                };
+            }
+            rechunk(resp)?;
+        }
     }
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS
@@ -214,22 +239,39 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             set_body(body, out.freeze());
             ctx.usage = tr.usage().or(ctx.usage);
         }
+        Tap::ReverseStream(tr) => {
+            let mut out = BytesMut::new();
+            if let Some(b) = body.take() {
+                out.extend_from_slice(&tr.process(&b));
+            }
+            if end_of_stream {
+                out.extend_from_slice(&tr.finish());
+            }
+            set_body(body, out.freeze());
+            ctx.usage = tr.usage().or(ctx.usage);
+        }
         Tap::TranslateJson(tap) => {
             if let Some(b) = body.take() {
                 tap.push(&b);
             }
             if end_of_stream {
-                let Some(Mode::AnthropicToOpenAi(meta)) = ctx.plan.as_ref().map(|p| &p.mode) else {
-                    unreachable!("TranslateJson is chosen only for translated plans")
-                };
                 let upstream = tap.body().unwrap_or_default();
-                ctx.usage = crate::usage::openai_usage(&upstream);
-                let translated = match serde_json::from_slice::<serde_json::Value>(&upstream) {
-                    Ok(v) => {
+                let parsed = serde_json::from_slice::<serde_json::Value>(&upstream).ok();
+                let translated = match (ctx.plan.as_ref().map(|p| &p.mode), parsed) {
+                    (Some(Mode::AnthropicToOpenAi(meta)), Some(v)) => {
+                        ctx.usage = crate::usage::openai_usage(&upstream);
                         serde_json::to_vec(&chat_to_message(&v, meta)).expect("json serializes")
                     }
+                    (Some(Mode::ChatToAnthropic(meta)), Some(v)) => {
+                        ctx.usage = anthropic_usage(&upstream);
+                        serde_json::to_vec(&message_to_chat(&v, meta)).expect("json serializes")
+                    }
                     // The 200 header is already out; say what happened in the body.
-                    Err(_) => error_to_anthropic(b"", "api_error", &ctx.request_id),
+                    _ => GatewayError::new(
+                        ErrorKind::UpstreamUnavailable,
+                        "The model's upstream sent an unreadable answer.",
+                    )
+                    .body(ctx.contract, &ctx.request_id),
                 };
                 *body = Some(Bytes::from(translated));
             }
@@ -240,11 +282,13 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             }
             if end_of_stream {
                 let upstream = tap.body().unwrap_or_default();
-                *body = Some(Bytes::from(error_to_anthropic(
-                    &upstream,
-                    error_type,
-                    &ctx.request_id,
-                )));
+                let translated = match ctx.contract {
+                    Contract::Anthropic => {
+                        error_to_anthropic(&upstream, error_type, &ctx.request_id)
+                    }
+                    Contract::OpenAi => error_to_openai(&upstream),
+                };
+                *body = Some(Bytes::from(translated));
             }
         }
     }

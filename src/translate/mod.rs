@@ -3,4 +3,5 @@
 pub mod ids;
 pub mod request;
 pub mod response;
+pub mod reverse;
 pub mod stream;
