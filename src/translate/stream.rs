@@ -1,9 +1,12 @@
 //! The stream state machine: OpenAI chat completion chunks in, Anthropic Messages events out.
 //!
-//! One event is handled at a time; output goes into one reused buffer. Text and thinking stream
-//! live. Tool-call arguments are collected per call and each call is emitted whole (start, one
-//! `input_json_delta`, stop) when the upstream finishes: compat servers interleave parallel calls,
-//! and truncated arguments would crash both Anthropic SDKs, so they are validated first.
+//! One event is handled at a time; output goes into one reused buffer. Text, thinking and tool-call
+//! arguments stream live. Parallel tool calls are kept apart: a call becomes the live block only
+//! when the previous call's arguments form complete JSON (OpenAI and vLLM send calls one after
+//! another). Calls that a compat server interleaves with the live one cannot get a block of their
+//! own yet (one block is open at a time), so they are collected and emitted whole (start, one
+//! `input_json_delta`, stop) at the end, after validation: truncated arguments there would crash
+//! both Anthropic SDKs.
 
 use super::ids;
 use super::request::MessagesMeta;
@@ -18,6 +21,8 @@ enum Open {
     None,
     Text(usize),
     Thinking(usize),
+    /// A tool_use block streaming live: (block index, slot in `tools`).
+    Tool(usize, usize),
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +30,8 @@ struct ToolCall {
     id: Option<String>,
     name: String,
     args: String,
+    /// Its block was streamed live (and is closed or open), so it is not flushed at the end.
+    live: bool,
 }
 
 #[derive(Debug)]
@@ -92,7 +99,7 @@ impl StreamTranslator {
     fn close_block(&mut self) {
         let index = match self.open {
             Open::None => return,
-            Open::Text(i) => i,
+            Open::Text(i) | Open::Tool(i, _) => i,
             Open::Thinking(i) => {
                 self.emit(
                     "content_block_delta",
@@ -224,9 +231,12 @@ impl StreamTranslator {
                     call.name = n.to_string();
                 }
             }
-            if let Some(a) = tc.pointer("/function/arguments").and_then(Value::as_str) {
-                call.args.push_str(a);
-            }
+            let fragment = tc
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            call.args.push_str(fragment);
+            self.on_tool_fragment(slot, fragment);
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(f.to_string());
@@ -237,10 +247,55 @@ impl StreamTranslator {
         }
     }
 
+    /// Stream a fragment live when its call is (or may become) the open block.
+    fn on_tool_fragment(&mut self, slot: usize, fragment: &str) {
+        if let Open::Tool(i, live) = self.open {
+            if live == slot {
+                if !fragment.is_empty() {
+                    self.emit_args(i, fragment);
+                }
+                return;
+            }
+            // Another call speaks while the live one is unfinished: interleaved, so it waits.
+            if parse_arguments(&self.tools[live].1.args).is_none() {
+                return;
+            }
+        }
+        let call = &self.tools[slot].1;
+        if call.live || call.name.is_empty() || !call.args.is_empty() && call.args != fragment {
+            // Already streamed, nameless so far, or it has earlier fragments held back: no live block.
+            return;
+        }
+        let block = json!({"type": "tool_use", "id": ids::to_anthropic(call.id.as_deref()),
+            "name": call.name, "input": {}});
+        self.close_block();
+        let i = self.next_index;
+        self.next_index += 1;
+        let shell = json!({"type": "content_block_start", "index": i, "content_block": block});
+        self.emit("content_block_start", &shell);
+        self.tools[slot].1.live = true;
+        self.open = Open::Tool(i, slot);
+        if !fragment.is_empty() {
+            self.emit_args(i, fragment);
+        }
+    }
+
+    fn emit_args(&mut self, index: usize, fragment: &str) {
+        self.emit(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": fragment}}),
+        );
+    }
+
+    /// Emit the held-back calls whole. Returns whether any tool call reached the client.
     fn flush_tools(&mut self) -> bool {
-        let mut saw_tool = false;
+        let mut saw_tool = self.tools.iter().any(|(_, c)| c.live);
         let truncated = self.finish.as_deref() == Some("length");
-        for (_, call) in std::mem::take(&mut self.tools) {
+        for (_, call) in std::mem::take(&mut self.tools)
+            .into_iter()
+            .filter(|(_, c)| !c.live)
+        {
             let Some(input) = parse_arguments(&call.args) else {
                 log::warn!(
                     "{}: dropped tool call {:?} with {} arguments",
@@ -278,7 +333,13 @@ impl StreamTranslator {
         }
         self.start_message(None);
         self.close_block();
-        let saw_tool = self.flush_tools();
+        // A live call cut by the token limit was a max_tokens stop, not a finished tool call.
+        let live_truncated = self.finish.as_deref() == Some("length")
+            && self
+                .tools
+                .iter()
+                .any(|(_, c)| c.live && parse_arguments(&c.args).is_none());
+        let saw_tool = self.flush_tools() && !live_truncated;
         let (stop, seq) = stop_reason(
             self.finish.as_deref(),
             saw_tool,

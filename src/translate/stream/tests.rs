@@ -255,12 +255,7 @@ fn two_parallel_tool_calls_with_interleaved_fragments_stay_apart() {
         blocks,
         [(json!("c0"), json!("a")), (json!("c1"), json!("b"))]
     );
-    let args: Vec<Value> = ev
-        .iter()
-        .filter_map(|(_, d)| d.pointer("/delta/partial_json").and_then(Value::as_str))
-        .map(|a| serde_json::from_str(a).unwrap())
-        .collect();
-    assert_eq!(args, [json!({"x": 1}), json!({"y": 2})]);
+    assert_eq!(args_by_block(&ev), [json!({"x": 1}), json!({"y": 2})]);
     // finish_reason "stop" with tool calls is still tool_use.
     assert_eq!(stop_of(&ev), "tool_use");
 }
@@ -301,20 +296,80 @@ fn thinking_then_text() {
     );
 }
 
+/// Each tool_use block's concatenated `input_json_delta`s, parsed.
+fn args_by_block(ev: &[(String, Value)]) -> Vec<Value> {
+    let tool_blocks: Vec<u64> = ev
+        .iter()
+        .filter(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+        .map(|(_, d)| d["index"].as_u64().unwrap())
+        .collect();
+    tool_blocks
+        .iter()
+        .map(|i| {
+            let s: String = ev
+                .iter()
+                .filter(|(_, d)| d["index"] == *i)
+                .filter_map(|(_, d)| d.pointer("/delta/partial_json").and_then(Value::as_str))
+                .collect();
+            serde_json::from_str(&s).unwrap()
+        })
+        .collect()
+}
+
 #[test]
-fn length_stop_drops_truncated_tool_arguments() {
+fn sequential_tool_calls_stream_live() {
+    let first = [
+        chunk(json!({"tool_calls": [{"index": 0, "id": "c0", "type": "function", "function": {"name": "a", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"x\":"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}), None),
+    ]
+    .concat();
+    let rest = [
+        chunk(json!({"tool_calls": [{"index": 1, "id": "c1", "type": "function", "function": {"name": "b", "arguments": "{\"y\":2}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new(meta(false), "r".into(), 1 << 20);
+    // Before the upstream finishes, the first call's arguments are already out, as sent.
+    let early = parse(&t.process(&Bytes::from(first.clone())));
+    let frags: Vec<&str> = early
+        .iter()
+        .filter_map(|(_, d)| d.pointer("/delta/partial_json").and_then(Value::as_str))
+        .collect();
+    assert_eq!(frags, ["{\"x\":", "1}"]);
+    let ev = run(&format!("{first}{rest}"), false, &[]);
+    assert_well_formed(&ev);
+    assert_eq!(args_by_block(&ev), [json!({"x": 1}), json!({"y": 2})]);
+    assert_eq!(stop_of(&ev), "tool_use");
+}
+
+#[test]
+fn length_stop_with_a_truncated_live_call_is_max_tokens() {
     let s = [
         chunk(json!({"content": "Partial"}), None),
         chunk(json!({"tool_calls": [{"index": 0, "id": "c0", "function": {"name": "f", "arguments": "{\"a\": \"unfinis"}}]}), None),
         chunk(json!({}), Some("length")),
         "data: [DONE]\n\n".into(),
-    ].concat();
+    ]
+    .concat();
     let ev = run(&s, false, &[]);
     assert_well_formed(&ev);
     assert_eq!(stop_of(&ev), "max_tokens");
-    assert!(!ev
-        .iter()
-        .any(|(_, d)| d["content_block"]["type"] == "tool_use"));
+}
+
+#[test]
+fn length_stop_drops_a_truncated_held_back_call() {
+    let s = [
+        chunk(json!({"tool_calls": [{"index": 0, "id": "c0", "function": {"name": "a", "arguments": "{\"x\""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 1, "id": "c1", "function": {"name": "b", "arguments": "{\"y\": \"cut"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}), None),
+        chunk(json!({}), Some("length")),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let ev = run(&s, false, &[]);
+    assert_well_formed(&ev);
+    assert_eq!(args_by_block(&ev), [json!({"x": 1})]);
 }
 
 #[test]
