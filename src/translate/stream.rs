@@ -257,7 +257,8 @@ impl StreamTranslator {
                 return;
             }
             // Another call speaks while the live one is unfinished: interleaved, so it waits.
-            if parse_arguments(&self.tools[live].1.args).is_none() {
+            let args = &self.tools[live].1.args;
+            if args.trim().is_empty() || parse_arguments(args).is_none() {
                 return;
             }
         }

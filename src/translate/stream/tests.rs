@@ -358,6 +358,25 @@ fn length_stop_with_a_truncated_live_call_is_max_tokens() {
 }
 
 #[test]
+fn parallel_calls_announced_before_their_arguments_stay_apart() {
+    // The scripted upstream's shape: both calls start with empty arguments, then fragments alternate.
+    let s = [
+        chunk(json!({"tool_calls": [{"index": 0, "id": "c0", "type": "function", "function": {"name": "a", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 1, "id": "c1", "type": "function", "function": {"name": "b", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"x\""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"y\""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": ":2}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let ev = run(&s, false, &[]);
+    assert_well_formed(&ev);
+    assert_eq!(args_by_block(&ev), [json!({"x": 1}), json!({"y": 2})]);
+}
+
+#[test]
 fn length_stop_drops_a_truncated_held_back_call() {
     let s = [
         chunk(json!({"tool_calls": [{"index": 0, "id": "c0", "function": {"name": "a", "arguments": "{\"x\""}}]}), None),
