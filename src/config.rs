@@ -5,6 +5,7 @@
 
 use crate::auth::KeyRing;
 use crate::catalogue::{Catalogue, ModelEntry, ModelKind};
+use crate::router::RouterPolicy;
 use crate::tier::Tier;
 use serde::Deserialize;
 use std::fmt;
@@ -52,6 +53,21 @@ struct RawConfig {
     providers: Vec<RawProvider>,
     #[serde(default)]
     models: Vec<RawModel>,
+    #[serde(default)]
+    teams: Vec<RawTeam>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    name: String,
+    #[serde(default)]
+    max_tier: Option<String>,
+    /// Sensitive prompts may leave `sovereign` (an explicit, audited choice).
+    #[serde(default)]
+    sensitive_opt_out: bool,
+    #[serde(default)]
+    router: Option<RouterPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +259,27 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
         .map_err(|_| format!("{whole:?}: bad port {p:?}"))
 }
 
+/// A team's sovereignty and routing policy.
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub name: String,
+    pub max_tier: Tier,
+    pub sensitive_opt_out: bool,
+    pub router: Option<RouterPolicy>,
+}
+
+impl Team {
+    /// Teams not listed in the configuration: no cap of their own, no router.
+    pub fn unlisted(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            max_tier: Tier::GlobalCommercial,
+            sensitive_opt_out: false,
+            router: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
@@ -252,6 +289,7 @@ pub struct Config {
     pub demo: Option<DemoSettings>,
     pub providers: Vec<Provider>,
     pub catalogue: Catalogue,
+    pub teams: Vec<Team>,
 }
 
 impl Config {
@@ -274,6 +312,7 @@ impl Config {
         let demo = raw.demo.map(validate_demo).transpose()?;
         let providers = validate_providers(raw.providers)?;
         let catalogue = validate_models(raw.models, &providers)?;
+        let teams = validate_teams(raw.teams, &catalogue)?;
 
         let keys_file = base_dir.join(&raw.keys.file);
         let keys_text = std::fs::read_to_string(&keys_file).map_err(|e| {
@@ -295,7 +334,16 @@ impl Config {
             demo,
             providers,
             catalogue,
+            teams,
         })
+    }
+
+    /// The policy of a key's team (defaults for teams the configuration does not list).
+    pub fn team(&self, name: &str) -> std::borrow::Cow<'_, Team> {
+        match self.teams.iter().find(|t| t.name == name) {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(Team::unlisted(name)),
+        }
     }
 
     pub fn provider(&self, idx: usize) -> &Provider {
@@ -392,6 +440,59 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
             api_key_env: p.api_key_env,
             connect_timeout: Duration::from_millis(p.connect_timeout_ms.unwrap_or(5_000)),
             read_timeout: Duration::from_millis(p.read_timeout_ms.unwrap_or(600_000)),
+        });
+    }
+    Ok(out)
+}
+
+fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>, ConfigError> {
+    let mut out: Vec<Team> = Vec::with_capacity(raw.len());
+    for (i, t) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("teams[{i}].{f}");
+        if t.name.is_empty() {
+            return Err(ConfigError::new(field("name"), "must not be empty"));
+        }
+        if out.iter().any(|o| o.name == t.name) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("duplicate team {:?}", t.name),
+            ));
+        }
+        let max_tier = match t.max_tier {
+            None => Tier::GlobalCommercial,
+            Some(s) => s
+                .parse()
+                .map_err(|e| ConfigError::new(field("max_tier"), e))?,
+        };
+        if let Some(r) = &t.router {
+            let check = |m: &str, f: String| -> Result<(), ConfigError> {
+                match catalogue.lookup(m) {
+                    Some(e) if e.kind == ModelKind::Chat => Ok(()),
+                    Some(_) => Err(ConfigError::new(f, format!("{m:?} is not a chat model"))),
+                    None => Err(ConfigError::new(f, format!("unknown model {m:?}"))),
+                }
+            };
+            check(&r.default, field("router.default"))?;
+            for (j, rule) in r.rules.iter().enumerate() {
+                check(&rule.model, field(&format!("router.rules[{j}].model")))?;
+                if let Some(d) = &rule.when.domain {
+                    if !crate::router::signals::DOMAINS.contains(&d.as_str()) {
+                        return Err(ConfigError::new(
+                            field(&format!("router.rules[{j}].when.domain")),
+                            format!(
+                                "unknown domain {d:?} (one of {})",
+                                crate::router::signals::DOMAINS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        out.push(Team {
+            name: t.name,
+            max_tier,
+            sensitive_opt_out: t.sensitive_opt_out,
+            router: t.router,
         });
     }
     Ok(out)
@@ -574,6 +675,20 @@ kind = "chat"
         assert_eq!(e.field, "models[0].kind");
         let e = load(&GOOD.replace("http://127.0.0.1:8000/v1", "ftp://x"), "url").unwrap_err();
         assert_eq!(e.field, "providers[0].base_url");
+    }
+
+    #[test]
+    fn teams_and_routers_are_validated() {
+        let with_team = |t: &str| format!("{GOOD}\n[[teams]]\nname = \"a\"\n{t}\n");
+        let c = load(&with_team("max_tier = \"routed-commercial\"\nrouter = { default = \"qwen3-32b\", rules = [{ when = { code = true, complexity = \"high\" }, model = \"qwen3-32b\" }] }"), "team").unwrap();
+        assert_eq!(c.team("a").max_tier, Tier::RoutedCommercial);
+        assert_eq!(c.team("unlisted").max_tier, Tier::GlobalCommercial);
+        let e = load(&with_team("router = { default = \"nope\" }"), "team2").unwrap_err();
+        assert_eq!(e.field, "teams[0].router.default");
+        let e = load(&with_team("router = { default = \"qwen3-32b\", rules = [{ when = { domain = \"cooking\" }, model = \"qwen3-32b\" }] }"), "team3").unwrap_err();
+        assert_eq!(e.field, "teams[0].router.rules[0].when.domain");
+        let e = load(&with_team("max_tier = \"eu\""), "team4").unwrap_err();
+        assert_eq!(e.field, "teams[0].max_tier");
     }
 
     #[test]

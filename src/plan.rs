@@ -3,9 +3,11 @@
 //! and how the answer comes back.
 
 use crate::catalogue::{ModelEntry, ModelKind};
-use crate::config::{Config, ProviderApi};
+use crate::config::{Config, ProviderApi, Team};
 use crate::contract::{ErrorKind, GatewayError, Route};
+use crate::policy::{effective_cap, CapInputs};
 use crate::request::{rewrite_openai_body, RequestView};
+use crate::router::{self, pii::Entity};
 use crate::tier::Tier;
 use crate::translate::request::{messages_to_chat, MessagesMeta};
 use crate::translate::reverse::{chat_to_messages, ChatMeta};
@@ -41,6 +43,19 @@ pub struct Plan {
     pub body: Bytes,
     pub stream: bool,
     pub mode: Mode,
+    /// The effective sovereignty cap (`X-Stav-Max-Tier`).
+    pub cap: Tier,
+    /// Set when `model: "auto"` chose the model.
+    pub routing: Option<Routing>,
+}
+
+/// What the Smart Router decided, as the client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    pub selected_model: String,
+    pub reason: String,
+    /// The `routing_metadata` object, serialized once.
+    pub metadata: serde_json::Value,
 }
 
 /// What the request phase does with a request.
@@ -48,7 +63,142 @@ pub struct Plan {
 pub enum Decision {
     Proxy(Plan),
     /// Answered by the gateway itself, e.g. `count_tokens` for a model without an upstream count.
-    Answer(Tier, Vec<u8>),
+    Answer {
+        tier: Tier,
+        cap: Tier,
+        body: Vec<u8>,
+    },
+}
+
+/// Who is asking, as far as policy is concerned.
+#[derive(Debug, Clone)]
+pub struct Caller<'a> {
+    pub team: &'a Team,
+    pub key_max_tier: Option<Tier>,
+    /// `X-Stav-Max-Tier`, already parsed.
+    pub header_max_tier: Option<Tier>,
+}
+
+/// The model a request will be served by, and why.
+struct Selection<'c> {
+    idx: usize,
+    entry: &'c ModelEntry,
+    /// The name used for the upstream model and in answers (the chosen one for `auto`).
+    name: String,
+    cap: Tier,
+    routing: Option<Routing>,
+}
+
+/// Apply the sovereignty policy and, for `auto`, the Smart Router. `body` is parsed lazily: an
+/// explicit `sovereign` model needs no scan at all.
+fn select<'c>(
+    cfg: &'c Config,
+    caller: &Caller,
+    requested: &str,
+    body: &[u8],
+    wanted: ModelKind,
+) -> Result<Selection<'c>, GatewayError> {
+    let auto = requested == "auto";
+    let explicit = if auto {
+        None
+    } else {
+        let (idx, entry) = find(cfg, requested)?;
+        require_kind(entry, requested, wanted)?;
+        Some((idx, entry))
+    };
+    let base = effective_cap(&CapInputs {
+        team: Some(caller.team.max_tier),
+        key: caller.key_max_tier,
+        header: caller.header_max_tier,
+        ..CapInputs::default()
+    });
+    // The scan matters only if something above `sovereign` could still be chosen.
+    let needs_scan = base.tier > Tier::Sovereign
+        && !caller.team.sensitive_opt_out
+        && explicit.is_none_or(|(_, e)| e.tier > Tier::Sovereign);
+    let parsed: Option<serde_json::Value> = if auto || needs_scan {
+        Some(serde_json::from_slice(body).map_err(|e| {
+            GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
+        })?)
+    } else {
+        None
+    };
+    let conv = parsed
+        .as_ref()
+        .map(router::conversation)
+        .unwrap_or_default();
+    let signals = (auto || needs_scan).then(|| router::classify(&conv, needs_scan));
+    let entities: Vec<Entity> = if needs_scan {
+        router::pii::scan(&conv.forwarded)
+    } else {
+        Vec::new()
+    };
+    let cap = effective_cap(&CapInputs {
+        team: Some(caller.team.max_tier),
+        key: caller.key_max_tier,
+        header: caller.header_max_tier,
+        sensitive: Some(&entities),
+        sensitive_opt_out: caller.team.sensitive_opt_out,
+    });
+    if let Some((idx, entry)) = explicit {
+        if entry.tier > cap.tier {
+            return Err(GatewayError::new(
+                ErrorKind::SovereigntyViolation,
+                format!(
+                    "The model `{requested}` is served at tier {}, above this request's sovereignty cap {} (set by: {}). Nothing was sent upstream.",
+                    entry.tier,
+                    cap.tier,
+                    cap.causes.join("; ")
+                ),
+            )
+            .with_param("model"));
+        }
+        return Ok(Selection {
+            idx,
+            entry,
+            name: requested.to_string(),
+            cap: cap.tier,
+            routing: None,
+        });
+    }
+    let Some(policy) = caller.team.router.as_ref() else {
+        return Err(GatewayError::new(
+            ErrorKind::NoEligibleModel,
+            format!(
+                "Team `{}` has no router policy, so `auto` cannot choose a model.",
+                caller.team.name
+            ),
+        )
+        .with_param("model"));
+    };
+    let signals = signals.expect("classified for auto");
+    match router::route(policy, &signals, cap.tier, &cfg.catalogue) {
+        Ok(d) => {
+            let entry = cfg.catalogue.get(d.model);
+            let metadata = d.metadata(&signals, cap.tier);
+            Ok(Selection {
+                idx: d.model,
+                entry,
+                name: d.model_name.clone(),
+                cap: cap.tier,
+                routing: Some(Routing {
+                    selected_model: d.model_name,
+                    reason: d.reason,
+                    metadata,
+                }),
+            })
+        }
+        Err(skipped) => Err(GatewayError::new(
+            ErrorKind::NoEligibleModel,
+            format!(
+                "No model fits this request's sovereignty cap {} (set by: {}); skipped: {}.",
+                cap.tier,
+                cap.causes.join("; "),
+                skipped.join(", ")
+            ),
+        )
+        .with_param("model")),
+    }
 }
 
 pub fn model_not_found(model: &str) -> GatewayError {
@@ -85,22 +235,29 @@ fn require_kind(
 }
 
 /// Decide where an OpenAI-contract request (chat completions, embeddings) goes.
-pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, GatewayError> {
+pub fn plan_openai(
+    cfg: &Config,
+    caller: &Caller,
+    route: Route,
+    body: &Bytes,
+) -> Result<Plan, GatewayError> {
     let view = RequestView::parse(body)?;
-    let (idx, entry) = find(cfg, &view.model)?;
     let (wanted, endpoint) = match route {
         Route::ChatCompletions => (ModelKind::Chat, "/chat/completions"),
         Route::Embeddings => (ModelKind::Embeddings, "/embeddings"),
         _ => unreachable!("plan_openai is only called for OpenAI routes"),
     };
-    require_kind(entry, &view.model, wanted)?;
+    let sel = select(cfg, caller, &view.model, body, wanted)?;
+    let (idx, entry) = (sel.idx, sel.entry);
     let provider = cfg.provider(entry.provider);
     if provider.api == ProviderApi::Anthropic {
         // Only chat reaches here (embedding entries failed the kind check).
         let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
         })?;
-        let (translated, meta) = chat_to_messages(&req, entry.upstream_model_for(&view.model))?;
+        let (translated, mut meta) = chat_to_messages(&req, entry.upstream_model_for(&sel.name))?;
+        meta.client_model = sel.name.clone();
+        meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
         return Ok(Plan {
             model: idx,
             provider: entry.provider,
@@ -110,6 +267,8 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
             body: Bytes::from(serde_json::to_vec(&translated).expect("json serializes")),
             stream: meta.stream,
             mode: Mode::ChatToAnthropic(meta),
+            cap: sel.cap,
+            routing: sel.routing,
         });
     }
     // Streams always report usage upstream so tokens are metered; the client only sees the usage
@@ -118,7 +277,7 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
     let upstream_body = rewrite_openai_body(
         body,
         &view,
-        entry.upstream_model_for(&view.model),
+        entry.upstream_model_for(&sel.name),
         force_usage,
     );
     Ok(Plan {
@@ -132,6 +291,8 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
         mode: Mode::OpenAiPassThrough {
             strip_usage: force_usage && !view.include_usage,
         },
+        cap: sel.cap,
+        routing: sel.routing,
     })
 }
 
@@ -139,15 +300,16 @@ pub fn plan_openai(cfg: &Config, route: Route, body: &Bytes) -> Result<Plan, Gat
 /// the client's query string (Claude Code sends `?beta=true`), forwarded to Anthropic upstreams.
 pub fn plan_anthropic(
     cfg: &Config,
+    caller: &Caller,
     route: Route,
     body: &Bytes,
     query: Option<&str>,
 ) -> Result<Decision, GatewayError> {
     let view = RequestView::parse(body)?;
-    let (idx, entry) = find(cfg, &view.model)?;
-    require_kind(entry, &view.model, ModelKind::Chat)?;
+    let sel = select(cfg, caller, &view.model, body, ModelKind::Chat)?;
+    let (idx, entry) = (sel.idx, sel.entry);
     let provider = cfg.provider(entry.provider);
-    let upstream_model = entry.upstream_model_for(&view.model);
+    let upstream_model = entry.upstream_model_for(&sel.name);
     match provider.api {
         ProviderApi::Anthropic => {
             let endpoint = match route {
@@ -164,6 +326,8 @@ pub fn plan_anthropic(
                 body: rewrite_openai_body(body, &view, upstream_model, false),
                 stream: view.stream,
                 mode: Mode::AnthropicPassThrough,
+                cap: sel.cap,
+                routing: sel.routing,
             }))
         }
         ProviderApi::OpenAi => {
@@ -178,9 +342,15 @@ pub fn plan_anthropic(
                 let t = messages_to_chat(&probe, upstream_model)?;
                 let body = serde_json::to_vec(&json!({"input_tokens": t.meta.input_estimate}))
                     .expect("json serializes");
-                return Ok(Decision::Answer(entry.tier, body));
+                return Ok(Decision::Answer {
+                    tier: entry.tier,
+                    cap: sel.cap,
+                    body,
+                });
             }
-            let t = messages_to_chat(&req, upstream_model)?;
+            let mut t = messages_to_chat(&req, upstream_model)?;
+            t.meta.client_model = sel.name.clone();
+            t.meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
             Ok(Decision::Proxy(Plan {
                 model: idx,
                 provider: entry.provider,
@@ -190,6 +360,8 @@ pub fn plan_anthropic(
                 body: Bytes::from(serde_json::to_vec(&t.body).expect("json serializes")),
                 stream: t.meta.stream,
                 mode: Mode::AnthropicToOpenAi(t.meta),
+                cap: sel.cap,
+                routing: sel.routing,
             }))
         }
     }
@@ -238,17 +410,38 @@ kind = "embeddings"
         Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
     }
 
+    fn team() -> Team {
+        Team::unlisted("t")
+    }
+
+    fn caller(team: &Team) -> Caller<'_> {
+        Caller {
+            team,
+            key_max_tier: None,
+            header_max_tier: None,
+        }
+    }
+
     fn proxy(d: Decision) -> Plan {
         match d {
             Decision::Proxy(p) => p,
-            Decision::Answer(..) => panic!("expected a proxied plan"),
+            Decision::Answer { .. } => panic!("expected a proxied plan"),
         }
     }
 
     #[test]
     fn claude_is_verbatim_with_query() {
         let body = Bytes::from_static(br#"{"model":"claude-sonnet-4-5","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]}"#);
-        let p = proxy(plan_anthropic(&cfg(), Route::Messages, &body, Some("beta=true")).unwrap());
+        let p = proxy(
+            plan_anthropic(
+                &cfg(),
+                &caller(&team()),
+                Route::Messages,
+                &body,
+                Some("beta=true"),
+            )
+            .unwrap(),
+        );
         assert_eq!(p.body, body);
         assert_eq!(p.body.as_ptr(), body.as_ptr(), "not even copied");
         assert_eq!(p.path, "/v1/messages?beta=true");
@@ -259,7 +452,9 @@ kind = "embeddings"
     #[test]
     fn pinned_claude_model_is_spliced_only() {
         let body = Bytes::from_static(br#"{"max_tokens":5,"model":"claude-pinned","messages":[]}"#);
-        let p = proxy(plan_anthropic(&cfg(), Route::CountTokens, &body, None).unwrap());
+        let p = proxy(
+            plan_anthropic(&cfg(), &caller(&team()), Route::CountTokens, &body, None).unwrap(),
+        );
         assert_eq!(
             &p.body[..],
             br#"{"max_tokens":5,"model":"claude-sonnet-4-5","messages":[]}"#
@@ -270,7 +465,16 @@ kind = "embeddings"
     #[test]
     fn other_models_are_translated() {
         let body = Bytes::from_static(br#"{"model":"qwen3-32b","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
-        let p = proxy(plan_anthropic(&cfg(), Route::Messages, &body, Some("beta=true")).unwrap());
+        let p = proxy(
+            plan_anthropic(
+                &cfg(),
+                &caller(&team()),
+                Route::Messages,
+                &body,
+                Some("beta=true"),
+            )
+            .unwrap(),
+        );
         assert_eq!(p.path, "/v1/chat/completions");
         let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(sent["model"], "Qwen/Qwen3-32B");
@@ -285,8 +489,8 @@ kind = "embeddings"
         let body = Bytes::from_static(
             br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hello there"}]}"#,
         );
-        match plan_anthropic(&cfg(), Route::CountTokens, &body, None).unwrap() {
-            Decision::Answer(tier, b) => {
+        match plan_anthropic(&cfg(), &caller(&team()), Route::CountTokens, &body, None).unwrap() {
+            Decision::Answer { tier, body: b, .. } => {
                 assert_eq!(tier, Tier::Sovereign);
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
                 assert!(v["input_tokens"].as_u64().unwrap() > 0);
@@ -298,7 +502,7 @@ kind = "embeddings"
     #[test]
     fn openai_clients_reach_claude_through_translation() {
         let body = Bytes::from_static(br#"{"model":"claude-pinned","messages":[{"role":"user","content":"hi"}],"stream":true}"#);
-        let p = plan_openai(&cfg(), Route::ChatCompletions, &body).unwrap();
+        let p = plan_openai(&cfg(), &caller(&team()), Route::ChatCompletions, &body).unwrap();
         assert_eq!(p.path, "/v1/messages");
         let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(sent["model"], "claude-sonnet-4-5");
@@ -308,6 +512,7 @@ kind = "embeddings"
         );
         let e = plan_openai(
             &cfg(),
+            &caller(&team()),
             Route::Embeddings,
             &Bytes::from_static(br#"{"model":"claude-x","input":"a"}"#),
         )
@@ -320,6 +525,7 @@ kind = "embeddings"
         let c = cfg();
         let e = plan_anthropic(
             &c,
+            &caller(&team()),
             Route::Messages,
             &Bytes::from_static(br#"{"model":"bge-m3","max_tokens":1,"messages":[]}"#),
             None,
@@ -328,6 +534,7 @@ kind = "embeddings"
         assert_eq!(e.status(), 400);
         let e = plan_openai(
             &c,
+            &caller(&team()),
             Route::ChatCompletions,
             &Bytes::from_static(br#"{"model":"nope","messages":[]}"#),
         )

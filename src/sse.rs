@@ -103,6 +103,11 @@ impl SseFramer {
         (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
     }
 
+    /// The unfinished event's bytes so far (still held for framing).
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }

@@ -50,8 +50,10 @@ pub struct OpenAiStreamTap {
     pub saw_done: bool,
     /// An event outgrew the framer: from then on bytes pass unexamined.
     blind: bool,
-    /// Strip mode output under construction.
+    /// Output under construction when events are rewritten.
     out: BytesMut,
+    /// `routing_metadata` still to be added to the first chunk.
+    inject: Option<Vec<u8>>,
 }
 
 static USAGE_KEY: once_cell::sync::Lazy<memmem::Finder<'static>> =
@@ -66,7 +68,14 @@ impl OpenAiStreamTap {
             saw_done: false,
             blind: false,
             out: BytesMut::new(),
+            inject: None,
         }
+    }
+
+    /// Add `"routing_metadata": value` to the first chunk.
+    pub fn with_routing(mut self, value: Vec<u8>) -> Self {
+        self.inject = Some(value);
+        self
     }
 
     fn inspect(&mut self, event: &Bytes) -> EventFate {
@@ -115,7 +124,7 @@ impl OpenAiStreamTap {
         }
         let mut events = Vec::new();
         let framed = self.framer.push(chunk, |e| events.push(e));
-        if !self.strip_usage {
+        if !self.strip_usage && self.inject.is_none() {
             for e in &events {
                 self.inspect(e);
             }
@@ -125,15 +134,34 @@ impl OpenAiStreamTap {
             return chunk.clone();
         }
         for e in events {
-            match self.inspect(&e) {
+            let fate = self.inspect(&e);
+            let e = match self.inject.take() {
+                Some(v) if event_data(&e).is_some_and(|d| d.first() == Some(&b'{')) => Bytes::from(
+                    crate::inject::first_member(&e, "routing_metadata", &v)
+                        .unwrap_or_else(|| e.to_vec()),
+                ),
+                other => {
+                    self.inject = other;
+                    e
+                }
+            };
+            match fate {
                 EventFate::Keep => self.out.extend_from_slice(&e),
-                EventFate::Drop => {}
-                EventFate::HasNullUsage => self.out.extend_from_slice(&remove_null_usage(&e)),
+                EventFate::Drop if self.strip_usage => {}
+                EventFate::Drop => self.out.extend_from_slice(&e),
+                EventFate::HasNullUsage if self.strip_usage => {
+                    self.out.extend_from_slice(&remove_null_usage(&e))
+                }
+                EventFate::HasNullUsage => self.out.extend_from_slice(&e),
             }
         }
         if let Err(EventTooLarge { discarded, .. }) = framed {
             self.blind = true;
             self.out.extend_from_slice(&discarded);
+        } else if !self.strip_usage && self.inject.is_none() {
+            // Leaving rewrite mode: the unfinished event's start goes out now; later reads pass
+            // raw (the framer keeps the bytes only to read usage).
+            self.out.extend_from_slice(self.framer.pending());
         }
         self.out.split().freeze()
     }
@@ -200,6 +228,8 @@ pub fn anthropic_usage(json: &[u8]) -> Option<Usage> {
 pub struct AnthropicStreamTap {
     framer: SseFramer,
     blind: bool,
+    /// `routing_metadata` still to be added to `message_start.message`.
+    inject: Option<Vec<u8>>,
     pub usage: Option<Usage>,
     /// `message_stop` or `error` was seen.
     pub terminated: bool,
@@ -210,9 +240,15 @@ impl AnthropicStreamTap {
         Self {
             framer: SseFramer::new(max_event),
             blind: false,
+            inject: None,
             usage: None,
             terminated: false,
         }
+    }
+
+    pub fn with_routing(mut self, value: Vec<u8>) -> Self {
+        self.inject = Some(value);
+        self
     }
 
     fn inspect(&mut self, event: &[u8]) {
@@ -236,18 +272,48 @@ impl AnthropicStreamTap {
         }
     }
 
-    /// Inspect one read; the caller forwards it unchanged.
-    pub fn observe(&mut self, chunk: &Bytes) {
+    /// One read in, what the client gets: the same bytes, except for the routing metadata.
+    pub fn process(&mut self, chunk: &Bytes) -> Bytes {
         if self.blind {
-            return;
+            return chunk.clone();
         }
         let mut events = Vec::new();
-        if self.framer.push(chunk, |e| events.push(e)).is_err() {
-            self.blind = true;
-        }
+        let framed = self.framer.push(chunk, |e| events.push(e));
         for e in &events {
             self.inspect(e);
         }
+        if self.inject.is_none() {
+            if framed.is_err() {
+                self.blind = true;
+            }
+            return chunk.clone();
+        }
+        // Rewrite mode until message_start carries the metadata: emit whole events only.
+        let mut out = BytesMut::new();
+        for e in events {
+            match self.inject.take() {
+                Some(v) if crate::sse::event_name(&e) == Some(b"message_start") => {
+                    out.extend_from_slice(
+                        &crate::inject::into_message(&e, "routing_metadata", &v)
+                            .unwrap_or_else(|| e.to_vec()),
+                    );
+                }
+                other => {
+                    self.inject = other;
+                    out.extend_from_slice(&e);
+                }
+            }
+        }
+        if let Err(EventTooLarge { discarded, .. }) = framed {
+            self.blind = true;
+            out.extend_from_slice(&discarded);
+        }
+        if self.inject.is_none() && !self.blind {
+            // Back to raw pass-through: the unfinished event's start goes out now, the rest will
+            // follow as raw bytes (the framer keeps it only to read usage).
+            out.extend_from_slice(self.framer.pending());
+        }
+        out.freeze()
     }
 
     pub fn finish(&mut self) {
@@ -382,6 +448,67 @@ mod tests {
     }
 
     #[test]
+    fn routing_metadata_lands_on_the_first_chunk_at_every_split() {
+        let b = UPSTREAM.as_bytes();
+        for strip in [false, true] {
+            for i in 0..b.len() {
+                let mut tap = OpenAiStreamTap::new(strip, 1 << 20)
+                    .with_routing(br#"{"selected_model":"m"}"#.to_vec());
+                let mut out = Vec::new();
+                for c in [&b[..i], &b[i..]] {
+                    out.extend_from_slice(&tap.process(&Bytes::copy_from_slice(c)));
+                }
+                out.extend_from_slice(&tap.finish());
+                let text = String::from_utf8(out).unwrap();
+                let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+                assert!(
+                    events[0]
+                        .starts_with("data: {\"routing_metadata\":{\"selected_model\":\"m\"},"),
+                    "{strip} {i}: {text}"
+                );
+                assert_eq!(text.matches("routing_metadata").count(), 1);
+                assert_eq!(events.last().copied(), Some("data: [DONE]"));
+                assert_eq!(events.len(), if strip { 4 } else { 5 }, "{strip} {i}");
+                if !strip {
+                    assert_eq!(
+                        text.replace("\"routing_metadata\":{\"selected_model\":\"m\"},", ""),
+                        UPSTREAM
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn anthropic_message_start_carries_routing_metadata() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":1}}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":2}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        for i in 0..stream.len() {
+            let mut t = AnthropicStreamTap::new(1 << 20).with_routing(b"{}".to_vec());
+            let mut out = Vec::new();
+            out.extend_from_slice(&t.process(&Bytes::copy_from_slice(&stream.as_bytes()[..i])));
+            out.extend_from_slice(&t.process(&Bytes::copy_from_slice(&stream.as_bytes()[i..])));
+            t.finish();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(
+                text,
+                stream.replace("\"message\":{", "\"message\":{\"routing_metadata\":{},"),
+                "split {i}"
+            );
+            assert_eq!(
+                t.usage,
+                Some(Usage {
+                    input_tokens: 1,
+                    output_tokens: 2
+                })
+            );
+        }
+    }
+
+    #[test]
     fn json_tap_reads_usage_across_chunks() {
         let body = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#;
         let mut t = JsonTap::default();
@@ -409,8 +536,8 @@ mod tests {
         );
         for i in 0..stream.len() {
             let mut t = AnthropicStreamTap::new(1 << 20);
-            t.observe(&Bytes::copy_from_slice(&stream.as_bytes()[..i]));
-            t.observe(&Bytes::copy_from_slice(&stream.as_bytes()[i..]));
+            t.process(&Bytes::copy_from_slice(&stream.as_bytes()[..i]));
+            t.process(&Bytes::copy_from_slice(&stream.as_bytes()[i..]));
             t.finish();
             assert_eq!(
                 t.usage,

@@ -9,6 +9,8 @@ use subtle::ConstantTimeEq;
 pub struct ApiKey {
     pub id: String,
     pub team: String,
+    /// Lowers the team's sovereignty cap for this key.
+    pub max_tier: Option<crate::tier::Tier>,
     digest: [u8; 32],
 }
 
@@ -37,6 +39,8 @@ struct RawKey {
     id: String,
     sha256: String,
     team: String,
+    #[serde(default)]
+    max_tier: Option<String>,
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -74,10 +78,15 @@ impl KeyRing {
             if ring.by_digest.contains_key(&digest) {
                 return Err(err("sha256", "the same key digest appears twice".into()));
             }
+            let max_tier = k
+                .max_tier
+                .map(|t| t.parse().map_err(|e| err("max_tier", e)))
+                .transpose()?;
             ring.by_digest.insert(digest, ring.keys.len());
             ring.keys.push(ApiKey {
                 id: k.id,
                 team: k.team,
+                max_tier,
                 digest,
             });
         }

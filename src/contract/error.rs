@@ -18,6 +18,10 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     UpstreamTimeout,
     Internal,
+    /// An explicit model above the request's sovereignty cap.
+    SovereigntyViolation,
+    /// `model: "auto"` found no model within the cap.
+    NoEligibleModel,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +55,8 @@ impl GatewayError {
             ErrorKind::UpstreamUnavailable => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
+            ErrorKind::SovereigntyViolation => 403,
+            ErrorKind::NoEligibleModel => 503,
         }
     }
 
@@ -67,6 +73,11 @@ impl GatewayError {
             ErrorKind::UpstreamUnavailable => ("server_error", Some("upstream_unavailable")),
             ErrorKind::UpstreamTimeout => ("server_error", Some("upstream_timeout")),
             ErrorKind::Internal => ("server_error", None),
+            ErrorKind::SovereigntyViolation => (
+                "sovereignty_policy_violation",
+                Some("sovereignty_policy_violation"),
+            ),
+            ErrorKind::NoEligibleModel => ("service_unavailable_error", Some("no_eligible_model")),
         }
     }
 
@@ -80,7 +91,10 @@ impl GatewayError {
             ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => "not_found_error",
             ErrorKind::BodyTooLarge => "request_too_large",
             ErrorKind::UpstreamTimeout => "timeout_error",
-            ErrorKind::UpstreamUnavailable | ErrorKind::Internal => "api_error",
+            ErrorKind::UpstreamUnavailable | ErrorKind::Internal | ErrorKind::NoEligibleModel => {
+                "api_error"
+            }
+            ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
         }
     }
 

@@ -7,7 +7,8 @@ use super::Gateway;
 use crate::auth;
 use crate::contract::{self, contract_for, ErrorKind, GatewayError, Route};
 use crate::metrics;
-use crate::plan::{model_not_found, plan_anthropic, plan_openai, Decision};
+use crate::plan::{model_not_found, plan_anthropic, plan_openai, Caller, Decision};
+use crate::tier::Tier;
 use pingora_proxy::Session;
 
 /// `Ok(true)`: the gateway answered itself; `Ok(false)`: `ctx.plan` is set, proxy it.
@@ -30,8 +31,11 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         return Ok(true);
     }
 
-    match auth::authenticate(&gw.cfg.keys, &session.req_header().headers) {
-        Ok(key) => ctx.key_id = Some(key.id.clone()),
+    let key = match auth::authenticate(&gw.cfg.keys, &session.req_header().headers) {
+        Ok(key) => {
+            ctx.key_id = Some(key.id.clone());
+            key
+        }
         Err(why) => {
             metrics::AUTH_FAILURES
                 .with_label_values(&[why.as_label()])
@@ -50,7 +54,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             .await?;
             return Ok(true);
         }
-    }
+    };
 
     match ctx.route {
         Route::Models => {
@@ -106,13 +110,36 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         }
     };
 
+    let header_max_tier = match session.req_header().headers.get("x-stav-max-tier") {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|v| v.trim().parse::<Tier>().ok()) {
+            Some(t) => Some(t),
+            None => {
+                let msg =
+                    "X-Stav-Max-Tier must be sovereign, routed-commercial or global-commercial.";
+                send_error(
+                    session,
+                    ctx,
+                    &GatewayError::new(ErrorKind::InvalidRequest, msg),
+                )
+                .await?;
+                return Ok(true);
+            }
+        },
+    };
+    let team = gw.cfg.team(&key.team);
+    let caller = Caller {
+        team: &team,
+        key_max_tier: key.max_tier,
+        header_max_tier,
+    };
     let planned = match ctx.route {
         Route::ChatCompletions | Route::Embeddings => {
-            plan_openai(&gw.cfg, ctx.route, &body).map(Decision::Proxy)
+            plan_openai(&gw.cfg, &caller, ctx.route, &body).map(Decision::Proxy)
         }
         Route::Messages | Route::CountTokens => {
             let query = session.req_header().uri.query().map(str::to_string);
-            plan_anthropic(&gw.cfg, ctx.route, &body, query.as_deref())
+            plan_anthropic(&gw.cfg, &caller, ctx.route, &body, query.as_deref())
         }
         Route::Models | Route::Model | Route::Other => unreachable!("answered above"),
     };
@@ -121,12 +148,15 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             ctx.plan = Some(plan);
             Ok(false)
         }
-        Ok(Decision::Answer(tier, body)) => {
+        Ok(Decision::Answer { tier, cap, body }) => {
+            ctx.cap = Some(cap);
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
         }
         Err(err) => {
             let reason = match err.kind {
+                ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
+                ErrorKind::NoEligibleModel => "no_eligible_model",
                 ErrorKind::ModelNotFound => "model_not_found",
                 ErrorKind::WrongModelKind => "wrong_model_kind",
                 _ => "bad_request",

@@ -16,8 +16,13 @@ pub enum Tap {
     OpenAiStream(Box<OpenAiStreamTap>),
     /// Anthropic events from Anthropic, forwarded unchanged.
     AnthropicStream(Box<AnthropicStreamTap>),
-    /// A JSON answer passing through unchanged; `anthropic` says how to read its usage.
-    Json { tap: JsonTap, anthropic: bool },
+    /// A JSON answer passing through; `anthropic` says how to read its usage. With `routing`,
+    /// the answer is held to its end and gets `routing_metadata` added.
+    Json {
+        tap: JsonTap,
+        anthropic: bool,
+        routing: Option<Vec<u8>>,
+    },
     /// OpenAI events translated into Anthropic events.
     TranslateStream(Box<StreamTranslator>),
     /// Anthropic events translated into OpenAI chunks.
@@ -40,6 +45,8 @@ pub struct Ctx {
     pub contract: Contract,
     pub key_id: Option<String>,
     pub plan: Option<Plan>,
+    /// The effective sovereignty cap, once known (also set when a request is refused for it).
+    pub cap: Option<crate::tier::Tier>,
     /// An error decided by the gateway, rendered by `fail_to_proxy`.
     pub failure: Option<GatewayError>,
     pub tap: Tap,
@@ -58,6 +65,7 @@ impl Ctx {
             contract: Contract::OpenAi,
             key_id: None,
             plan: None,
+            cap: None,
             failure: None,
             tap: Tap::None,
             upstream_status: None,

@@ -44,8 +44,15 @@ pub async fn send_json_with_tier(
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
     add_request_id(&mut resp, &ctx.request_id)?;
-    if let Some(tier) = tier {
-        resp.insert_header("x-stav-sovereignty-tier", tier.as_str())?;
+    let cap = ctx.plan.as_ref().map(|p| p.cap).or(ctx.cap);
+    match (tier, cap) {
+        (Some(tier), _) => resp.insert_header("x-stav-sovereignty-tier", tier.as_str())?,
+        // Refused by policy: nothing served it.
+        (None, Some(_)) => resp.insert_header("x-stav-sovereignty-tier", "none")?,
+        (None, None) => {}
+    }
+    if let Some(cap) = cap {
+        resp.insert_header("x-stav-max-tier", cap.as_str())?;
     }
     session.write_response_header(Box::new(resp), false).await?;
     session

@@ -69,6 +69,16 @@ fn rechunk(resp: &mut ResponseHeader) -> PResult<()> {
 pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
     resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
+    resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
+    if let Some(r) = &plan.routing {
+        resp.insert_header("x-stav-selected-model", r.selected_model.as_str())?;
+        // Header values are ASCII.
+        resp.insert_header("x-stav-routing-reason", r.reason.replace('→', "->"))?;
+    }
+    let routing = plan
+        .routing
+        .as_ref()
+        .map(|r| serde_json::to_vec(&r.metadata).expect("json serializes"));
     if let Some(up) = resp.headers.get("x-request-id").cloned() {
         resp.insert_header("x-upstream-request-id", up)?;
     }
@@ -78,15 +88,22 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
         Mode::OpenAiPassThrough { strip_usage } => {
             add_request_id(resp, &ctx.request_id)?;
             if status == 200 && sse && plan.stream {
-                ctx.tap =
-                    Tap::OpenAiStream(Box::new(OpenAiStreamTap::new(*strip_usage, MAX_EVENT)));
+                let mut tap = OpenAiStreamTap::new(*strip_usage, MAX_EVENT);
+                if let Some(r) = routing {
+                    tap = tap.with_routing(r);
+                }
+                ctx.tap = Tap::OpenAiStream(Box::new(tap));
                 ctx.stream_open = true;
-                // Stripped usage and a closing error event change the length.
+                // Stripped usage, metadata and a closing error event change the length.
                 rechunk(resp)?;
             } else if status == 200 {
+                if routing.is_some() {
+                    rechunk(resp)?;
+                }
                 ctx.tap = Tap::Json {
                     tap: JsonTap::default(),
                     anthropic: false,
+                    routing,
                 };
             }
         }
@@ -94,12 +111,21 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
             // Anthropic's own `request-id` comes back unchanged; ours is `x-request-id`.
             resp.insert_header("x-request-id", ctx.request_id.as_str())?;
             if status == 200 && sse {
-                ctx.tap = Tap::AnthropicStream(Box::new(AnthropicStreamTap::new(MAX_EVENT)));
+                let mut tap = AnthropicStreamTap::new(MAX_EVENT);
+                if let Some(r) = routing {
+                    tap = tap.with_routing(r);
+                    rechunk(resp)?;
+                }
+                ctx.tap = Tap::AnthropicStream(Box::new(tap));
                 ctx.stream_open = true;
             } else if status == 200 {
+                if routing.is_some() {
+                    rechunk(resp)?;
+                }
                 ctx.tap = Tap::Json {
                     tap: JsonTap::default(),
                     anthropic: true,
+                    routing,
                 };
             }
         }
@@ -172,21 +198,35 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
     }
     match &mut ctx.tap {
         Tap::None => {}
-        Tap::Json { tap, anthropic } => {
+        Tap::Json {
+            tap,
+            anthropic,
+            routing,
+        } => {
             if let Some(b) = body.as_ref() {
                 tap.push(b);
+                if routing.is_some() {
+                    // Held until the end, where the metadata goes in.
+                    *body = None;
+                }
             }
             if end_of_stream {
-                ctx.usage = if *anthropic {
-                    tap.body().and_then(|b| anthropic_usage(&b))
-                } else {
-                    tap.usage()
+                let whole = tap.body();
+                ctx.usage = match (&whole, *anthropic) {
+                    (Some(b), true) => anthropic_usage(b),
+                    (Some(b), false) => crate::usage::openai_usage(b),
+                    (None, _) => None,
                 };
+                if let (Some(r), Some(b)) = (routing.as_ref(), whole) {
+                    let out = crate::inject::first_member(&b, "routing_metadata", r)
+                        .unwrap_or_else(|| b.to_vec());
+                    *body = Some(Bytes::from(out));
+                }
             }
         }
         Tap::AnthropicStream(tap) => {
-            if let Some(b) = body.as_ref() {
-                tap.observe(b);
+            if let Some(b) = body.take() {
+                set_body(body, tap.process(&b));
             }
             if end_of_stream {
                 tap.finish();

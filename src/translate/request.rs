@@ -21,6 +21,8 @@ pub struct MessagesMeta {
     pub input_estimate: u64,
     /// Request fields that had no mapping and were not sent.
     pub dropped: Vec<String>,
+    /// `routing_metadata` to show the client (`model: "auto"`).
+    pub routing: Option<Value>,
 }
 
 #[derive(Debug)]

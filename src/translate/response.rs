@@ -136,7 +136,7 @@ pub fn chat_to_message(resp: &Value, meta: &MessagesMeta) -> Value {
         choice.get("stop_reason").and_then(Value::as_str),
         meta,
     );
-    json!({
+    let mut msg = json!({
         "id": ids::message_id(resp.get("id").and_then(Value::as_str)),
         "type": "message",
         "role": "assistant",
@@ -145,7 +145,11 @@ pub fn chat_to_message(resp: &Value, meta: &MessagesMeta) -> Value {
         "stop_reason": stop,
         "stop_sequence": seq,
         "usage": anthropic_usage(resp.get("usage"), meta.input_estimate),
-    })
+    });
+    if let Some(r) = &meta.routing {
+        msg["routing_metadata"] = r.clone();
+    }
+    msg
 }
 
 /// Status and Anthropic error type for an upstream error status on a translated route.

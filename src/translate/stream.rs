@@ -87,11 +87,14 @@ impl StreamTranslator {
             return;
         }
         self.started = true;
-        let msg = json!({"type": "message_start", "message": {
+        let mut msg = json!({"type": "message_start", "message": {
             "id": ids::message_id(upstream_id), "type": "message", "role": "assistant",
             "model": self.meta.client_model, "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": self.meta.input_estimate, "output_tokens": 0,
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}});
+        if let Some(r) = &self.meta.routing {
+            msg["message"]["routing_metadata"] = r.clone();
+        }
         self.emit("message_start", &msg);
         self.emit("ping", &json!({"type": "ping"}));
     }

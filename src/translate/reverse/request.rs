@@ -14,6 +14,8 @@ pub struct ChatMeta {
     /// The client asked for the final usage chunk.
     pub include_usage: bool,
     pub dropped: Vec<String>,
+    /// `routing_metadata` to show the client (`model: "auto"`).
+    pub routing: Option<Value>,
 }
 
 fn bad(msg: impl Into<String>) -> GatewayError {
@@ -166,6 +168,7 @@ pub fn chat_to_messages(
             .filter(|k| !MAPPED.contains(&k.as_str()))
             .cloned()
             .collect(),
+        routing: None,
     };
 
     let mut system = Vec::new();

@@ -63,7 +63,7 @@ pub fn message_to_chat(msg: &Value, meta: &ChatMeta) -> Value {
     if !reasoning.is_empty() {
         message["reasoning_content"] = json!(reasoning);
     }
-    json!({
+    let mut out = json!({
         "id": chat_id(msg.get("id").and_then(Value::as_str)),
         "object": "chat.completion",
         "created": unix_now(),
@@ -71,7 +71,11 @@ pub fn message_to_chat(msg: &Value, meta: &ChatMeta) -> Value {
         "choices": [{"index": 0, "message": message, "logprobs": null,
                      "finish_reason": finish_reason(msg.get("stop_reason").and_then(Value::as_str))}],
         "usage": openai_usage(msg.get("usage").unwrap_or(&Value::Null)),
-    })
+    });
+    if let Some(r) = &meta.routing {
+        out["routing_metadata"] = r.clone();
+    }
+    out
 }
 
 /// An Anthropic error body → an OpenAI error body.

@@ -88,7 +88,13 @@ impl ReverseStreamTranslator {
                 if let Some(u) = v.pointer("/message/usage") {
                     self.merge_usage(u);
                 }
-                self.chunk(json!({"role": "assistant", "content": ""}), None);
+                let mut first = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                    "model": self.meta.client_model,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]});
+                if let Some(r) = &self.meta.routing {
+                    first["routing_metadata"] = r.clone();
+                }
+                self.data(&first);
             }
             "content_block_start" => {
                 let block = v.get("content_block").unwrap_or(&Value::Null);
@@ -225,6 +231,7 @@ mod tests {
             stream: true,
             include_usage,
             dropped: vec![],
+            routing: None,
         };
         let mut t = ReverseStreamTranslator::new(meta, 1 << 20);
         let mut out = Vec::new();

@@ -11,6 +11,7 @@ fn meta(thinking: bool) -> MessagesMeta {
         stop_sequences: vec![],
         input_estimate: 9,
         dropped: vec![],
+        routing: None,
     }
 }
 

@@ -1,0 +1,140 @@
+//! Sovereignty policy: the effective tier cap of a request. Every source can only lower it.
+
+use crate::router::pii::Entity;
+use crate::tier::Tier;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    pub tier: Tier,
+    /// What set the cap, for the 403 message and the logs (never the sensitive text).
+    pub causes: Vec<String>,
+}
+
+/// Inputs to the cap, each optional but the team's.
+#[derive(Debug, Clone, Default)]
+pub struct CapInputs<'a> {
+    pub team: Option<Tier>,
+    pub key: Option<Tier>,
+    pub header: Option<Tier>,
+    /// Entities found in everything that would be forwarded; `None` when not scanned.
+    pub sensitive: Option<&'a [Entity]>,
+    /// The team explicitly allows sensitive prompts above `sovereign`.
+    pub sensitive_opt_out: bool,
+}
+
+pub fn effective_cap(inputs: &CapInputs) -> Cap {
+    let mut candidates: Vec<(Tier, String)> = Vec::new();
+    if let Some(t) = inputs.team {
+        candidates.push((t, "team policy".into()));
+    }
+    if let Some(t) = inputs.key {
+        candidates.push((t, "API key policy".into()));
+    }
+    if let Some(t) = inputs.header {
+        candidates.push((t, "X-Stav-Max-Tier header".into()));
+    }
+    if let Some(entities) = inputs.sensitive.filter(|e| !e.is_empty()) {
+        if !inputs.sensitive_opt_out {
+            let kinds: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
+            candidates.push((
+                Tier::Sovereign,
+                format!("sensitive data detected ({})", kinds.join(", ")),
+            ));
+        }
+    }
+    let tier = candidates
+        .iter()
+        .map(|(t, _)| *t)
+        .min()
+        .unwrap_or(Tier::GlobalCommercial);
+    let causes = candidates
+        .into_iter()
+        .filter(|(t, _)| *t == tier)
+        .map(|(_, c)| c)
+        .collect();
+    Cap { tier, causes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_wins_and_names_its_causes() {
+        let c = effective_cap(&CapInputs {
+            team: Some(Tier::GlobalCommercial),
+            key: Some(Tier::RoutedCommercial),
+            ..Default::default()
+        });
+        assert_eq!(c.tier, Tier::RoutedCommercial);
+        assert_eq!(c.causes, ["API key policy"]);
+        let e = [Entity::Iban];
+        let c = effective_cap(&CapInputs {
+            team: Some(Tier::GlobalCommercial),
+            sensitive: Some(&e),
+            ..Default::default()
+        });
+        assert_eq!(c.tier, Tier::Sovereign);
+        assert_eq!(c.causes, ["sensitive data detected (iban)"]);
+    }
+
+    #[test]
+    fn a_header_cannot_raise_the_cap() {
+        let c = effective_cap(&CapInputs {
+            team: Some(Tier::Sovereign),
+            header: Some(Tier::GlobalCommercial),
+            ..Default::default()
+        });
+        assert_eq!(c.tier, Tier::Sovereign);
+    }
+
+    #[test]
+    fn opt_out_lifts_only_the_sensitivity_cap() {
+        let e = [Entity::Email];
+        let c = effective_cap(&CapInputs {
+            team: Some(Tier::RoutedCommercial),
+            sensitive: Some(&e),
+            sensitive_opt_out: true,
+            ..Default::default()
+        });
+        assert_eq!(c.tier, Tier::RoutedCommercial);
+    }
+
+    /// Property: over every combination, the cap is the minimum of the sources and never above any.
+    #[test]
+    fn never_above_any_source() {
+        let opts = [
+            None,
+            Some(Tier::Sovereign),
+            Some(Tier::RoutedCommercial),
+            Some(Tier::GlobalCommercial),
+        ];
+        let e = [Entity::Card];
+        for team in opts {
+            for key in opts {
+                for header in opts {
+                    for sens in [None, Some(&e[..]), Some(&[][..])] {
+                        for opt_out in [false, true] {
+                            let c = effective_cap(&CapInputs {
+                                team,
+                                key,
+                                header,
+                                sensitive: sens,
+                                sensitive_opt_out: opt_out,
+                            });
+                            for s in [team, key, header].into_iter().flatten() {
+                                assert!(c.tier <= s);
+                            }
+                            if sens.is_some_and(|s| !s.is_empty()) && !opt_out {
+                                assert_eq!(c.tier, Tier::Sovereign);
+                            }
+                            assert!(
+                                !c.causes.is_empty() || (team, key, header) == (None, None, None)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! Sensitive-data detection without NER: patterns, validated by their check digits where the
+//! format has them, and by a nearby context word where a bare number would be too common.
+//!
+//! Only entity *kinds* leave this module; the matched text never does.
+
+use once_cell::sync::Lazy;
+use regex::{Regex, RegexSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entity {
+    Email,
+    Phone,
+    Iban,
+    Card,
+    NationalId,
+    Secret,
+    Health,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Email => "email",
+            Entity::Phone => "phone",
+            Entity::Iban => "iban",
+            Entity::Card => "card",
+            Entity::NationalId => "national_id",
+            Entity::Secret => "secret",
+            Entity::Health => "health",
+        }
+    }
+}
+
+fn digits(s: &str) -> Vec<u32> {
+    s.chars().filter_map(|c| c.to_digit(10)).collect()
+}
+
+pub fn luhn(d: &[u32]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 {
+                    y - 9
+                } else {
+                    y
+                }
+            } else {
+                x
+            }
+        })
+        .sum();
+    !d.is_empty() && sum % 10 == 0
+}
+
+/// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1.
+pub fn iban_valid(s: &str) -> bool {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&s.len()) {
+        return false;
+    }
+    let (head, tail) = s.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// Luhn plus the issuer's prefix and length (Visa, Mastercard, Amex, Diners, Discover, JCB,
+/// Maestro), so a Luhn-valid digit run of the wrong shape is not a card.
+fn card_valid(s: &str) -> bool {
+    let d = digits(s);
+    let n = d.len();
+    let p2 = d
+        .first()
+        .map_or(0, |a| a * 10 + d.get(1).copied().unwrap_or(0));
+    let p4 = d.iter().take(4).fold(0, |acc, x| acc * 10 + x);
+    let shape = match d.first() {
+        Some(4) => matches!(n, 13 | 16 | 19),
+        Some(5) => {
+            (51..=55).contains(&p2) && n == 16
+                || matches!(p2, 50 | 56..=58) && (12..=19).contains(&n)
+        }
+        Some(2) => (2221..=2720).contains(&p4) && n == 16,
+        Some(3) => {
+            matches!(p2, 34 | 37) && n == 15
+                || matches!(p2, 30 | 36 | 38) && n == 14
+                || p2 == 35 && (16..=19).contains(&n)
+        }
+        Some(6) => (16..=19).contains(&n),
+        _ => false,
+    };
+    shape && luhn(&d)
+}
+
+/// Dutch BSN: the "11-proof" with weights 9..2 and -1.
+pub fn bsn_valid(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 9 {
+        return false;
+    }
+    let sum: i64 = d
+        .iter()
+        .take(8)
+        .enumerate()
+        .map(|(i, &x)| (9 - i as i64) * x as i64)
+        .sum::<i64>()
+        - d[8] as i64;
+    sum % 11 == 0 && sum != 0
+}
+
+/// Polish PESEL: weights 1,3,7,9 and a plausible birth date.
+pub fn pesel_valid(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 11 {
+        return false;
+    }
+    let w = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
+    let sum: u32 = d.iter().zip(w).map(|(&x, w)| x * w).sum();
+    let month = (d[2] * 10 + d[3]) % 20;
+    let day = d[4] * 10 + d[5];
+    (10 - sum % 10) % 10 == d[10] && (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+/// German tax id (Steuer-IdNr): ISO 7064 MOD 11,10.
+pub fn de_tax_id_valid(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 11 || d[0] == 0 {
+        return false;
+    }
+    let mut product = 10;
+    for &x in &d[..10] {
+        let mut sum = (x + product) % 10;
+        if sum == 0 {
+            sum = 10;
+        }
+        product = (sum * 2) % 11;
+    }
+    (11 - product) % 10 == d[10]
+}
+
+/// Spanish DNI (8 digits + letter) and NIE (X/Y/Z + 7 digits + letter).
+pub fn es_id_valid(s: &str) -> bool {
+    const LETTERS: &[u8] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    let s = s.to_ascii_uppercase();
+    let (num, letter) = s.split_at(s.len() - 1);
+    let num = match num.as_bytes().first() {
+        Some(b'X') => format!("0{}", &num[1..]),
+        Some(b'Y') => format!("1{}", &num[1..]),
+        Some(b'Z') => format!("2{}", &num[1..]),
+        _ => num.to_string(),
+    };
+    num.parse::<u32>()
+        .is_ok_and(|n| LETTERS[(n % 23) as usize] == letter.as_bytes()[0])
+}
+
+/// Italian codice fiscale: check character from odd/even position tables.
+pub fn it_fiscal_code_valid(s: &str) -> bool {
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    let s = s.to_ascii_uppercase();
+    let b = s.as_bytes();
+    if b.len() != 16 {
+        return false;
+    }
+    let mut sum = 0;
+    for (i, &c) in b[..15].iter().enumerate() {
+        let v = if c.is_ascii_digit() {
+            (c - b'0') as usize
+        } else {
+            (c - b'A') as usize
+        };
+        sum += if i % 2 == 0 { ODD[v] } else { v as u32 };
+    }
+    b[15] == b'A' + (sum % 26) as u8
+}
+
+/// French NIR: 13 digits and a key of 97 − (number mod 97).
+pub fn fr_nir_valid(s: &str) -> bool {
+    let d: String = s.chars().filter(char::is_ascii_digit).collect();
+    if d.len() != 15 {
+        return false;
+    }
+    let (num, key) = d.split_at(13);
+    match (num.parse::<u64>(), key.parse::<u64>()) {
+        (Ok(n), Ok(k)) => 97 - n % 97 == k,
+        _ => false,
+    }
+}
+
+/// Belgian national number: 97 − (first 9 digits mod 97), with the 2000s variant.
+pub fn be_nn_valid(s: &str) -> bool {
+    let d: String = s.chars().filter(char::is_ascii_digit).collect();
+    if d.len() != 11 {
+        return false;
+    }
+    let (num, key) = d.split_at(9);
+    let (Ok(n), Ok(k)) = (num.parse::<u64>(), key.parse::<u64>()) else {
+        return false;
+    };
+    97 - n % 97 == k || 97 - (2_000_000_000 + n) % 97 == k
+}
+
+/// Swedish personnummer: Luhn over the last ten digits.
+pub fn se_pnr_valid(s: &str) -> bool {
+    let d = digits(s);
+    let d = if d.len() == 12 { &d[2..] } else { &d[..] };
+    d.len() == 10 && luhn(d)
+}
+
+/// Finnish HETU: mod 31 check character.
+pub fn fi_hetu_valid(s: &str) -> bool {
+    const CHECK: &[u8] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+    let s = s.to_ascii_uppercase();
+    if s.len() != 11 {
+        return false;
+    }
+    let n: String = format!("{}{}", &s[..6], &s[7..10]);
+    n.parse::<u64>()
+        .is_ok_and(|n| CHECK[(n % 31) as usize] == s.as_bytes()[10])
+}
+
+/// Portuguese NIF: mod 11 on eight weighted digits.
+pub fn pt_nif_valid(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 9 || !matches!(d[0], 1..=3 | 5 | 6 | 8 | 9) {
+        return false;
+    }
+    let sum: u32 = d
+        .iter()
+        .take(8)
+        .enumerate()
+        .map(|(i, &x)| x * (9 - i as u32))
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 | 11 => 0,
+        c => c,
+    };
+    check == d[8]
+}
+
+type Validator = fn(&str) -> bool;
+
+/// `(pattern, kind, validator, context words required within 40 bytes before)`.
+struct Detector {
+    kind: Entity,
+    validate: Option<Validator>,
+    context: &'static [&'static str],
+}
+
+const ID_CONTEXT_BSN: &[&str] = &["bsn", "burgerservice", "sofi"];
+const ID_CONTEXT_DE: &[&str] = &["steuer", "idnr", "identifikationsnummer", "tax id", "tin"];
+const ID_CONTEXT_PT: &[&str] = &["nif", "contribuinte", "fiscal"];
+const PHONE_CONTEXT: &[&str] = &[
+    "call",
+    "phone",
+    "tel",
+    "mobile",
+    "cell",
+    "ring",
+    "whatsapp",
+    "text me",
+    "reach me",
+    "contact",
+    "number",
+    "telefon",
+    "handy",
+    "rufnummer",
+    "teléfono",
+    "telefono",
+    "móvil",
+    "cellulare",
+    "téléphone",
+    "portable",
+    "numer",
+    "komórk",
+    "nummer",
+    "número",
+    "telemóvel",
+    "mobiel",
+    "ring mig",
+    "appelez",
+    "chiamami",
+];
+
+static PATTERNS: Lazy<Vec<(&'static str, Detector)>> = Lazy::new(|| {
+    let d = |kind, validate: Option<Validator>, context: &'static [&'static str]| Detector {
+        kind,
+        validate,
+        context,
+    };
+    vec![
+        (
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+            d(Entity::Email, None, &[]),
+        ),
+        (
+            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+            d(Entity::Iban, Some(iban_valid), &[]),
+        ),
+        (
+            r"\b\d(?:[ -]?\d){12,18}\b",
+            d(Entity::Card, Some(card_valid), &[]),
+        ),
+        (
+            r"\+\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d(?:[ .-]?\d){6,12}\b",
+            d(Entity::Phone, None, &[]),
+        ),
+        (
+            r"\b0\d{2,4}[ /.-]?\d{2,4}[ .-]?\d{2,4}(?:[ .-]?\d{2})?\b",
+            d(Entity::Phone, None, PHONE_CONTEXT),
+        ),
+        (
+            r"\b\d{9}\b",
+            d(Entity::NationalId, Some(bsn_valid), ID_CONTEXT_BSN),
+        ),
+        (
+            r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b",
+            d(Entity::NationalId, Some(de_tax_id_valid), ID_CONTEXT_DE),
+        ),
+        (
+            r"\b\d{9}\b",
+            d(Entity::NationalId, Some(pt_nif_valid), ID_CONTEXT_PT),
+        ),
+        (r"\b\d{11}\b", d(Entity::NationalId, Some(pesel_valid), &[])),
+        (
+            r"(?i)\b(?:\d{8}|[XYZ]\d{7})-?[A-Z]\b",
+            d(Entity::NationalId, Some(es_id_valid), &[]),
+        ),
+        (
+            r"(?i)\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b",
+            d(Entity::NationalId, Some(it_fiscal_code_valid), &[]),
+        ),
+        (
+            r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
+            d(Entity::NationalId, Some(fr_nir_valid), &[]),
+        ),
+        (
+            r"\b\d{2}\.?\d{2}\.?\d{2}-\d{3}\.?\d{2}\b",
+            d(Entity::NationalId, Some(be_nn_valid), &[]),
+        ),
+        (
+            r"\b(?:\d{2})?\d{6}[-+]\d{4}\b",
+            d(Entity::NationalId, Some(se_pnr_valid), &[]),
+        ),
+        (
+            r"(?i)\b\d{6}[-+A]\d{3}[0-9A-Y]\b",
+            d(Entity::NationalId, Some(fi_hetu_valid), &[]),
+        ),
+        (r"\bAKIA[0-9A-Z]{16}\b", d(Entity::Secret, None, &[])),
+        (
+            r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r"\b(?:sk|rk|pk)-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r"\b(?:ghp|gho|ghs|github_pat|glpat|xox[abprs]|AIza|hm_live|hm_test)[-_][A-Za-z0-9_-]{16,}",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r"(?i)\bbearer [A-Za-z0-9._~+/-]{20,}",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r#"(?i)\b(?:api[_-]?key|secret|token|passw(?:or)?d|passwort|contraseña|mot de passe|senha|hasło|lösenord|wachtwoord)["']?\s*(?:[:=]|is|ist|es|est|é|jest|är|to)\s*["']?[^\s"',;]{6,}"#,
+            d(Entity::Secret, None, &[]),
+        ),
+    ]
+});
+
+static SET: Lazy<RegexSet> =
+    Lazy::new(|| RegexSet::new(PATTERNS.iter().map(|(p, _)| *p)).expect("patterns compile"));
+static REGEXES: Lazy<Vec<Regex>> = Lazy::new(|| {
+    PATTERNS
+        .iter()
+        .map(|(p, _)| Regex::new(p).expect("patterns compile"))
+        .collect()
+});
+
+/// Health terms (several EU languages) that make a text health data when it is about a person.
+static HEALTH: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(?:diagnos\w*|prescri\w*|medicat\w*|medikament\w*|chemo\w*|hiv|cancer|krebs|tumou?r|diabet\w*|depressi\w*|anxiety|psychiatr\w*|therap\w*|pregnan\w*|schwanger\w*|disease|illness|symptom\w*|surgery|operation am|discharge letter|arztbrief|patient\w*|sick leave|sjukskriv\w*|zwolnieni\w* lekarsk\w*|krankschreib\w*|endocrinolog\w*|thyro\w*|hashimoto|levothyrox|insulin|epilep\w*|adhd|autis\w*|dementia|alzheimer|hospital\w*|krankenhaus|ospedale|hôpital|szpital|ziekenhuis|malattia|enfermedad|maladie|choroba|utmattningssyndrom|burn-?out|blood pressure|cholesterol|allerg\w*|antidepress\w*|ssri|asthma|migraine|mri|biopsy)\b")
+        .expect("health pattern compiles")
+});
+static PERSONAL: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(?:i|my|i'm|i am|i have|i've|me|mine|her|his|our|mein\w*|ich|mi|mio|mia|mon|ma|mes|je|j'ai|mój|moja|moje|mam|jag|mitt|min|meu|minha|eu|ik|mijn|patient\w*|daughter|son|mother|father|aunt|uncle|wife|husband|friend)\b")
+        .expect("personal pattern compiles")
+});
+
+fn has_context(text: &str, start: usize, words: &[&str]) -> bool {
+    if words.is_empty() {
+        return true;
+    }
+    let mut from = start.saturating_sub(48);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let window = text[from..start].to_lowercase();
+    words.iter().any(|w| window.contains(w))
+}
+
+/// The kinds of sensitive data in `text`, sorted and deduplicated.
+pub fn scan(text: &str) -> Vec<Entity> {
+    let mut found: Vec<Entity> = Vec::new();
+    for i in SET.matches(text).into_iter() {
+        let det = &PATTERNS[i].1;
+        if found.contains(&det.kind) {
+            continue;
+        }
+        let hit = REGEXES[i].find_iter(text).any(|m| {
+            det.validate.is_none_or(|v| v(m.as_str())) && has_context(text, m.start(), det.context)
+        });
+        if hit {
+            found.push(det.kind);
+        }
+    }
+    if HEALTH.is_match(text) && PERSONAL.is_match(text) {
+        found.push(Entity::Health);
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(t: &str) -> Vec<&'static str> {
+        scan(t).into_iter().map(Entity::as_str).collect()
+    }
+
+    #[test]
+    fn checksums() {
+        assert!(iban_valid("DE89 3704 0044 0532 0130 00"));
+        assert!(iban_valid("NL91ABNA0417164300"));
+        assert!(!iban_valid("DE89 3704 0044 0532 0130 01"));
+        assert!(card_valid("4111 1111 1111 1111"));
+        assert!(!card_valid("4111 1111 1111 1112"));
+        assert!(bsn_valid("151790309"));
+        assert!(!bsn_valid("151790308"));
+        assert!(pesel_valid("92072513759"));
+        assert!(!pesel_valid("92072513758"));
+        assert!(es_id_valid("09538836T"));
+        assert!(!es_id_valid("09538836A"));
+        assert!(es_id_valid("X1234567L"));
+        assert!(it_fiscal_code_valid("RSSGLI88C54F205V"));
+        assert!(!it_fiscal_code_valid("RSSGLI88C54F205X"));
+        assert!(fr_nir_valid("2 85 07 75 112 345 11") || fr_nir_valid("1 85 05 78 006 084 36"));
+        assert!(se_pnr_valid("870914-2387") || se_pnr_valid("811218-9876"));
+        assert!(fi_hetu_valid("131052-308T"));
+        assert!(!fi_hetu_valid("131052-308U"));
+        assert!(de_tax_id_valid("86095742719"));
+        assert!(!de_tax_id_valid("86095742718"));
+        assert!(pt_nif_valid("123456789"));
+        assert!(!pt_nif_valid("123456788"));
+    }
+
+    #[test]
+    fn finds_entities_by_kind() {
+        assert_eq!(kinds("write to anna.nowak@example.pl please"), ["email"]);
+        assert_eq!(
+            kinds("Überweisung auf DE89 3704 0044 0532 0130 00 bitte"),
+            ["iban"]
+        );
+        assert_eq!(kinds("my Visa 4925 4486 7878 2702 is saved"), ["card"]);
+        assert_eq!(kinds("Mi DNI es 09538836T"), ["national_id"]);
+        assert_eq!(
+            kinds("use my BSN, 151790309, as the valid case"),
+            ["national_id"]
+        );
+        assert_eq!(kinds("call me back on 07700 900218 asap"), ["phone"]);
+        assert_eq!(kinds("ring +49 30 1234567"), ["phone"]);
+        assert_eq!(kinds("key AKIAIOSFODNN7EXAMPLE leaked"), ["secret"]);
+        assert_eq!(
+            kinds("OPENAI_API_KEY = sk-proj-RFP9QHabcdefghijklmnop"),
+            ["secret"]
+        );
+        assert_eq!(
+            kinds("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl"),
+            ["secret"]
+        );
+        assert_eq!(kinds("My password is Tulip!Harbor42"), ["secret"]);
+        assert_eq!(kinds("I was diagnosed with diabetes last year"), ["health"]);
+    }
+
+    #[test]
+    fn near_misses_are_not_sensitive() {
+        // Checksum-invalid numbers, bare 9-digit references, code and prose about the topics.
+        for t in [
+            "order reference 4417902265513381",
+            "IBAN format is two letters then check digits, e.g. XX00 followed by the BBAN",
+            "ticket 151790309 was closed",
+            "DE89 3704 0044 0532 0130 01 is a typo",
+            "def luhn(number: str) -> bool: return sum(digits) % 10 == 0",
+            "Explain how diabetes affects the kidneys.",
+            "version 2.14.0 released on 2025-10-02 with 1234567 downloads",
+            "the token count is 4096 and the password field must be hashed",
+        ] {
+            assert!(scan(t).is_empty(), "{t}: {:?}", kinds(t));
+        }
+    }
+}
