@@ -1,6 +1,7 @@
 //! The Smart Router: signals from the conversation, then the team's first-match rules within
 //! the sovereignty cap.
 
+pub mod eval;
 pub mod pii;
 pub mod signals;
 

@@ -362,7 +362,23 @@ static PATTERNS: Lazy<Vec<(&'static str, Detector)>> = Lazy::new(|| {
             r"(?i)\b\d{6}[-+A]\d{3}[0-9A-Y]\b",
             d(Entity::NationalId, Some(fi_hetu_valid), &[]),
         ),
+        (
+            r"\b\d{3}-\d{2}-\d{4}\b",
+            d(Entity::NationalId, None, &["ssn", "social security"]),
+        ),
+        (
+            r"\(\d{3}\) ?\d{3}-\d{4}\b",
+            d(Entity::Phone, None, PHONE_CONTEXT),
+        ),
         (r"\bAKIA[0-9A-Z]{16}\b", d(Entity::Secret, None, &[])),
+        (
+            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{20,}",
+            d(Entity::Secret, None, &[]),
+        ),
+        (
+            r"\b\d{8,10}:AA[A-Za-z0-9_-]{30,}",
+            d(Entity::Secret, None, &[]),
+        ),
         (
             r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----",
             d(Entity::Secret, None, &[]),
@@ -405,7 +421,7 @@ static HEALTH: Lazy<Regex> = Lazy::new(|| {
         .expect("health pattern compiles")
 });
 static PERSONAL: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(?:i|my|i'm|i am|i have|i've|me|mine|her|his|our|mein\w*|ich|mi|mio|mia|mon|ma|mes|je|j'ai|mój|moja|moje|mam|jag|mitt|min|meu|minha|eu|ik|mijn|patient\w*|daughter|son|mother|father|aunt|uncle|wife|husband|friend)\b")
+    Regex::new(r"(?i)\b(?:i|my|i'm|i am|i have|i've|me|mine|our|mein\w*|ich|mi|mio|mia|mon|ma|mes|je|j'ai|mój|moja|moje|mam|jag|mitt|min|meu|minha|eu|ik|mijn|patient\w*|daughter|mother|father|aunt|uncle|wife|husband)\b")
         .expect("personal pattern compiles")
 });
 
@@ -436,7 +452,19 @@ pub fn scan(text: &str) -> Vec<Entity> {
             found.push(det.kind);
         }
     }
-    if HEALTH.is_match(text) && PERSONAL.is_match(text) {
+    // Health data is about a person: a personal marker close to the health term.
+    let about_a_person = HEALTH.find_iter(text).any(|m| {
+        let mut from = m.start().saturating_sub(80);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (m.end() + 80).min(text.len());
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
+        PERSONAL.is_match(&text[from..to])
+    });
+    if about_a_person {
         found.push(Entity::Health);
     }
     found.sort();

@@ -31,19 +31,26 @@ pub const DOMAINS: &[&str] = &[
 /// Strong evidence of code or of a programming task.
 static CODE_STRONG: Lazy<Regex> = Lazy::new(|| {
     Regex::new(concat!(
-        r"```|Traceback \(most recent call last\)|panicked at|Exception in thread|\bat [\w.$]+\(\w+\.java:\d+\)",
+        r"(?m)```|Traceback \(most recent call last\)|panicked at|Exception in thread|\bat [\w.$]+\(\w+\.java:\d+\)",
         r"|^\s*(?:def|class|fn|func|impl|import|from \S+ import|#include|package|using|public|private|const|let|var|SELECT|INSERT|UPDATE|CREATE TABLE)\b.*[:;{(=]",
         r"|\b(?:console\.log|System\.out|println!?|printf|std::|=>|->\s*\w+\s*[:{]|\w+\(\)\s*\{|\bnpm (?:install|run)|\bpip install|\bcargo (?:build|run|test)|\bgit (?:rebase|commit|merge|push|pull|reset|checkout|cherry-pick|stash|log)\b|\bkubectl\b|\bdocker(?:file| run| compose)?\b)",
     ))
     .expect("code pattern compiles")
 });
-/// Programming intent in prose: a task about software.
-static CODE_INTENT: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(concat!(
-        r"(?i)\b(?:python|rust|javascript|typescript|golang|java|kotlin|swift|c\+\+|c#|php|ruby|scala|bash|shell script|powershell|sql|postgres(?:ql)?|mysql|sqlite|regex|regular expression|json schema|yaml|html|css|react|vue|angular|django|flask|fastapi|spring boot|node\.?js|tokio|pandas|numpy|kubernetes|terraform|ansible|nginx|graphql|grpc|webpack|vite|pytest|junit)\b",
-        r"|(?i)\b(?:function|method|class|script|program|query|endpoint|api|unit tests?|test suite|refactor\w*|debug\w*|compil\w*|stack trace|segfault|null pointer|race condition|deadlock|memory leak|big-?o|algorithm|data structure|linked list|hash ?map|binary search|recursion|codebase|repository|pull request|merge conflict|commit|lint\w*|type error|syntax error|runtime error|exception|variable|loop|array|string literal|backend|frontend|microservice|docker|container|ci pipeline|deployment script|cli tool|library|crate|package\.json|cargo\.toml|env var\w*|\.env|os\.getenv|localhost|http request|rest api|websocket|oauth|jwt)\b",
-    ))
-    .expect("intent pattern compiles")
+/// Languages, tools and libraries: a software topic.
+static CODE_NAMES: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(?:python|(?-i:Rust)|javascript|typescript|golang|kotlin|haskell|java|swift|c\+\+|c#|php|ruby|scala|elixir|bash|zsh|shell script|powershell|sql|postgres(?:ql)?|mysql|sqlite|regex|regular expression|html|css|react|vue|angular|svelte|django|flask|fastapi|spring boot|node\.?js|tokio|pandas|numpy|kubernetes|terraform|ansible|nginx|graphql|grpc|webpack|vite|pytest|junit|ssh-add|ssh-keygen|openssl|git|npm|pip|cargo|docker|kubectl|linux|unix|insert into|select \*|create table|curl|wget|json|yaml|toml|div|flexbox|api gateway|rate limiter|webhook)\b")
+        .expect("names compile")
+});
+/// A task or a question asking for work, in several EU languages.
+static CODE_TASK: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(?:write|fix|debug|implement|refactor|convert|parse|evaluate|compile|center|how (?:do|can|should) i|how to|why does|what does|error|fails?|failing|returns?|one-liner|snippet|function|script|query|fixture|loop|expression|escrib\w*|scriv\w*|écri\w*|schreib\w*|napisz|escrev\w*|schrijf|funci\w*|funzion\w*|fonction|funktion|funkcj\w*|função|ciclo|come posso|cómo|comment|wie kann|jak|como faço|leggere|file)\b")
+        .expect("tasks compile")
+});
+/// Generic programming words: code only with code-like symbols around.
+static CODE_WORDS: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i)\b(?:function|method|class|script|program|query|endpoint|api|unit tests?|test suite|refactor\w*|debug\w*|compil\w*|stack trace|segfault|null pointer|race condition|deadlock|memory leak|algorithm|data structure|linked list|hash ?map|binary search|recursion|codebase|repository|pull request|merge conflict|commit|lint\w*|type error|syntax error|runtime error|exception|variable|array|backend|frontend|microservice|container|deployment|cli|library|package\.json|cargo\.toml|env var\w*|\.env|localhost|http request|rest api|websocket|oauth|jwt|webhook)\b")
+        .expect("words compile")
 });
 static CODE_SYMBOLS: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"`[^`\n]{2,}`|\w+\([^)]*\)|[{};]\s*$|\b\w+\.\w+\(|\b[a-z]+_[a-z_]+\b|\$\w+|\w+=\w+")
@@ -54,9 +61,10 @@ pub fn is_code(text: &str) -> bool {
     if CODE_STRONG.is_match(text) {
         return true;
     }
-    let intent = CODE_INTENT.find_iter(text).count();
-    let symbols = CODE_SYMBOLS.find_iter(text).count();
-    intent >= 2 || (intent >= 1 && symbols >= 1)
+    let names = CODE_NAMES.is_match(text);
+    let symbols = CODE_SYMBOLS.is_match(text);
+    (names && (symbols || CODE_TASK.is_match(text)))
+        || (symbols && CODE_WORDS.find_iter(text).take(2).count() >= 2)
 }
 
 static HIGH_MARKERS: Lazy<Regex> = Lazy::new(|| {
@@ -68,6 +76,11 @@ static LOW_MARKERS: Lazy<Regex> = Lazy::new(|| {
 static LIST_ITEMS: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"(?m)(?:^\s*(?:\d+[.)]|[-*•])\s)|\(\d\)").expect("list pattern compiles")
 });
+
+const HIGH_FROM: f32 = 0.62;
+const MEDIUM_FROM: f32 = 0.32;
+/// For a two-way low/high decision: the midpoint between the bands.
+pub const LOW_HIGH_SPLIT: f32 = (HIGH_FROM + MEDIUM_FROM) / 2.0;
 
 /// Coarse complexity from length, requested structure and task words.
 pub fn complexity(text: &str, code: bool) -> (Complexity, f32) {
@@ -83,9 +96,9 @@ pub fn complexity(text: &str, code: bool) -> (Complexity, f32) {
         score -= 0.25;
     }
     let score = score.clamp(0.0, 1.0);
-    let band = if score >= 0.62 {
+    let band = if score >= HIGH_FROM {
         Complexity::High
-    } else if score >= 0.32 {
+    } else if score >= MEDIUM_FROM {
         Complexity::Medium
     } else {
         Complexity::Low
@@ -169,6 +182,12 @@ mod tests {
             "Our python escaped from its terrarium, what should we do?"
         ));
         assert!(!is_code("How do I ask my landlord to return my deposit?"));
+        assert!(!is_code(
+            "How do I get rust off my bike chain without damaging it?"
+        ));
+        assert!(is_code(
+            "Add type hints to this function:\n\ndef area(r):\n    return 3.14 * r * r"
+        ));
     }
 
     #[test]
