@@ -16,7 +16,7 @@ struct Row {
     entities: Vec<String>,
 }
 
-/// Entity kinds the detectors claim (checksums and patterns); names and addresses need NER.
+/// Entity kinds the detectors claim (checksums and patterns); person names need NER.
 const DETECTABLE: &[&str] = &[
     "email",
     "phone",

@@ -15,6 +15,7 @@ pub enum Entity {
     NationalId,
     Secret,
     Health,
+    Address,
 }
 
 impl Entity {
@@ -27,6 +28,7 @@ impl Entity {
             Entity::NationalId => "national_id",
             Entity::Secret => "secret",
             Entity::Health => "health",
+            Entity::Address => "address",
         }
     }
 }
@@ -370,6 +372,22 @@ static PATTERNS: Lazy<Vec<(&'static str, Detector)>> = Lazy::new(|| {
             r"\(\d{3}\) ?\d{3}-\d{4}\b",
             d(Entity::Phone, None, PHONE_CONTEXT),
         ),
+        (
+            r"\b\d{1,4}[A-Za-z]?,? (?:[A-Z][\w'-]+ ){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Close|Lane|Ln|Way|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Crescent|Terrace|Gardens)\b",
+            d(Entity::Address, None, &[]),
+        ),
+        (
+            r"(?i)\b(?:\d{1,4}(?:bis|ter)?,? (?:rue|avenue|boulevard|bd|chemin|allée|impasse|place)|(?:calle|avenida|avda\.|plaza|via|viale|piazza|corso|rua|ulica|ul\.)) [\w', -]{2,40}?\d{1,5}",
+            d(Entity::Address, None, &[]),
+        ),
+        (
+            r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gatan|vägen) \d{1,4}[a-z]?\b",
+            d(Entity::Address, None, &[]),
+        ),
+        (
+            r"\b[A-Z]{1,2}\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2}\b",
+            d(Entity::Address, None, &[]),
+        ),
         (r"\bAKIA[0-9A-Z]{16}\b", d(Entity::Secret, None, &[])),
         (
             r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{20,}",
@@ -532,6 +550,9 @@ mod tests {
         );
         assert_eq!(kinds("My password is Tulip!Harbor42"), ["secret"]);
         assert_eq!(kinds("I was diagnosed with diabetes last year"), ["health"]);
+        assert_eq!(kinds("post it to 27 Hawthorn Close, Bristol"), ["address"]);
+        assert_eq!(kinds("au 12 rue des Lilas, 69003 Lyon"), ["address"]);
+        assert_eq!(kinds("Absender: Lindenstraße 14, Köln"), ["address"]);
     }
 
     #[test]
