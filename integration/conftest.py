@@ -15,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("STAV_BIN", ROOT / "target" / "debug" / "stav-gateway"))
 CLIENT_KEY = "sk-stav-test-client-key"
+SOVEREIGN_KEY = "sk-stav-test-sovereign-only-key"
+NO_ROUTER_KEY = "sk-stav-test-team-without-router"
 UPSTREAM_KEY = "sk-upstream-secret-do-not-leak"
 
 
@@ -61,8 +63,11 @@ class Gateway:
 
 
 def write_config(tmp, port, admin_port, upstream_port, dead_port):
-    key_hash = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
-    (tmp / "keys.toml").write_text(f'[[keys]]\nid = "it-key"\nsha256 = "{key_hash}"\nteam = "it"\n')
+    h = lambda k: hashlib.sha256(k.encode()).hexdigest()
+    (tmp / "keys.toml").write_text(
+        f'[[keys]]\nid = "it-key"\nsha256 = "{h(CLIENT_KEY)}"\nteam = "it"\n'
+        f'[[keys]]\nid = "it-sovereign"\nsha256 = "{h(SOVEREIGN_KEY)}"\nteam = "it"\nmax_tier = "sovereign"\n'
+        f'[[keys]]\nid = "it-norouter"\nsha256 = "{h(NO_ROUTER_KEY)}"\nteam = "other"\n')
     up = f"http://127.0.0.1:{upstream_port}/v1"
     (tmp / "stav.toml").write_text(f"""
 [server]
@@ -139,6 +144,16 @@ name = "claude-pinned"
 provider = "anthropic-scripted"
 upstream_model = "claude-sonnet-4-5-20250929"
 tier = "global-commercial"
+
+[[teams]]
+name = "it"
+max_tier = "global-commercial"
+router = {{ default = "chat-b", rules = [
+  {{ when = {{ sensitive = true }}, model = "chat-a" }},
+  {{ when = {{ code = true }}, model = "chat-a" }},
+  {{ when = {{ domain = "creative" }}, model = "claude-opus-4-1" }},
+  {{ when = {{ complexity = "high" }}, model = "chat-b" }},
+] }}
 """)
     return tmp / "stav.toml"
 

@@ -151,7 +151,8 @@ fn select<'c>(
                     cap.causes.join("; ")
                 ),
             )
-            .with_param("model"));
+            .with_param("model")
+            .with_cap(cap.tier));
         }
         return Ok(Selection {
             idx,
@@ -197,7 +198,8 @@ fn select<'c>(
                 skipped.join(", ")
             ),
         )
-        .with_param("model")),
+        .with_param("model")
+        .with_cap(cap.tier)),
     }
 }
 

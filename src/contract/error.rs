@@ -29,6 +29,8 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
     pub param: Option<&'static str>,
+    /// The sovereignty cap the request was refused under (`X-Stav-Max-Tier` on policy errors).
+    pub cap: Option<crate::tier::Tier>,
 }
 
 impl GatewayError {
@@ -37,7 +39,13 @@ impl GatewayError {
             kind,
             message: message.into(),
             param: None,
+            cap: None,
         }
+    }
+
+    pub fn with_cap(mut self, cap: crate::tier::Tier) -> Self {
+        self.cap = Some(cap);
+        self
     }
 
     pub fn with_param(mut self, param: &'static str) -> Self {

@@ -162,6 +162,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
                 _ => "bad_request",
             };
             metrics::REJECTED.with_label_values(&[reason]).inc();
+            ctx.cap = err.cap;
             send_error(session, ctx, &err).await?;
             Ok(true)
         }
