@@ -41,7 +41,7 @@ enum Command {
     EvalRouter { file: PathBuf },
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("stav-gateway: invalid configuration: {e}");
         ExitCode::from(2)

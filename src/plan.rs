@@ -61,7 +61,7 @@ pub struct Routing {
 /// What the request phase does with a request.
 #[derive(Debug)]
 pub enum Decision {
-    Proxy(Plan),
+    Proxy(Box<Plan>),
     /// Answered by the gateway itself, e.g. `count_tokens` for a model without an upstream count.
     Answer {
         tier: Tier,
@@ -319,7 +319,7 @@ pub fn plan_anthropic(
                 _ => "/v1/messages",
             };
             let query = query.map_or(String::new(), |q| format!("?{q}"));
-            Ok(Decision::Proxy(Plan {
+            Ok(Decision::Proxy(Box::new(Plan {
                 model: idx,
                 provider: entry.provider,
                 api: provider.api,
@@ -330,7 +330,7 @@ pub fn plan_anthropic(
                 mode: Mode::AnthropicPassThrough,
                 cap: sel.cap,
                 routing: sel.routing,
-            }))
+            })))
         }
         ProviderApi::OpenAi => {
             let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
@@ -353,7 +353,7 @@ pub fn plan_anthropic(
             let mut t = messages_to_chat(&req, upstream_model)?;
             t.meta.client_model = sel.name.clone();
             t.meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
-            Ok(Decision::Proxy(Plan {
+            Ok(Decision::Proxy(Box::new(Plan {
                 model: idx,
                 provider: entry.provider,
                 api: provider.api,
@@ -364,7 +364,7 @@ pub fn plan_anthropic(
                 mode: Mode::AnthropicToOpenAi(t.meta),
                 cap: sel.cap,
                 routing: sel.routing,
-            }))
+            })))
         }
     }
 }
@@ -426,7 +426,7 @@ kind = "embeddings"
 
     fn proxy(d: Decision) -> Plan {
         match d {
-            Decision::Proxy(p) => p,
+            Decision::Proxy(p) => *p,
             Decision::Answer { .. } => panic!("expected a proxied plan"),
         }
     }

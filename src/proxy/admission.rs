@@ -135,7 +135,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     };
     let planned = match ctx.route {
         Route::ChatCompletions | Route::Embeddings => {
-            plan_openai(&gw.cfg, &caller, ctx.route, &body).map(Decision::Proxy)
+            plan_openai(&gw.cfg, &caller, ctx.route, &body).map(|p| Decision::Proxy(Box::new(p)))
         }
         Route::Messages | Route::CountTokens => {
             let query = session.req_header().uri.query().map(str::to_string);
@@ -145,7 +145,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     };
     match planned {
         Ok(Decision::Proxy(plan)) => {
-            ctx.plan = Some(plan);
+            ctx.plan = Some(*plan);
             Ok(false)
         }
         Ok(Decision::Answer { tier, cap, body }) => {

@@ -3,8 +3,9 @@
 //!
 //! Only entity *kinds* leave this module; the matched text never does.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use once_cell::sync::Lazy;
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Entity {
@@ -258,16 +259,32 @@ pub fn pt_nif_valid(s: &str) -> bool {
 
 type Validator = fn(&str) -> bool;
 
-/// `(pattern, kind, validator, context words required within 40 bytes before)`.
+/// What must be near a match, so a pattern runs only on small windows of the text instead of
+/// all of it (a whole-text regex pass per pattern costs far more than the budget).
+#[derive(Clone, Copy)]
+enum Trigger {
+    /// A region around a numeric cluster (digits joined by single separators) of at least this
+    /// many digits.
+    Digits(usize),
+    /// An `@`.
+    At,
+    /// One of these literals, ASCII case-insensitive.
+    Literal(&'static [&'static str]),
+}
+
+/// A pattern, its kind, its validator, and context words required within 48 bytes before.
 struct Detector {
+    pattern: &'static str,
     kind: Entity,
     validate: Option<Validator>,
     context: &'static [&'static str],
+    trigger: Trigger,
 }
 
 const ID_CONTEXT_BSN: &[&str] = &["bsn", "burgerservice", "sofi"];
 const ID_CONTEXT_DE: &[&str] = &["steuer", "idnr", "identifikationsnummer", "tax id", "tin"];
 const ID_CONTEXT_PT: &[&str] = &["nif", "contribuinte", "fiscal"];
+const ID_CONTEXT_US: &[&str] = &["ssn", "social security"];
 const PHONE_CONTEXT: &[&str] = &[
     "call",
     "phone",
@@ -299,141 +316,401 @@ const PHONE_CONTEXT: &[&str] = &[
     "appelez",
     "chiamami",
 ];
+const SECRET_WORDS: &[&str] = &[
+    "api_key",
+    "api-key",
+    "apikey",
+    "secret",
+    "token",
+    "passw",
+    "contraseña",
+    "mot de passe",
+    "senha",
+    "hasło",
+    "lösenord",
+    "wachtwoord",
+];
+const STREET_WORDS: &[&str] = &[
+    "straße",
+    "strasse",
+    "str. ",
+    "weg ",
+    "gasse",
+    "platz",
+    "allee",
+    "laan ",
+    "straat",
+    "gatan",
+    "vägen",
+    "rue ",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "allée",
+    "impasse",
+    "calle ",
+    "avenida",
+    "plaza ",
+    "via ",
+    "viale ",
+    "piazza",
+    "corso ",
+    "rua ",
+    "ulica",
+    "ul. ",
+];
 
-static PATTERNS: Lazy<Vec<(&'static str, Detector)>> = Lazy::new(|| {
-    let d = |kind, validate: Option<Validator>, context: &'static [&'static str]| Detector {
-        kind,
-        validate,
-        context,
-    };
+static DETECTORS: Lazy<Vec<Detector>> = Lazy::new(|| {
+    use Entity::*;
+    use Trigger::*;
+    let d =
+        |pattern, kind, validate: Option<Validator>, context: &'static [&'static str], trigger| {
+            Detector {
+                pattern,
+                kind,
+                validate,
+                context,
+                trigger,
+            }
+        };
     vec![
-        (
+        d(
             r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-            d(Entity::Email, None, &[]),
+            Email,
+            None,
+            &[],
+            At,
         ),
-        (
+        d(
             r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
-            d(Entity::Iban, Some(iban_valid), &[]),
+            Iban,
+            Some(iban_valid),
+            &[],
+            Digits(10),
         ),
-        (
+        d(
             r"\b\d(?:[ -]?\d){12,18}\b",
-            d(Entity::Card, Some(card_valid), &[]),
+            Card,
+            Some(card_valid),
+            &[],
+            Digits(13),
         ),
-        (
+        d(
             r"\+\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d(?:[ .-]?\d){6,12}\b",
-            d(Entity::Phone, None, &[]),
+            Phone,
+            None,
+            &[],
+            Digits(7),
         ),
-        (
+        d(
             r"\b0\d{2,4}[ /.-]?\d{2,4}[ .-]?\d{2,4}(?:[ .-]?\d{2})?\b",
-            d(Entity::Phone, None, PHONE_CONTEXT),
+            Phone,
+            None,
+            PHONE_CONTEXT,
+            Digits(7),
         ),
-        (
-            r"\b\d{9}\b",
-            d(Entity::NationalId, Some(bsn_valid), ID_CONTEXT_BSN),
-        ),
-        (
-            r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b",
-            d(Entity::NationalId, Some(de_tax_id_valid), ID_CONTEXT_DE),
-        ),
-        (
-            r"\b\d{9}\b",
-            d(Entity::NationalId, Some(pt_nif_valid), ID_CONTEXT_PT),
-        ),
-        (r"\b\d{11}\b", d(Entity::NationalId, Some(pesel_valid), &[])),
-        (
-            r"(?i)\b(?:\d{8}|[XYZ]\d{7})-?[A-Z]\b",
-            d(Entity::NationalId, Some(es_id_valid), &[]),
-        ),
-        (
-            r"(?i)\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b",
-            d(Entity::NationalId, Some(it_fiscal_code_valid), &[]),
-        ),
-        (
-            r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
-            d(Entity::NationalId, Some(fr_nir_valid), &[]),
-        ),
-        (
-            r"\b\d{2}\.?\d{2}\.?\d{2}-\d{3}\.?\d{2}\b",
-            d(Entity::NationalId, Some(be_nn_valid), &[]),
-        ),
-        (
-            r"\b(?:\d{2})?\d{6}[-+]\d{4}\b",
-            d(Entity::NationalId, Some(se_pnr_valid), &[]),
-        ),
-        (
-            r"(?i)\b\d{6}[-+A]\d{3}[0-9A-Y]\b",
-            d(Entity::NationalId, Some(fi_hetu_valid), &[]),
-        ),
-        (
-            r"\b\d{3}-\d{2}-\d{4}\b",
-            d(Entity::NationalId, None, &["ssn", "social security"]),
-        ),
-        (
+        d(
             r"\(\d{3}\) ?\d{3}-\d{4}\b",
-            d(Entity::Phone, None, PHONE_CONTEXT),
+            Phone,
+            None,
+            PHONE_CONTEXT,
+            Digits(7),
         ),
-        (
+        d(
+            r"\b\d{9}\b",
+            NationalId,
+            Some(bsn_valid),
+            ID_CONTEXT_BSN,
+            Digits(9),
+        ),
+        d(
+            r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b",
+            NationalId,
+            Some(de_tax_id_valid),
+            ID_CONTEXT_DE,
+            Digits(11),
+        ),
+        d(
+            r"\b\d{9}\b",
+            NationalId,
+            Some(pt_nif_valid),
+            ID_CONTEXT_PT,
+            Digits(9),
+        ),
+        d(
+            r"\b\d{11}\b",
+            NationalId,
+            Some(pesel_valid),
+            &[],
+            Digits(11),
+        ),
+        d(
+            r"(?i)\b(?:\d{8}|[XYZ]\d{7})-?[A-Z]\b",
+            NationalId,
+            Some(es_id_valid),
+            &[],
+            Digits(7),
+        ),
+        d(
+            r"(?i)\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b",
+            NationalId,
+            Some(it_fiscal_code_valid),
+            &[],
+            Digits(2),
+        ),
+        d(
+            r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
+            NationalId,
+            Some(fr_nir_valid),
+            &[],
+            Digits(13),
+        ),
+        d(
+            r"\b\d{2}\.?\d{2}\.?\d{2}-\d{3}\.?\d{2}\b",
+            NationalId,
+            Some(be_nn_valid),
+            &[],
+            Digits(11),
+        ),
+        d(
+            r"\b(?:\d{2})?\d{6}[-+]\d{4}\b",
+            NationalId,
+            Some(se_pnr_valid),
+            &[],
+            Digits(10),
+        ),
+        d(
+            r"(?i)\b\d{6}[-+A]\d{3}[0-9A-Y]\b",
+            NationalId,
+            Some(fi_hetu_valid),
+            &[],
+            Digits(9),
+        ),
+        d(
+            r"\b\d{3}-\d{2}-\d{4}\b",
+            NationalId,
+            None,
+            ID_CONTEXT_US,
+            Digits(9),
+        ),
+        d(
             r"\b\d{1,4}[A-Za-z]?,? (?:[A-Z][\w'-]+ ){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Close|Lane|Ln|Way|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Crescent|Terrace|Gardens)\b",
-            d(Entity::Address, None, &[]),
+            Address,
+            None,
+            &[],
+            Digits(1),
         ),
-        (
+        d(
             r"(?i)\b(?:\d{1,4}(?:bis|ter)?,? (?:rue|avenue|boulevard|bd|chemin|allée|impasse|place)|(?:calle|avenida|avda\.|plaza|via|viale|piazza|corso|rua|ulica|ul\.)) [\w', -]{2,40}?\d{1,5}",
-            d(Entity::Address, None, &[]),
+            Address,
+            None,
+            &[],
+            Literal(STREET_WORDS),
         ),
-        (
+        d(
             r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gatan|vägen) \d{1,4}[a-z]?\b",
-            d(Entity::Address, None, &[]),
+            Address,
+            None,
+            &[],
+            Literal(STREET_WORDS),
         ),
-        (
+        d(
             r"\b[A-Z]{1,2}\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2}\b",
-            d(Entity::Address, None, &[]),
+            Address,
+            None,
+            &[],
+            Digits(2),
         ),
-        (r"\bAKIA[0-9A-Z]{16}\b", d(Entity::Secret, None, &[])),
-        (
+        d(
+            r"\bAKIA[0-9A-Z]{16}\b",
+            Secret,
+            None,
+            &[],
+            Literal(&["akia"]),
+        ),
+        d(
             r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{20,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&["k_live_", "k_test_", "whsec_"]),
         ),
-        (
+        d(
             r"\b\d{8,10}:AA[A-Za-z0-9_-]{30,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&[":aa"]),
         ),
-        (
+        d(
             r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&["-----begin"]),
         ),
-        (
+        d(
             r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&["eyj"]),
         ),
-        (
+        d(
             r"\b(?:sk|rk|pk)-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&["sk-", "rk-", "pk-"]),
         ),
-        (
+        d(
             r"\b(?:ghp|gho|ghs|github_pat|glpat|xox[abprs]|AIza|hm_live|hm_test)[-_][A-Za-z0-9_-]{16,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&[
+                "ghp_",
+                "gho_",
+                "ghs_",
+                "github_pat",
+                "glpat",
+                "xoxa",
+                "xoxb",
+                "xoxp",
+                "xoxr",
+                "xoxs",
+                "aiza",
+                "hm_live",
+                "hm_test",
+            ]),
         ),
-        (
+        d(
             r"(?i)\bbearer [A-Za-z0-9._~+/-]{20,}",
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(&["bearer "]),
         ),
-        (
+        d(
             r#"(?i)\b(?:api[_-]?key|secret|token|passw(?:or)?d|passwort|contraseña|mot de passe|senha|hasło|lösenord|wachtwoord)["']?\s*(?:[:=]|is|ist|es|est|é|jest|är|to)\s*["']?[^\s"',;]{6,}"#,
-            d(Entity::Secret, None, &[]),
+            Secret,
+            None,
+            &[],
+            Literal(SECRET_WORDS),
         ),
     ]
 });
 
-static SET: Lazy<RegexSet> =
-    Lazy::new(|| RegexSet::new(PATTERNS.iter().map(|(p, _)| *p)).expect("patterns compile"));
 static REGEXES: Lazy<Vec<Regex>> = Lazy::new(|| {
-    PATTERNS
+    DETECTORS
         .iter()
-        .map(|(p, _)| Regex::new(p).expect("patterns compile"))
+        .map(|d| Regex::new(d.pattern).expect("patterns compile"))
         .collect()
 });
 
-/// Health terms (several EU languages) that make a text health data when it is about a person.
+/// What a literal hit wakes: detectors, or the health check.
+enum Wake {
+    Detectors(Vec<usize>),
+    Health,
+}
+
+/// Every literal trigger and health stem in one automaton (one pass over the text), and what
+/// each wakes. Built as a DFA: the case-insensitive NFA cost several ns per byte.
+static LITERALS: Lazy<(AhoCorasick, Vec<Wake>)> = Lazy::new(|| {
+    let mut words: Vec<&str> = Vec::new();
+    let mut wakes: Vec<Wake> = Vec::new();
+    for (i, d) in DETECTORS.iter().enumerate() {
+        if let Trigger::Literal(ws) = d.trigger {
+            for w in ws {
+                match words.iter().position(|x| x == w) {
+                    Some(j) => match &mut wakes[j] {
+                        Wake::Detectors(v) => v.push(i),
+                        Wake::Health => unreachable!("health stems are added last"),
+                    },
+                    None => {
+                        words.push(w);
+                        wakes.push(Wake::Detectors(vec![i]));
+                    }
+                }
+            }
+        }
+    }
+    for stem in HEALTH_STEMS {
+        words.push(stem);
+        wakes.push(Wake::Health);
+    }
+    let ac = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&words)
+        .expect("literal triggers build");
+    (ac, wakes)
+});
+
+/// Stems of health terms (several EU languages); a hit is confirmed by `HEALTH` in a window.
+const HEALTH_STEMS: &[&str] = &[
+    "diagnos",
+    "prescri",
+    "medicat",
+    "medikament",
+    "chemo",
+    "hiv",
+    "cancer",
+    "krebs",
+    "tumo",
+    "diabet",
+    "depressi",
+    "anxiety",
+    "psychiatr",
+    "therap",
+    "pregnan",
+    "schwanger",
+    "disease",
+    "illness",
+    "symptom",
+    "surgery",
+    "operation am",
+    "discharge letter",
+    "arztbrief",
+    "patient",
+    "sick leave",
+    "sjukskriv",
+    "zwolnieni",
+    "krankschreib",
+    "endocrinolog",
+    "thyro",
+    "hashimoto",
+    "levothyrox",
+    "insulin",
+    "epilep",
+    "adhd",
+    "autis",
+    "dementia",
+    "alzheimer",
+    "hospital",
+    "krankenhaus",
+    "ospedale",
+    "hôpital",
+    "szpital",
+    "ziekenhuis",
+    "malattia",
+    "enfermedad",
+    "maladie",
+    "choroba",
+    "utmattningssyndrom",
+    "burnout",
+    "burn-out",
+    "blood pressure",
+    "cholesterol",
+    "allerg",
+    "antidepress",
+    "ssri",
+    "asthma",
+    "migraine",
+    "mri",
+    "biopsy",
+];
+/// Confirms a stem is a word of its own (not "therapsid" inside a longer token, say).
 static HEALTH: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"(?i)\b(?:diagnos\w*|prescri\w*|medicat\w*|medikament\w*|chemo\w*|hiv|cancer|krebs|tumou?r|diabet\w*|depressi\w*|anxiety|psychiatr\w*|therap\w*|pregnan\w*|schwanger\w*|disease|illness|symptom\w*|surgery|operation am|discharge letter|arztbrief|patient\w*|sick leave|sjukskriv\w*|zwolnieni\w* lekarsk\w*|krankschreib\w*|endocrinolog\w*|thyro\w*|hashimoto|levothyrox|insulin|epilep\w*|adhd|autis\w*|dementia|alzheimer|hospital\w*|krankenhaus|ospedale|hôpital|szpital|ziekenhuis|malattia|enfermedad|maladie|choroba|utmattningssyndrom|burn-?out|blood pressure|cholesterol|allerg\w*|antidepress\w*|ssri|asthma|migraine|mri|biopsy)\b")
         .expect("health pattern compiles")
@@ -443,50 +720,146 @@ static PERSONAL: Lazy<Regex> = Lazy::new(|| {
         .expect("personal pattern compiles")
 });
 
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// `text[start-before .. end+after]` on char boundaries, with its offset.
+fn window(text: &str, start: usize, end: usize, before: usize, after: usize) -> (usize, &str) {
+    let from = floor_boundary(text, start.saturating_sub(before));
+    let to = ceil_boundary(text, end + after);
+    (from, &text[from..to])
+}
+
 fn has_context(text: &str, start: usize, words: &[&str]) -> bool {
     if words.is_empty() {
         return true;
     }
-    let mut from = start.saturating_sub(48);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
+    let from = floor_boundary(text, start.saturating_sub(48));
     let window = text[from..start].to_lowercase();
     words.iter().any(|w| window.contains(w))
+}
+
+/// Regions around digit runs, merged when close, each with its longest numeric cluster (digits
+/// joined by single ` -./` separators, as IBANs, cards, phones and ids are written): where
+/// number-shaped entities can be, and how long a number they can hold.
+fn digit_regions(text: &str) -> Vec<(usize, usize, usize)> {
+    const MARGIN: usize = 40;
+    let b = text.as_bytes();
+    let mut regions: Vec<(usize, usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0;
+        loop {
+            while i < b.len() && b[i].is_ascii_digit() {
+                digits += 1;
+                i += 1;
+            }
+            let joined = i + 1 < b.len()
+                && matches!(b[i], b' ' | b'-' | b'.' | b'/')
+                && b[i + 1].is_ascii_digit();
+            if !joined {
+                break;
+            }
+            i += 1;
+        }
+        let (s, e) = (start.saturating_sub(MARGIN), (i + MARGIN).min(b.len()));
+        match regions.last_mut() {
+            Some(last) if s <= last.1 => {
+                last.1 = e;
+                last.2 = last.2.max(digits);
+            }
+            _ => regions.push((s, e, digits)),
+        }
+    }
+    regions
+}
+
+/// Does detector `i` match (and validate) inside `text[from..]` = `win`?
+fn detect_in(text: &str, i: usize, from: usize, win: &str) -> bool {
+    let det = &DETECTORS[i];
+    REGEXES[i].find_iter(win).any(|m| {
+        det.validate.is_none_or(|v| v(m.as_str()))
+            && has_context(text, from + m.start(), det.context)
+    })
 }
 
 /// The kinds of sensitive data in `text`, sorted and deduplicated.
 pub fn scan(text: &str) -> Vec<Entity> {
     let mut found: Vec<Entity> = Vec::new();
-    for i in SET.matches(text).into_iter() {
-        let det = &PATTERNS[i].1;
-        if found.contains(&det.kind) {
-            continue;
+    let mark = |found: &mut Vec<Entity>, k: Entity| {
+        if !found.contains(&k) {
+            found.push(k);
         }
-        let hit = REGEXES[i].find_iter(text).any(|m| {
-            det.validate.is_none_or(|v| v(m.as_str())) && has_context(text, m.start(), det.context)
-        });
-        if hit {
-            found.push(det.kind);
+    };
+    let digit_detectors: Vec<(usize, usize)> = (0..DETECTORS.len())
+        .filter_map(|i| match DETECTORS[i].trigger {
+            Trigger::Digits(n) => Some((i, n)),
+            _ => None,
+        })
+        .collect();
+    for (s, e, digits) in digit_regions(text) {
+        let (from, win) = window(text, s, e, 0, 0);
+        for &(i, min) in &digit_detectors {
+            if digits >= min && !found.contains(&DETECTORS[i].kind) && detect_in(text, i, from, win)
+            {
+                mark(&mut found, DETECTORS[i].kind);
+            }
         }
     }
-    // Health data is about a person: a personal marker close to the health term.
-    let about_a_person = HEALTH.find_iter(text).any(|m| {
-        let mut from = m.start().saturating_sub(80);
-        while !text.is_char_boundary(from) {
-            from -= 1;
+    let email = (0..DETECTORS.len()).find(|&i| matches!(DETECTORS[i].trigger, Trigger::At));
+    if let Some(i) = email {
+        for at in memchr::memchr_iter(b'@', text.as_bytes()) {
+            if found.contains(&Entity::Email) {
+                break;
+            }
+            let (from, win) = window(text, at, at + 1, 64, 255);
+            if detect_in(text, i, from, win) {
+                mark(&mut found, Entity::Email);
+            }
         }
-        let mut to = (m.end() + 80).min(text.len());
-        while !text.is_char_boundary(to) {
-            to += 1;
+    }
+    let (ac, wakes) = &*LITERALS;
+    for hit in ac.find_iter(text) {
+        match &wakes[hit.pattern().as_usize()] {
+            Wake::Detectors(ds) => {
+                for &i in ds {
+                    if found.contains(&DETECTORS[i].kind) {
+                        continue;
+                    }
+                    let (from, win) = window(text, hit.start(), hit.end(), 64, 255);
+                    if detect_in(text, i, from, win) {
+                        mark(&mut found, DETECTORS[i].kind);
+                    }
+                }
+            }
+            // Health data is about a person: a personal marker close to the health term.
+            Wake::Health if !found.contains(&Entity::Health) => {
+                let (_, win) = window(text, hit.start(), hit.end(), 80, 80);
+                if HEALTH.is_match(win) && PERSONAL.is_match(win) {
+                    mark(&mut found, Entity::Health);
+                }
+            }
+            Wake::Health => {}
         }
-        PERSONAL.is_match(&text[from..to])
-    });
-    if about_a_person {
-        found.push(Entity::Health);
     }
     found.sort();
-    found.dedup();
     found
 }
 
