@@ -1,5 +1,6 @@
 """`stav-gateway --check`: configuration errors name the field and exit non-zero."""
 
+import json
 import subprocess
 
 import pytest
@@ -42,3 +43,24 @@ def test_bad_keys_file_names_the_entry(tmp_path):
     r = check(tmp_path, BASE, keys='[[keys]]\nid = "a"\nsha256 = "abc"\nteam = "t"\n')
     assert r.returncode != 0
     assert "keys[0].sha256" in r.stderr
+
+
+def test_explain_prints_signals_cap_and_decision():
+    prompt = "Write a short poem for my landlord; my IBAN is DE89 3704 0044 0532 0130 00."
+    r = subprocess.run([str(BIN), "explain", "--config", str(ROOT / "conf" / "stav.toml"), "--team", "demo"],
+                       input=prompt, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    signals = json.loads(r.stdout.splitlines()[0].removeprefix("signals: "))
+    assert signals["sensitive"] is True and signals["entities"] == ["iban"]
+    assert "max_tier: sovereign (set by: sensitive data detected (iban))" in r.stdout
+    assert "decision: qwen3-32b (default)" in r.stdout
+    assert "DE89" not in r.stdout.split("\n", 1)[1]
+
+
+def test_eval_router_reports_per_signal_metrics():
+    r = subprocess.run([str(BIN), "eval-router", str(ROOT / "benches" / "data" / "router-dev.jsonl")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "rows: 160" in r.stdout
+    for signal in ["code", "sensitive", "complexity low-vs-high", "domain"]:
+        assert signal in r.stdout

@@ -150,11 +150,18 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
 impl Report {
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let pct = |a: u32, b: u32| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        // Signals with no labelled rows print n/a rather than a perfect score.
+        let num = |v: f64, n: u32| {
+            if n == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{v:.3}")
+            }
+        };
         let _ = writeln!(o, "rows: {}", self.rows);
         let _ = writeln!(
             o,
-            "{:<26} {:>9} {:>9} {:>9}",
+            "{:<28} {:>9} {:>9} {:>9}",
             "signal", "accuracy", "precision", "recall"
         );
         for (name, b) in [
@@ -162,33 +169,37 @@ impl Report {
             ("sensitive", self.sensitive),
             ("complexity low-vs-high", self.complexity_low_high),
         ] {
+            let n = b.tp + b.fp + b.tn + b.fn_;
             let _ = writeln!(
                 o,
-                "{name:<26} {:>9.3} {:>9.3} {:>9.3}",
-                b.accuracy(),
-                b.precision(),
-                b.recall()
+                "{name:<28} {:>9} {:>9} {:>9}",
+                num(b.accuracy(), n),
+                num(b.precision(), b.tp + b.fp),
+                num(b.recall(), b.tp + b.fn_)
             );
         }
+        let d = self.sensitive_detectable;
         let _ = writeln!(
             o,
-            "{:<26} {:>9} {:>9} {:>9.3}",
+            "{:<28} {:>9} {:>9} {:>9}",
             "sensitive, detectable kinds",
             "",
             "",
-            self.sensitive_detectable.recall()
+            num(d.recall(), d.tp + d.fn_)
         );
+        let (c, n) = self.complexity_exact;
         let _ = writeln!(
             o,
-            "{:<26} {:>9.3}",
+            "{:<28} {:>9}",
             "complexity (3 bands)",
-            pct(self.complexity_exact.0, self.complexity_exact.1)
+            num(c as f64 / n.max(1) as f64, n)
         );
+        let (c, n) = self.domain;
         let _ = writeln!(
             o,
-            "{:<26} {:>9.3}",
+            "{:<28} {:>9}",
             "domain",
-            pct(self.domain.0, self.domain.1)
+            num(c as f64 / n.max(1) as f64, n)
         );
         if !self.code_mismatches.is_empty() {
             let _ = writeln!(
@@ -221,5 +232,40 @@ impl Report {
             }
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod gates {
+    //! Quality gates on the shipped data sets (not timed): they fail if a detector regresses.
+    use super::*;
+
+    fn report(file: &str) -> Report {
+        let path = format!("{}/benches/data/{file}", env!("CARGO_MANIFEST_DIR"));
+        evaluate(&std::fs::read_to_string(path).expect("data set is in the repository")).unwrap()
+    }
+
+    #[test]
+    fn dev_set() {
+        let r = report("router-dev.jsonl");
+        assert_eq!(r.rows, 160);
+        assert!(r.code.precision() >= 0.97, "{}", r.render());
+        assert!(r.code.recall() >= 0.95, "{}", r.render());
+        assert!(r.complexity_low_high.accuracy() >= 0.85, "{}", r.render());
+        assert!(r.sensitive.precision() >= 0.93, "{}", r.render());
+        assert!(r.sensitive_detectable.recall() >= 0.95, "{}", r.render());
+    }
+
+    #[test]
+    fn generated_set_of_checksum_valid_ids_and_near_misses() {
+        let r = report("router-heldout.jsonl");
+        assert!(r.rows >= 3000);
+        assert!(r.sensitive.recall() >= 0.99, "{}", r.render());
+        assert!(r.sensitive.precision() >= 0.95, "{}", r.render());
+        assert!(
+            r.code.precision() >= 0.97 && r.code.recall() >= 0.95,
+            "{}",
+            r.render()
+        );
     }
 }

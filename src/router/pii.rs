@@ -742,13 +742,22 @@ fn window(text: &str, start: usize, end: usize, before: usize, after: usize) -> 
     (from, &text[from..to])
 }
 
+/// A context word within 48 bytes before `start`, as a word of its own ("Ticketnummer" does not
+/// count as "nummer").
 fn has_context(text: &str, start: usize, words: &[&str]) -> bool {
     if words.is_empty() {
         return true;
     }
     let from = floor_boundary(text, start.saturating_sub(48));
     let window = text[from..start].to_lowercase();
-    words.iter().any(|w| window.contains(w))
+    words.iter().any(|w| {
+        window.match_indices(w).any(|(i, _)| {
+            !window[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+        })
+    })
 }
 
 /// Regions around digit runs, merged when close, each with its longest numeric cluster (digits
@@ -911,6 +920,7 @@ mod tests {
             ["national_id"]
         );
         assert_eq!(kinds("call me back on 07700 900218 asap"), ["phone"]);
+        assert!(kinds("Ticketnummer 098554166 is gesloten").is_empty());
         assert_eq!(kinds("ring +49 30 1234567"), ["phone"]);
         assert_eq!(kinds("key AKIAIOSFODNN7EXAMPLE leaked"), ["secret"]);
         assert_eq!(

@@ -31,7 +31,7 @@ pub const DOMAINS: &[&str] = &[
 /// Strong evidence of code or of a programming task.
 static CODE_STRONG: Lazy<Regex> = Lazy::new(|| {
     Regex::new(concat!(
-        r"(?m)```|Traceback \(most recent call last\)|panicked at|Exception in thread|\bat [\w.$]+\(\w+\.java:\d+\)",
+        r"(?m)```|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S|Traceback \(most recent call last\)|panicked at|Exception in thread|\bat [\w.$]+\(\w+\.java:\d+\)",
         r"|^\s*(?:def|class|fn|func|impl|import|from \S+ import|#include|package|using|public|private|const|let|var|SELECT|INSERT|UPDATE|CREATE TABLE)\b.*[:;{(=]",
         r"|\b(?:console\.log|System\.out|println!?|printf|std::|=>|->\s*\w+\s*[:{]|\w+\(\)\s*\{|\bnpm (?:install|run)|\bpip install|\bcargo (?:build|run|test)|\bgit (?:rebase|commit|merge|push|pull|reset|checkout|cherry-pick|stash|log)\b|\bkubectl\b|\bdocker(?:file| run| compose)?\b)",
     ))
@@ -39,7 +39,7 @@ static CODE_STRONG: Lazy<Regex> = Lazy::new(|| {
 });
 /// Languages, tools and libraries: a software topic.
 static CODE_NAMES: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(?:python|(?-i:Rust)|javascript|typescript|golang|kotlin|haskell|java|swift|c\+\+|c#|php|ruby|scala|elixir|bash|zsh|shell script|powershell|sql|postgres(?:ql)?|mysql|sqlite|regex|regular expression|html|css|react|vue|angular|svelte|django|flask|fastapi|spring boot|node\.?js|tokio|pandas|numpy|kubernetes|terraform|ansible|nginx|graphql|grpc|webpack|vite|pytest|junit|ssh-add|ssh-keygen|openssl|git|npm|pip|cargo|docker|kubectl|linux|unix|insert into|select \*|create table|curl|wget|json|yaml|toml|div|flexbox|api gateway|rate limiter|webhook)\b")
+    Regex::new(r"(?i)\b(?:python|(?-i:Rust)|javascript|typescript|golang|kotlin|haskell|java|swift|c\+\+|c#|php|(?-i:Ruby)|scala|elixir|bash|zsh|shell script|powershell|sql|postgres(?:ql)?|mysql|sqlite|regex|regular expression|html|css|react|vue|angular|svelte|django|flask|fastapi|spring boot|node\.?js|tokio|pandas|numpy|kubernetes|terraform|ansible|nginx|graphql|grpc|webpack|vite|pytest|junit|ssh-add|ssh-keygen|openssl|git|npm|pip|cargo|docker|kubectl|linux|unix|insert into|select \*|create table|curl|wget|json|yaml|toml|div|flexbox|api gateway|rate limiter|webhook)\b")
         .expect("names compile")
 });
 /// A task or a question asking for work, in several EU languages.
