@@ -64,3 +64,9 @@ def test_eval_router_reports_per_signal_metrics():
     assert "rows: 160" in r.stdout
     for signal in ["code", "sensitive", "complexity low-vs-high", "domain"]:
         assert signal in r.stdout
+
+
+def test_production_example_is_valid(tmp_path):
+    r = check(tmp_path, (ROOT / "conf" / "production.example.toml").read_text())
+    assert r.returncode == 0, r.stderr
+    assert "5 models" in r.stdout and "2 teams" in r.stdout
