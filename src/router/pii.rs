@@ -266,6 +266,8 @@ enum Trigger {
     /// A region around a numeric cluster (digits joined by single separators) of at least this
     /// many digits.
     Digits(usize),
+    /// A region where an uppercase ASCII letter touches a digit (`RSSGLI88…`, `OX4 1HZ`).
+    LetterDigit,
     /// An `@`.
     At,
     /// One of these literals, ASCII case-insensitive.
@@ -329,6 +331,29 @@ const SECRET_WORDS: &[&str] = &[
     "hasło",
     "lösenord",
     "wachtwoord",
+];
+const ENGLISH_STREET_WORDS: &[&str] = &[
+    " road",
+    " rd",
+    " street",
+    " st",
+    " avenue",
+    " ave",
+    " close",
+    " lane",
+    " ln",
+    " way",
+    " drive",
+    " dr",
+    " court",
+    " ct",
+    " place",
+    " pl",
+    " square",
+    " sq",
+    " crescent",
+    " terrace",
+    " gardens",
 ];
 const STREET_WORDS: &[&str] = &[
     "straße",
@@ -456,7 +481,7 @@ static DETECTORS: Lazy<Vec<Detector>> = Lazy::new(|| {
             NationalId,
             Some(it_fiscal_code_valid),
             &[],
-            Digits(2),
+            LetterDigit,
         ),
         d(
             r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
@@ -498,7 +523,7 @@ static DETECTORS: Lazy<Vec<Detector>> = Lazy::new(|| {
             Address,
             None,
             &[],
-            Digits(1),
+            Literal(ENGLISH_STREET_WORDS),
         ),
         d(
             r"(?i)\b(?:\d{1,4}(?:bis|ter)?,? (?:rue|avenue|boulevard|bd|chemin|allée|impasse|place)|(?:calle|avenida|avda\.|plaza|via|viale|piazza|corso|rua|ulica|ul\.)) [\w', -]{2,40}?\d{1,5}",
@@ -519,7 +544,7 @@ static DETECTORS: Lazy<Vec<Detector>> = Lazy::new(|| {
             Address,
             None,
             &[],
-            Digits(2),
+            LetterDigit,
         ),
         d(
             r"\bAKIA[0-9A-Z]{16}\b",
@@ -760,13 +785,22 @@ fn has_context(text: &str, start: usize, words: &[&str]) -> bool {
     })
 }
 
+struct Region {
+    start: usize,
+    end: usize,
+    /// Longest numeric cluster inside.
+    cluster: usize,
+    /// An uppercase ASCII letter directly before a digit run inside.
+    letter_digit: bool,
+}
+
 /// Regions around digit runs, merged when close, each with its longest numeric cluster (digits
 /// joined by single ` -./` separators, as IBANs, cards, phones and ids are written): where
 /// number-shaped entities can be, and how long a number they can hold.
-fn digit_regions(text: &str) -> Vec<(usize, usize, usize)> {
+fn digit_regions(text: &str) -> Vec<Region> {
     const MARGIN: usize = 40;
     let b = text.as_bytes();
-    let mut regions: Vec<(usize, usize, usize)> = Vec::new();
+    let mut regions: Vec<Region> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() {
@@ -774,6 +808,7 @@ fn digit_regions(text: &str) -> Vec<(usize, usize, usize)> {
             continue;
         }
         let start = i;
+        let letter_digit = start > 0 && b[start - 1].is_ascii_uppercase();
         let mut digits = 0;
         loop {
             while i < b.len() && b[i].is_ascii_digit() {
@@ -790,11 +825,17 @@ fn digit_regions(text: &str) -> Vec<(usize, usize, usize)> {
         }
         let (s, e) = (start.saturating_sub(MARGIN), (i + MARGIN).min(b.len()));
         match regions.last_mut() {
-            Some(last) if s <= last.1 => {
-                last.1 = e;
-                last.2 = last.2.max(digits);
+            Some(last) if s <= last.end => {
+                last.end = e;
+                last.cluster = last.cluster.max(digits);
+                last.letter_digit |= letter_digit;
             }
-            _ => regions.push((s, e, digits)),
+            _ => regions.push(Region {
+                start: s,
+                end: e,
+                cluster: digits,
+                letter_digit,
+            }),
         }
     }
     regions
@@ -817,18 +858,16 @@ pub fn scan(text: &str) -> Vec<Entity> {
             found.push(k);
         }
     };
-    let digit_detectors: Vec<(usize, usize)> = (0..DETECTORS.len())
-        .filter_map(|i| match DETECTORS[i].trigger {
-            Trigger::Digits(n) => Some((i, n)),
-            _ => None,
-        })
-        .collect();
-    for (s, e, digits) in digit_regions(text) {
-        let (from, win) = window(text, s, e, 0, 0);
-        for &(i, min) in &digit_detectors {
-            if digits >= min && !found.contains(&DETECTORS[i].kind) && detect_in(text, i, from, win)
-            {
-                mark(&mut found, DETECTORS[i].kind);
+    for r in digit_regions(text) {
+        let (from, win) = window(text, r.start, r.end, 0, 0);
+        for (i, det) in DETECTORS.iter().enumerate() {
+            let wanted = match det.trigger {
+                Trigger::Digits(min) => r.cluster >= min,
+                Trigger::LetterDigit => r.letter_digit,
+                Trigger::At | Trigger::Literal(_) => false,
+            };
+            if wanted && !found.contains(&det.kind) && detect_in(text, i, from, win) {
+                mark(&mut found, det.kind);
             }
         }
     }
