@@ -326,3 +326,51 @@ def test_metrics_show_the_requests_just_made(gateway, openai_client):
     assert sample(after, "stav_active_streams", route="chat_completions") == 0
     # Labels stay bounded: the unknown model name and the bad key never appear.
     assert "no-such" not in after and "sk-bad" not in after
+
+
+def chunked_post(gateway, body: bytes, chunk=16384):
+    import socket
+    s = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    s.sendall(head)
+    for i in range(0, len(body), chunk):
+        part = body[i:i + chunk]
+        s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+    s.sendall(b"0\r\n\r\n")
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+        if b"\r\n\r\n" in data:
+            head_end = data.index(b"\r\n\r\n") + 4
+            length = [int(l.split(b":")[1]) for l in data[:head_end].split(b"\r\n") if l.lower().startswith(b"content-length")]
+            if length and len(data) >= head_end + length[0]:
+                break
+    s.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data[data.index(b"\r\n\r\n") + 4:]
+
+
+def test_chunked_bodies_small_are_forwarded_large_get_411(gateway):
+    small = json.dumps({"model": "chat-a", "messages": [{"role": "user", "content": "s" * 30_000}]}).encode()
+    status, _ = chunked_post(gateway, small)
+    assert status == 200
+    assert json.loads(last_upstream(gateway)["body"])["messages"][0]["content"] == "s" * 30_000
+    big = json.dumps({"model": "chat-a", "messages": [{"role": "user", "content": "b" * 100_000}]}).encode()
+    gateway.clear_upstream()
+    status, body = chunked_post(gateway, big)
+    assert status == 411
+    assert error_body(body)["code"] == "length_required"
+    assert gateway.upstream_requests() == []
+
+
+def test_expect_100_continue(gateway):
+    body = json.dumps({"model": "chat-a", "messages": [{"role": "user", "content": "x" * 80_000}]}).encode()
+    status, headers, data = raw_post(gateway, "/v1/chat/completions", body, {"expect": "100-continue"})
+    assert status == 200, data
+    up = last_upstream(gateway)
+    assert "expect" not in up["headers"]
+    assert len(up["body"]) == len(body.replace(b'"chat-a"', b'"scripted/chat-a"'))
