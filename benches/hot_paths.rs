@@ -86,5 +86,67 @@ fn request(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sse, request);
+fn translation(c: &mut Criterion) {
+    use stav_gateway::translate::request::{messages_to_chat, MessagesMeta};
+    use stav_gateway::translate::stream::StreamTranslator;
+    let chunks: Vec<Bytes> = (0..500)
+        .map(|i| Bytes::from(format!(
+            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"token{i} \"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+        )))
+        .collect();
+    let meta = MessagesMeta {
+        client_model: "m".into(),
+        stream: true,
+        ..MessagesMeta::default()
+    };
+    let mut g = c.benchmark_group("translate");
+    g.throughput(Throughput::Elements(chunks.len() as u64));
+    g.bench_function("openai_chunks_to_anthropic_events", |b| {
+        b.iter(|| {
+            let mut t = StreamTranslator::new(meta.clone(), "req".into(), 1 << 20);
+            for ch in &chunks {
+                black_box(t.process(ch));
+            }
+            black_box(t.finish())
+        })
+    });
+    g.finish();
+    // A typical request: system prompt, six turns, two tools.
+    let req: serde_json::Value = serde_json::json!({
+        "model": "m", "max_tokens": 1024, "system": "You are a helpful assistant for an EU public agency.",
+        "tools": [{"name": "search", "description": "Search documents", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}},
+                  {"name": "fetch", "description": "Fetch a page", "input_schema": {"type": "object", "properties": {"url": {"type": "string"}}}}],
+        "messages": (0..6).map(|i| serde_json::json!({"role": if i % 2 == 0 { "user" } else { "assistant" },
+            "content": "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(8)})).collect::<Vec<_>>(),
+    });
+    let body = serde_json::to_vec(&req).unwrap();
+    c.bench_function("translate/anthropic_request_to_openai", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            black_box(serde_json::to_vec(&messages_to_chat(&v, "up").unwrap().body).unwrap())
+        })
+    });
+}
+
+fn keys(c: &mut Criterion) {
+    use stav_gateway::auth::KeyRing;
+    let mut text = String::new();
+    for i in 0..10_000 {
+        let digest = sha2_hex(&format!("sk-key-{i}"));
+        text.push_str(&format!(
+            "[[keys]]\nid = \"k{i}\"\nsha256 = \"{digest}\"\nteam = \"t\"\n"
+        ));
+    }
+    let ring = KeyRing::from_toml(&text).unwrap();
+    c.bench_function("auth/verify_key_among_10k", |b| {
+        b.iter(|| black_box(ring.verify(b"sk-key-4242")))
+    });
+}
+
+fn sha2_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+criterion_group!(benches, sse, request, translation, keys);
 criterion_main!(benches);

@@ -59,6 +59,7 @@ pub fn build(cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
         let app = DemoUpstream {
             token_delay: demo.token_delay,
             max_body: cfg.server.max_body_bytes,
+            chunks: None,
         };
         let mut svc = Service::new("stav demo upstream".to_string(), app);
         svc.add_tcp(&demo.listen.to_string());

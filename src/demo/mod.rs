@@ -18,6 +18,8 @@ pub struct DemoUpstream {
     pub token_delay: Duration,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// When set, every text answer is this many one-word chunks (benchmarks want fixed sizes).
+    pub chunks: Option<usize>,
 }
 
 enum Reply {
@@ -39,7 +41,7 @@ fn unix_now() -> u64 {
 }
 
 /// Route one request; paths are matched on their last segments so any `/v1` prefix works.
-fn handle(method: &str, path: &str, body: &[u8]) -> Reply {
+fn handle(method: &str, path: &str, body: &[u8], chunks: Option<usize>) -> Reply {
     let path = path.trim_end_matches('/');
     if method == "GET" && path.ends_with("/models") {
         return Reply::Json(
@@ -53,8 +55,22 @@ fn handle(method: &str, path: &str, body: &[u8]) -> Reply {
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return error(400, "body is not JSON");
     };
+    if path.ends_with("/messages") {
+        let mut c = reply::complete(&req);
+        if let Some(n) = chunks {
+            c.answers = vec![reply::Answer::Text("token ".repeat(n))];
+        }
+        return if req.get("stream").and_then(Value::as_bool) == Some(true) {
+            Reply::Events(reply::anthropic_events(&c))
+        } else {
+            Reply::Json(200, reply::anthropic_json(&c))
+        };
+    }
     if path.ends_with("/chat/completions") {
-        let c = reply::complete(&req);
+        let mut c = reply::complete(&req);
+        if let Some(n) = chunks {
+            c.answers = vec![reply::Answer::Text("token ".repeat(n)); c.answers.len()];
+        }
         if req.get("stream").and_then(Value::as_bool) == Some(true) {
             let usage = req
                 .pointer("/stream_options/include_usage")
@@ -85,7 +101,7 @@ impl DemoUpstream {
                 break;
             }
         }
-        match handle(&method, &path, &body) {
+        match handle(&method, &path, &body, self.chunks) {
             Reply::Json(status, v) => {
                 let bytes = serde_json::to_vec(&v).expect("json serializes");
                 let mut resp = ResponseHeader::build(status, Some(2))?;
@@ -144,31 +160,32 @@ mod tests {
     #[test]
     fn routes_by_path_suffix() {
         assert!(matches!(
-            handle("GET", "/v1/models", b""),
+            handle("GET", "/v1/models", b"", None),
             Reply::Json(200, _)
         ));
         assert!(matches!(
-            handle("POST", "/v1/chat/completions", b"{\"messages\":[]}"),
+            handle("POST", "/v1/chat/completions", b"{\"messages\":[]}", None),
             Reply::Json(200, _)
         ));
         assert!(matches!(
             handle(
                 "POST",
                 "/v1/chat/completions",
-                b"{\"messages\":[],\"stream\":true}"
+                b"{\"messages\":[],\"stream\":true}",
+                Some(3)
             ),
             Reply::Events(_)
         ));
         assert!(matches!(
-            handle("POST", "/v1/embeddings", b"{\"input\":\"x\"}"),
+            handle("POST", "/v1/embeddings", b"{\"input\":\"x\"}", None),
             Reply::Json(200, _)
         ));
         assert!(matches!(
-            handle("POST", "/v1/embeddings", b"nope"),
+            handle("POST", "/v1/embeddings", b"nope", None),
             Reply::Json(400, _)
         ));
         assert!(matches!(
-            handle("POST", "/v1/other", b"{}"),
+            handle("POST", "/v1/other", b"{}", None),
             Reply::Json(404, _)
         ));
     }

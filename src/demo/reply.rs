@@ -316,6 +316,59 @@ pub fn completion_events(c: &Completion, created: u64, include_usage: bool) -> V
     events
 }
 
+/// The first answer as an Anthropic message.
+pub fn anthropic_json(c: &Completion) -> Value {
+    let (content, stop) = match &c.answers[0] {
+        Answer::Text(t) => (json!([{"type": "text", "text": t}]), "end_turn"),
+        Answer::ToolCall { name, arguments } => (
+            json!([{"type": "tool_use", "id": call_id(c, 0), "name": name,
+                    "input": serde_json::from_str::<Value>(arguments).unwrap_or(json!({}))}]),
+            "tool_use",
+        ),
+    };
+    json!({"id": format!("msg_{}", &c.id["chatcmpl-".len()..]), "type": "message", "role": "assistant",
+           "model": c.model, "content": content, "stop_reason": stop, "stop_sequence": null,
+           "usage": {"input_tokens": c.prompt_tokens, "output_tokens": completion_tokens(&c.answers[0])}})
+}
+
+/// The first answer as an Anthropic event stream (text answers: one delta per word).
+pub fn anthropic_events(c: &Completion) -> Vec<String> {
+    let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+    let mut out = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": {
+            "id": format!("msg_{}", &c.id["chatcmpl-".len()..]), "type": "message", "role": "assistant",
+            "model": c.model, "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": c.prompt_tokens, "output_tokens": 1}}}),
+    )];
+    let stop = match &c.answers[0] {
+        Answer::Text(t) => {
+            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+            for w in t.split_inclusive(' ') {
+                out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})));
+            }
+            "end_turn"
+        }
+        Answer::ToolCall { name, arguments } => {
+            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use", "id": call_id(c, 0), "name": name, "input": {}}})));
+            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": arguments}})));
+            "tool_use"
+        }
+    };
+    out.push(ev(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    out.push(ev(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+        "usage": {"output_tokens": completion_tokens(&c.answers[0])}}),
+    ));
+    out.push(ev("message_stop", json!({"type": "message_stop"})));
+    out
+}
+
 /// Deterministic unit vectors from a hash of each input.
 pub fn embeddings_json(req: &Value) -> Result<Value, String> {
     let model = req.get("model").and_then(Value::as_str).unwrap_or("demo");

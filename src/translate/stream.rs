@@ -14,7 +14,10 @@ use super::response::{anthropic_usage, parse_arguments, stop_reason, usage_total
 use crate::sse::{event_data, EventTooLarge, SseFramer};
 use crate::usage::Usage;
 use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -23,6 +26,68 @@ enum Open {
     Thinking(usize),
     /// A tool_use block streaming live: (block index, slot in `tools`).
     Tool(usize, usize),
+}
+
+/// One OpenAI chunk, borrowed from the event where no unescaping is needed.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<ChunkError>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkError {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+    /// vLLM: the matched stop string (or a token id).
+    #[serde(borrow, default)]
+    stop_reason: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default)]
@@ -143,108 +208,89 @@ impl StreamTranslator {
                 i
             }
         };
-        let delta = if thinking {
-            json!({"type": "thinking_delta", "thinking": text})
-        } else {
-            json!({"type": "text_delta", "text": text})
-        };
-        self.emit(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        // The hot path: written directly rather than through a `Value`.
+        self.out.extend_from_slice(
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
         );
+        self.out.extend_from_slice(index.to_string().as_bytes());
+        self.out.extend_from_slice(if thinking {
+            b",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":"
+        } else {
+            b",\"delta\":{\"type\":\"text_delta\",\"text\":"
+        });
+        serde_json::to_writer(BytesMutWriter(&mut self.out), text).expect("strings serialize");
+        self.out.extend_from_slice(b"}}\n\n");
     }
 
-    fn on_chunk(&mut self, chunk: &Value) {
-        if let Some(err) = chunk.get("error") {
+    fn on_chunk(&mut self, chunk: &Chunk) {
+        if let Some(err) = &chunk.error {
             let message = err
-                .get("message")
-                .and_then(Value::as_str)
+                .message
+                .as_deref()
                 .unwrap_or("upstream error")
                 .to_string();
             self.fail("api_error", &message);
             return;
         }
-        self.start_message(chunk.get("id").and_then(Value::as_str));
-        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(u.clone());
+        self.start_message(chunk.id.as_deref());
+        if let Some(u) = chunk.usage.filter(|u| u.get().starts_with('{')) {
+            self.usage = serde_json::from_str(u.get()).ok();
         }
-        let Some(choice) = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .and_then(|c| c.first())
-        else {
+        let Some(choice) = chunk.choices.as_ref().and_then(|c| c.first()) else {
             return;
         };
-        let d = choice.get("delta").unwrap_or(&Value::Null);
-        if self.meta.thinking {
-            if let Some(r) = d
-                .get("reasoning_content")
-                .or_else(|| d.get("reasoning"))
-                .and_then(Value::as_str)
-                .filter(|r| !r.is_empty())
-            {
-                self.delta_text(r, true);
-            }
-        }
-        // The first chunk's `content: ""` must not open an empty block.
-        if let Some(t) = d
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            self.delta_text(t, false);
-        }
-        if let Some(r) = d
-            .get("refusal")
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-        {
-            self.refused = true;
-            self.delta_text(r, false);
-        }
-        for (pos, tc) in d
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let k = tc
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            let slot = match self.tools.iter().position(|(i, _)| *i == k) {
-                Some(s) => s,
-                None => {
-                    self.tools.push((k, ToolCall::default()));
-                    self.tools.len() - 1
-                }
-            };
-            let call = &mut self.tools[slot].1;
-            if call.id.is_none() {
-                call.id = tc
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string);
-            }
-            // Continuation fragments may repeat the name: never concatenate it.
-            if call.name.is_empty() {
-                if let Some(n) = tc.pointer("/function/name").and_then(Value::as_str) {
-                    call.name = n.to_string();
+        if let Some(d) = &choice.delta {
+            if self.meta.thinking {
+                if let Some(r) = d
+                    .reasoning_content
+                    .as_deref()
+                    .or(d.reasoning.as_deref())
+                    .filter(|r| !r.is_empty())
+                {
+                    self.delta_text(r, true);
                 }
             }
-            let fragment = tc
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            call.args.push_str(fragment);
-            self.on_tool_fragment(slot, fragment);
+            // The first chunk's `content: ""` must not open an empty block.
+            if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
+                self.delta_text(t, false);
+            }
+            if let Some(r) = d.refusal.as_deref().filter(|r| !r.is_empty()) {
+                self.refused = true;
+                self.delta_text(r, false);
+            }
+            for (pos, tc) in d.tool_calls.iter().flatten().enumerate() {
+                let k = tc.index.unwrap_or(pos as u64);
+                let slot = match self.tools.iter().position(|(i, _)| *i == k) {
+                    Some(s) => s,
+                    None => {
+                        self.tools.push((k, ToolCall::default()));
+                        self.tools.len() - 1
+                    }
+                };
+                let call = &mut self.tools[slot].1;
+                if call.id.is_none() {
+                    call.id = tc
+                        .id
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string);
+                }
+                let function = tc.function.as_ref();
+                // Continuation fragments may repeat the name: never concatenate it.
+                if call.name.is_empty() {
+                    if let Some(n) = function.and_then(|f| f.name.as_deref()) {
+                        call.name = n.to_string();
+                    }
+                }
+                let fragment = function.and_then(|f| f.arguments.as_deref()).unwrap_or("");
+                call.args.push_str(fragment);
+                self.on_tool_fragment(slot, fragment);
+            }
         }
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+        if let Some(f) = choice.finish_reason.as_deref() {
             self.finish = Some(f.to_string());
-            if let Some(s) = choice.get("stop_reason").and_then(Value::as_str) {
-                self.matched_stop = Some(s.to_string());
+            if let Some(s) = choice.stop_reason.filter(|s| s.get().starts_with('"')) {
+                self.matched_stop = serde_json::from_str(s.get()).ok();
             }
             self.close_block();
         }
@@ -380,7 +426,7 @@ impl StreamTranslator {
             self.complete();
             return;
         }
-        match serde_json::from_slice::<Value>(&data) {
+        match serde_json::from_slice::<Chunk>(&data) {
             Ok(chunk) => self.on_chunk(&chunk),
             Err(_) => self.fail(
                 "api_error",

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Load benchmark: the gateway side by side with bare Pingora and the direct path, in one run.
+
+Scenarios (all against the same `stav-mock-upstream`, on this machine):
+  direct       wrk -> mock
+  bare         wrk -> bare Pingora pass-through (stav-bench-bare-pingora) -> mock   (the floor)
+  passthrough  wrk -> gateway, OpenAI chat completions, explicit model -> mock
+  translate    wrk -> gateway, Anthropic /v1/messages translated to Chat Completions -> mock
+  auto         wrk -> gateway, model "auto" (classification + policy) -> mock
+
+For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
+proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
+token on a paced stream, and, for the gateway and bare Pingora, resident memory at rest and with
+1,000 / 10,000 idle open streams. Prints one table and writes it as JSON.
+
+Usage: python3 benches/load.py [--duration 5] [--out benches/results.json] [--idle 1000,10000]
+Expects release binaries (benches/load.sh builds them and installs wrk).
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REL = ROOT / "target" / "release"
+KEY = "sk-stav-bench-key"
+TICK = os.sysconf("SC_CLK_TCK")
+PROMPT = "In one sentence, what is EU sovereignty for AI?"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def start(args, **kw):
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+
+
+def wrk(url, body, headers, conns, duration):
+    """Returns (requests/s, p50 ms, p99 ms, requests)."""
+    lua = Path(tempfile.mkstemp(suffix=".lua")[1])
+    hdr = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+    lua.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n{hdr}')
+    out = subprocess.run(["wrk", "-t", "1" if conns == 1 else "2", "-c", str(conns), "-d", f"{duration}s",
+                          "--latency", "-s", str(lua), url], capture_output=True, text=True, check=True).stdout
+    lua.unlink()
+
+    def ms(label):
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses\n{out}")
+    return rps, ms("50"), ms("99"), total
+
+
+async def ttft_once(port, path, body, headers):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    data = json.dumps(body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    t0 = time.perf_counter()
+    w.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n{head}\r\n".encode() + data)
+    await w.drain()
+    buf = b""
+    while b"data:" not in buf.split(b"\r\n\r\n", 1)[-1] or b"\r\n\r\n" not in buf:
+        chunk = await r.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+    t = time.perf_counter() - t0
+    w.close()
+    return t
+
+
+def ttft(port, path, body, headers, n=15):
+    return statistics.median(asyncio.run(_seq(port, path, body, headers, n))) * 1000
+
+
+async def _seq(port, path, body, headers, n):
+    return [await ttft_once(port, path, body, headers) for _ in range(n)]
+
+
+async def hold_streams(port, path, body, headers, n, pid):
+    """Open n streams that stay open (a slow-paced upstream), then read the proxy's RSS."""
+    data = json.dumps(body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    req = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n{head}\r\n".encode() + data
+    conns = []
+    sem = asyncio.Semaphore(200)
+
+    async def one():
+        async with sem:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(req)
+            await w.drain()
+            await r.readuntil(b"\r\n\r\n")
+            conns.append((r, w))
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    await asyncio.sleep(1.0)
+    rss = rss_kib(pid)
+    for _, w in conns:
+        w.close()
+    return rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "benches" / "results.json"))
+    ap.add_argument("--idle", default="1000,10000")
+    ap.add_argument("--chunks", type=int, default=20)
+    a = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    tmp = Path(tempfile.mkdtemp())
+    procs = []
+    try:
+        mock_port, slow_port, bare_port, gw_port, admin_port = (free_port() for _ in range(5))
+        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{mock_port}", "--chunks", str(a.chunks)]))
+        # A paced upstream for time-to-first-token and idle streams: 20 ms between chunks, long answers.
+        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{slow_port}", "--chunks", "3000",
+                            "--token-delay-ms", "20"]))
+        bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{bare_port}", f"127.0.0.1:{mock_port}", "2"])
+        procs.append(bare)
+        h = lambda k: hashlib.sha256(k.encode()).hexdigest()
+        (tmp / "keys.toml").write_text(f'[[keys]]\nid = "bench"\nsha256 = "{h(KEY)}"\nteam = "bench"\n'
+                                       f'[[keys]]\nid = "bench-paced"\nsha256 = "{h(KEY + "-paced")}"\nteam = "bench-paced"\n')
+        (tmp / "stav.toml").write_text(f"""
+[server]
+listen = "127.0.0.1:{gw_port}"
+admin_listen = "127.0.0.1:{admin_port}"
+threads = 2
+grace_period_seconds = 0
+graceful_shutdown_timeout_seconds = 1
+[keys]
+file = "keys.toml"
+[[providers]]
+name = "mock"
+api = "openai"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+[[providers]]
+name = "slow"
+api = "openai"
+base_url = "http://127.0.0.1:{slow_port}/v1"
+[[models]]
+name = "m"
+provider = "mock"
+tier = "sovereign"
+[[models]]
+name = "m-slow"
+provider = "slow"
+tier = "sovereign"
+[[teams]]
+name = "bench"
+router = {{ default = "m", rules = [{{ when = {{ code = true }}, model = "m" }}] }}
+[[teams]]
+name = "bench-paced"
+router = {{ default = "m-slow" }}
+""")
+        gw = start([REL / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
+        procs.append(gw)
+        for p in (mock_port, slow_port, bare_port, gw_port):
+            wait_port(p)
+        time.sleep(0.5)
+        rest = {"gateway": rss_kib(gw.pid), "bare": rss_kib(bare.pid)}
+
+        chat = {"model": "m", "messages": [{"role": "user", "content": PROMPT}]}
+        auth = {"Authorization": f"Bearer {KEY}"}
+        scenarios = [
+            ("direct", mock_port, "/v1/chat/completions", chat, {}, None),
+            ("bare", bare_port, "/v1/chat/completions", chat, {}, bare.pid),
+            ("passthrough", gw_port, "/v1/chat/completions", chat, auth, gw.pid),
+            ("translate", gw_port, "/v1/messages", {**chat, "max_tokens": 64},
+             {**auth, "anthropic-version": "2023-06-01"}, gw.pid),
+            ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
+        ]
+        rows = {}
+        for name, port, path, body, headers, pid in scenarios:
+            url = f"http://127.0.0.1:{port}{path}"
+            wrk(url, json.dumps(body), headers, 8, 1)  # warm-up: connection pools, lazy statics
+            r1 = wrk(url, json.dumps(body), headers, 1, a.duration)
+            c0 = cpu_seconds(pid) if pid else None
+            r32 = wrk(url, json.dumps(body), headers, 32, a.duration)
+            cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
+            rows[name] = {"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
+                          "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]}
+            print(f"  {name}: {r32[0]:.0f} req/s", file=sys.stderr)
+
+        stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+        slow_bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
+        procs.append(slow_bare)
+        wait_port(sb)
+        rows["direct"]["ttft_ms"] = ttft(slow_port, "/v1/chat/completions", stream, {})
+        rows["bare"]["ttft_ms"] = ttft(sb, "/v1/chat/completions", stream, {})
+        rows["passthrough"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", stream, auth)
+        rows["translate"]["ttft_ms"] = ttft(gw_port, "/v1/messages", {**stream, "max_tokens": 64},
+                                            {**auth, "anthropic-version": "2023-06-01"})
+        # auto for a team whose router picks the paced model
+        rows["auto"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", {**stream, "model": "auto"},
+                                       {"Authorization": f"Bearer {KEY}-paced"})
+
+        memory = {"rest_kib": rest}
+        for n in [int(x) for x in a.idle.split(",") if x]:
+            g = asyncio.run(hold_streams(gw_port, "/v1/chat/completions", stream, auth, n, gw.pid))
+            b = asyncio.run(hold_streams(sb, "/v1/chat/completions", stream, {}, n, slow_bare.pid))
+            memory[f"idle_{n}"] = {"gateway_rss_kib": g, "bare_rss_kib": b,
+                                   "gateway_kib_per_stream": (g - rest["gateway"]) / n}
+            time.sleep(2)
+
+        floor = rows["bare"]
+        table = []
+        for name, r in rows.items():
+            added = lambda k: r[k] - rows["direct"][k]
+            table.append({
+                "scenario": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()},
+                "added_p50_1_ms": round(added("p50_1_ms"), 4), "added_p99_1_ms": round(added("p99_1_ms"), 4),
+                "added_p99_32_ms": round(added("p99_32_ms"), 4),
+                "rps_vs_bare": round(r["rps_32"] / floor["rps_32"], 3),
+                "cpu_vs_bare": round(r["cpu_us_per_req"] / floor["cpu_us_per_req"], 3) if r["cpu_us_per_req"] else None,
+            })
+        result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "chunks": a.chunks,
+                  "scenarios": table, "memory": memory}
+        Path(a.out).write_text(json.dumps(result, indent=2))
+
+        cols = ["scenario", "rps_32", "rps_vs_bare", "p50_1_ms", "p99_1_ms", "added_p99_1_ms", "p99_32_ms",
+                "cpu_us_per_req", "cpu_vs_bare", "ttft_ms"]
+        print(" | ".join(cols))
+        for row in table:
+            print(" | ".join("-" if row[c] is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
+                             for c in cols))
+        print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
+        for k, v in memory.items():
+            if k.startswith("idle_"):
+                print(f"{k}: gateway {v['gateway_rss_kib'] / 1024:.1f} MiB ({v['gateway_kib_per_stream']:.1f} KiB/stream), "
+                      f"bare {v['bare_rss_kib'] / 1024:.1f} MiB")
+        print(f"written to {a.out}")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()
