@@ -158,11 +158,14 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     procs = []
     try:
-        mock_port, slow_port, bare_port, gw_port, admin_port = (free_port() for _ in range(5))
+        mock_port, slow_port, idle_port, bare_port, gw_port, admin_port = (free_port() for _ in range(6))
         procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{mock_port}", "--chunks", str(a.chunks)]))
-        # A paced upstream for time-to-first-token and idle streams: 20 ms between chunks, long answers.
-        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{slow_port}", "--chunks", "3000",
+        # A paced upstream for time to first token: 20 ms between chunks.
+        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{slow_port}", "--chunks", "50",
                             "--token-delay-ms", "20"]))
+        # Streams that stay open while idle ones are counted: a chunk every 2 s for two minutes.
+        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{idle_port}", "--chunks", "60",
+                            "--token-delay-ms", "2000"]))
         bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{bare_port}", f"127.0.0.1:{mock_port}", "2"])
         procs.append(bare)
         h = lambda k: hashlib.sha256(k.encode()).hexdigest()
@@ -185,6 +188,10 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
 name = "slow"
 api = "openai"
 base_url = "http://127.0.0.1:{slow_port}/v1"
+[[providers]]
+name = "idle"
+api = "openai"
+base_url = "http://127.0.0.1:{idle_port}/v1"
 [[models]]
 name = "m"
 provider = "mock"
@@ -192,6 +199,10 @@ tier = "sovereign"
 [[models]]
 name = "m-slow"
 provider = "slow"
+tier = "sovereign"
+[[models]]
+name = "m-idle"
+provider = "idle"
 tier = "sovereign"
 [[teams]]
 name = "bench"
@@ -202,7 +213,7 @@ router = {{ default = "m-slow" }}
 """)
         gw = start([REL / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
         procs.append(gw)
-        for p in (mock_port, slow_port, bare_port, gw_port):
+        for p in (mock_port, slow_port, idle_port, bare_port, gw_port):
             wait_port(p)
         time.sleep(0.5)
         rest = {"gateway": rss_kib(gw.pid), "bare": rss_kib(bare.pid)}
@@ -243,11 +254,16 @@ router = {{ default = "m-slow" }}
                                        {"Authorization": f"Bearer {KEY}-paced"})
 
         memory = {"rest_kib": rest}
+        idle = {**stream, "model": "m-idle"}
+        idle_bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{(ib := free_port())}", f"127.0.0.1:{idle_port}", "2"])
+        procs.append(idle_bare)
+        wait_port(ib)
         for n in [int(x) for x in a.idle.split(",") if x]:
-            g = asyncio.run(hold_streams(gw_port, "/v1/chat/completions", stream, auth, n, gw.pid))
-            b = asyncio.run(hold_streams(sb, "/v1/chat/completions", stream, {}, n, slow_bare.pid))
+            g = asyncio.run(hold_streams(gw_port, "/v1/chat/completions", idle, auth, n, gw.pid))
+            b = asyncio.run(hold_streams(ib, "/v1/chat/completions", idle, {}, n, idle_bare.pid))
             memory[f"idle_{n}"] = {"gateway_rss_kib": g, "bare_rss_kib": b,
-                                   "gateway_kib_per_stream": (g - rest["gateway"]) / n}
+                                   "gateway_kib_per_stream": (g - rest["gateway"]) / n,
+                                   "bare_kib_per_stream": (b - rest["bare"]) / n}
             time.sleep(2)
 
         floor = rows["bare"]
@@ -275,7 +291,7 @@ router = {{ default = "m-slow" }}
         for k, v in memory.items():
             if k.startswith("idle_"):
                 print(f"{k}: gateway {v['gateway_rss_kib'] / 1024:.1f} MiB ({v['gateway_kib_per_stream']:.1f} KiB/stream), "
-                      f"bare {v['bare_rss_kib'] / 1024:.1f} MiB")
+                      f"bare {v['bare_rss_kib'] / 1024:.1f} MiB ({v['bare_kib_per_stream']:.1f} KiB/stream)")
         print(f"written to {a.out}")
     finally:
         for p in procs:
