@@ -2,8 +2,7 @@
 
 use crate::contract::{Contract, GatewayError, Route};
 use crate::plan::Plan;
-use crate::translate::reverse::stream::ReverseStreamTranslator;
-use crate::translate::stream::StreamTranslator;
+use crate::translate::EventTranslator;
 use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
 use std::time::Instant;
 
@@ -23,10 +22,8 @@ pub enum Tap {
         anthropic: bool,
         routing: Option<Vec<u8>>,
     },
-    /// OpenAI events translated into Anthropic events.
-    TranslateStream(Box<StreamTranslator>),
-    /// Anthropic events translated into OpenAI chunks.
-    ReverseStream(Box<ReverseStreamTranslator>),
+    /// Events translated into the other contract's (either direction).
+    TranslateStream(Box<dyn EventTranslator>),
     /// A JSON answer, collected and translated at its end per the plan's mode.
     TranslateJson(JsonTap),
     /// An upstream error body, collected and rewritten in the client's contract (`error_type`

@@ -162,7 +162,7 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
                 resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
             }
             if status == 200 && sse && plan.stream {
-                ctx.tap = Tap::ReverseStream(Box::new(ReverseStreamTranslator::new(
+                ctx.tap = Tap::TranslateStream(Box::new(ReverseStreamTranslator::new(
                     meta.clone(),
                     MAX_EVENT,
                 )));
@@ -269,17 +269,6 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             ctx.usage = tap.usage.or(ctx.usage);
         }
         Tap::TranslateStream(tr) => {
-            let mut out = BytesMut::new();
-            if let Some(b) = body.take() {
-                out.extend_from_slice(&tr.process(&b));
-            }
-            if end_of_stream {
-                out.extend_from_slice(&tr.finish());
-            }
-            set_body(body, out.freeze());
-            ctx.usage = tr.usage().or(ctx.usage);
-        }
-        Tap::ReverseStream(tr) => {
             let mut out = BytesMut::new();
             if let Some(b) = body.take() {
                 out.extend_from_slice(&tr.process(&b));

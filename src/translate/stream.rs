@@ -490,5 +490,17 @@ impl std::io::Write for BytesMutWriter<'_> {
     }
 }
 
+impl crate::translate::EventTranslator for StreamTranslator {
+    fn process(&mut self, chunk: &Bytes) -> Bytes {
+        StreamTranslator::process(self, chunk)
+    }
+    fn finish(&mut self) -> Bytes {
+        StreamTranslator::finish(self)
+    }
+    fn usage(&self) -> Option<Usage> {
+        StreamTranslator::usage(self)
+    }
+}
+
 #[cfg(test)]
 mod tests;

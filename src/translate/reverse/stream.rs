@@ -200,6 +200,18 @@ impl ReverseStreamTranslator {
     }
 }
 
+impl crate::translate::EventTranslator for ReverseStreamTranslator {
+    fn process(&mut self, chunk: &Bytes) -> Bytes {
+        ReverseStreamTranslator::process(self, chunk)
+    }
+    fn finish(&mut self) -> Bytes {
+        ReverseStreamTranslator::finish(self)
+    }
+    fn usage(&self) -> Option<Usage> {
+        ReverseStreamTranslator::usage(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
