@@ -259,6 +259,15 @@ pub fn pt_nif_valid(s: &str) -> bool {
 
 type Validator = fn(&str) -> bool;
 
+/// A quoted literal that looks like a generated password: lower, upper, digit and symbol.
+fn password_like(quoted: &str) -> bool {
+    let s = quoted.trim_matches(|c| c == '\'' || c == '"');
+    s.chars().any(|c| c.is_ascii_lowercase())
+        && s.chars().any(|c| c.is_ascii_uppercase())
+        && s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().any(|c| c.is_ascii_punctuation())
+}
+
 /// What must be near a match, so a pattern runs only on small windows of the text instead of
 /// all of it (a whole-text regex pass per pattern costs far more than the budget).
 #[derive(Clone, Copy)]
@@ -547,6 +556,27 @@ static DETECTORS: Lazy<Vec<Detector>> = Lazy::new(|| {
             LetterDigit,
         ),
         d(
+            r#"['"][^'"\s]{8,64}['"]"#,
+            Secret,
+            Some(password_like),
+            &[],
+            Literal(&[
+                "pdo(",
+                "connect(",
+                "create_engine(",
+                "login(",
+                "auth(",
+                "credentials(",
+            ]),
+        ),
+        d(
+            r"(?i)\b(?:broke|broken|fractured|sprained|injured|tore)\s+(?:his|her|my|their)\s+(?:leg|arm|wrist|ankle|hip|back|neck|knee|shoulder|collarbone|foot|hand|ribs?)\b",
+            Health,
+            None,
+            &[],
+            Literal(&["broke", "fractured", "sprained", "injured", "tore "]),
+        ),
+        d(
             r"\bAKIA[0-9A-Z]{16}\b",
             Secret,
             None,
@@ -737,11 +767,11 @@ const HEALTH_STEMS: &[&str] = &[
 ];
 /// Confirms a stem is a word of its own (not "therapsid" inside a longer token, say).
 static HEALTH: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(?:diagnos\w*|prescri\w*|medicat\w*|medikament\w*|chemo\w*|hiv|cancer|krebs|tumou?r|diabet\w*|depressi\w*|anxiety|psychiatr\w*|therap\w*|pregnan\w*|schwanger\w*|disease|illness|symptom\w*|surgery|operation am|discharge letter|arztbrief|patient\w*|sick leave|sjukskriv\w*|zwolnieni\w* lekarsk\w*|krankschreib\w*|endocrinolog\w*|thyro\w*|hashimoto|levothyrox|insulin|epilep\w*|adhd|autis\w*|dementia|alzheimer|hospital\w*|krankenhaus|ospedale|hôpital|szpital|ziekenhuis|malattia|enfermedad|maladie|choroba|utmattningssyndrom|burn-?out|blood pressure|cholesterol|allerg\w*|antidepress\w*|ssri|asthma|migraine|mri|biopsy)\b")
+    Regex::new(r"(?i)\b(?:diagnos(?:is|ed|e|es|ing)|prescri\w*|medicat\w*|medikament\w*|chemo\w*|hiv|cancer|krebs|tumou?r|diabet\w*|depressi\w*|anxiety|psychiatr\w*|therap\w*|pregnan\w*|schwanger\w*|disease|illness|symptom\w*|surgery|operation am|discharge letter|arztbrief|patient\w*|sick leave|sjukskriv\w*|zwolnieni\w* lekarsk\w*|krankschreib\w*|endocrinolog\w*|thyro\w*|hashimoto|levothyrox|insulin|epilep\w*|adhd|autis\w*|dementia|alzheimer|hospital\w*|krankenhaus|ospedale|hôpital|szpital|ziekenhuis|malattia|enfermedad|maladie|choroba|utmattningssyndrom|burn-?out|blood pressure|cholesterol|allerg\w*|antidepress\w*|ssri|asthma|migraine|mri|biopsy)\b")
         .expect("health pattern compiles")
 });
 static PERSONAL: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(?:i|my|i'm|i am|i have|i've|me|mine|our|mein\w*|ich|mi|mio|mia|mon|ma|mes|je|j'ai|mój|moja|moje|mam|jag|mitt|min|meu|minha|eu|ik|mijn|patient\w*|daughter|mother|father|aunt|uncle|wife|husband)\b")
+    Regex::new(r"(?i)\b(?:i|my|i'm|i am|i have|i've|me|mine|our|mein\w*|ich|mi|mio|mia|mon|ma|mes|je|j'ai|mój|moja|moje|mam|jag|mitt|min|meu|minha|eu|ik|mijn|patient(?:'s)?|daughter|mother|father|aunt|uncle|wife|husband)\b")
         .expect("personal pattern compiles")
 });
 
@@ -972,6 +1002,20 @@ mod tests {
         );
         assert_eq!(kinds("My password is Tulip!Harbor42"), ["secret"]);
         assert_eq!(kinds("I was diagnosed with diabetes last year"), ["health"]);
+        assert_eq!(kinds("Tom broke his leg skiing in Andorra"), ["health"]);
+        assert!(kinds("which regression diagnostics should I check for my field data?").is_empty());
+        assert!(kinds(
+            "Explain how these drugs reduce hospitalization in patients without diabetes."
+        )
+        .is_empty());
+        assert_eq!(
+            kinds("$pdo = new PDO('mysql:host=db;dbname=shop', 'shop_admin', 'N7#vQ2m!xLr9$Tz4');"),
+            ["secret"]
+        );
+        assert!(kinds(
+            "$pdo = new PDO('mysql:host=db-prod.eu;dbname=shop', 'shop_admin', $password);"
+        )
+        .is_empty());
         assert_eq!(kinds("post it to 27 Hawthorn Close, Bristol"), ["address"]);
         assert_eq!(kinds("au 12 rue des Lilas, 69003 Lyon"), ["address"]);
         assert_eq!(kinds("Absender: Lindenstraße 14, Köln"), ["address"]);
