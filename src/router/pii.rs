@@ -341,28 +341,13 @@ const SECRET_WORDS: &[&str] = &[
     "lösenord",
     "wachtwoord",
 ];
+/// Street words after a house number. Abbreviations carry their following character so that
+/// "Please" or "still" do not wake the address pattern.
 const ENGLISH_STREET_WORDS: &[&str] = &[
-    " road",
-    " rd",
-    " street",
-    " st",
-    " avenue",
-    " ave",
-    " close",
-    " lane",
-    " ln",
-    " way",
-    " drive",
-    " dr",
-    " court",
-    " ct",
-    " place",
-    " pl",
-    " square",
-    " sq",
-    " crescent",
-    " terrace",
-    " gardens",
+    " road", " street", " avenue", " close", " lane", " drive", " court", " place", " square",
+    " crescent", " terrace", " gardens", " way ", " way,", " way.", " st ", " st,", " st.", " rd ", " rd,",
+    " rd.", " ave ", " ave,", " ave.", " ln ", " ln,", " ln.", " dr ", " dr,", " dr.", " ct ", " ct,", " ct.",
+    " pl ", " pl,", " pl.", " sq ", " sq,", " sq.",
 ];
 const STREET_WORDS: &[&str] = &[
     "straße",
@@ -1017,6 +1002,7 @@ mod tests {
         )
         .is_empty());
         assert_eq!(kinds("post it to 27 Hawthorn Close, Bristol"), ["address"]);
+        assert_eq!(kinds("ship to 221 Baker St, London"), ["address"]);
         assert_eq!(kinds("au 12 rue des Lilas, 69003 Lyon"), ["address"]);
         assert_eq!(kinds("Absender: Lindenstraße 14, Köln"), ["address"]);
     }
