@@ -20,6 +20,8 @@ pub mod request;
 pub mod router;
 pub mod server;
 pub mod sse;
+#[cfg(test)]
+mod test_support;
 pub mod tier;
 pub mod translate;
 pub mod upstream;

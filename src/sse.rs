@@ -84,6 +84,14 @@ impl SseFramer {
         Ok(())
     }
 
+    /// Feed one read and return its complete events, for callers that handle them with `&mut`
+    /// access to the struct that owns the framer.
+    pub fn push_collect(&mut self, chunk: &Bytes) -> (Vec<Bytes>, Result<(), EventTooLarge>) {
+        let mut events = Vec::new();
+        let framed = self.push(chunk, |e| events.push(e));
+        (events, framed)
+    }
+
     fn check_limit(&mut self) -> Result<(), EventTooLarge> {
         if self.pending.len() > self.max_event {
             self.scanned = 0;

@@ -122,8 +122,7 @@ impl OpenAiStreamTap {
         if self.blind {
             return chunk.clone();
         }
-        let mut events = Vec::new();
-        let framed = self.framer.push(chunk, |e| events.push(e));
+        let (events, framed) = self.framer.push_collect(chunk);
         if !self.strip_usage && self.inject.is_none() {
             for e in &events {
                 self.inspect(e);
@@ -277,8 +276,7 @@ impl AnthropicStreamTap {
         if self.blind {
             return chunk.clone();
         }
-        let mut events = Vec::new();
-        let framed = self.framer.push(chunk, |e| events.push(e));
+        let (events, framed) = self.framer.push_collect(chunk);
         for e in &events {
             self.inspect(e);
         }

@@ -437,8 +437,7 @@ impl StreamTranslator {
 
     /// One upstream read in, Anthropic events out.
     pub fn process(&mut self, chunk: &Bytes) -> Bytes {
-        let mut events = Vec::new();
-        let framed = self.framer.push(chunk, |e| events.push(e));
+        let (events, framed) = self.framer.push_collect(chunk);
         for e in events {
             self.on_event(&e);
         }

@@ -1,6 +1,7 @@
 //! Golden tests for the stream state machine, and a property test over random chunkings.
 
 use super::*;
+use crate::test_support::XorShift;
 use serde_json::json;
 
 fn meta(thinking: bool) -> MessagesMeta {
@@ -448,21 +449,7 @@ fn no_done_and_no_message_start_still_well_formed() {
     assert_eq!(ev.last().unwrap().0, "error");
 }
 
-/// A small deterministic generator (xorshift), so the property test needs no extra crate.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn random_stream(r: &mut Rng) -> String {
+fn random_stream(r: &mut XorShift) -> String {
     let mut s = String::new();
     for _ in 0..r.below(12) {
         let piece = match r.below(10) {
@@ -497,7 +484,7 @@ fn random_stream(r: &mut Rng) -> String {
 
 #[test]
 fn random_chunk_streams_always_yield_well_formed_events() {
-    let mut r = Rng(0x5eed_cafe_f00d_d00d);
+    let mut r = XorShift(0x5eed_cafe_f00d_d00d);
     for case in 0..3000 {
         let s = random_stream(&mut r);
         let splits: Vec<usize> = {
