@@ -23,7 +23,7 @@ fn bench(c: &mut Criterion) {
             forwarded: text.clone(),
         };
         g.bench_function(format!("classify_{}kb", size / 1024), |b| {
-            b.iter(|| black_box(classify(&conv, true)))
+            b.iter(|| black_box(classify(&conv, &pii::scan(&conv.forwarded))))
         });
     }
     let text = prompt(64 * 1024);

@@ -66,8 +66,8 @@ fn explain(cfg: &Config, team: &str, key_max_tier: Option<String>) -> ExitCode {
         last_user: prompt.clone(),
         forwarded: prompt,
     };
-    let signals = router::classify(&conv, true);
-    let entities: Vec<_> = router::pii::scan(&conv.forwarded);
+    let entities = router::pii::scan(&conv.forwarded);
+    let signals = router::classify(&conv, &entities);
     let cap = effective_cap(&CapInputs {
         team: Some(team.max_tier),
         key,

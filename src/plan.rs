@@ -127,12 +127,13 @@ fn select<'c>(
         .as_ref()
         .map(router::conversation)
         .unwrap_or_default();
-    let signals = (auto || needs_scan).then(|| router::classify(&conv, needs_scan));
     let entities: Vec<Entity> = if needs_scan {
         router::pii::scan(&conv.forwarded)
     } else {
         Vec::new()
     };
+    // Only `auto` reads the routing signals; an explicit model needs just the scan.
+    let signals = auto.then(|| router::classify(&conv, &entities));
     let cap = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,

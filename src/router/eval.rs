@@ -92,7 +92,7 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
             last_user: row.prompt.clone(),
             forwarded: row.prompt.clone(),
         };
-        let s: Signals = classify(&conv, true);
+        let s: Signals = classify(&conv, &super::pii::scan(&conv.forwarded));
         r.rows += 1;
         if let Some(c) = row.code {
             r.code.add(c, s.code);

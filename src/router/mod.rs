@@ -118,24 +118,20 @@ fn capped(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}\n{}", &text[..head], &text[tail..]).into()
 }
 
-/// Signals from a conversation. `scan_sensitive: false` skips the scan (the cap is already
-/// `sovereign`); `sensitive` is then reported false with no entities.
-pub fn classify(conv: &Conversation, scan_sensitive: bool) -> Signals {
+/// Signals from a conversation, given what the sensitivity scan (`pii::scan` over
+/// `conv.forwarded`) found; callers scan once and reuse the entities for the cap. An empty slice
+/// (no scan, the cap already `sovereign`) reports `sensitive: false`.
+pub fn classify(conv: &Conversation, entities: &[Entity]) -> Signals {
     let text = capped(&conv.last_user);
     let code = signals::is_code(&text);
     let (complexity, _) = signals::complexity(&text, code);
     let domain = signals::domain(&text, code);
-    let entities: Vec<Entity> = if scan_sensitive {
-        pii::scan(&conv.forwarded)
-    } else {
-        Vec::new()
-    };
     Signals {
         complexity,
         code,
         domain,
         sensitive: !entities.is_empty(),
-        entities: entities.into_iter().map(Entity::as_str).collect(),
+        entities: entities.iter().map(|e| e.as_str()).collect(),
     }
 }
 

@@ -147,10 +147,11 @@ fn sensitive_anywhere_in_the_conversation_is_found() {
     let body = json!({"messages": [{"role": "user", "content": "My IBAN is DE89 3704 0044 0532 0130 00"},
                                    {"role": "assistant", "content": "noted"},
                                    {"role": "user", "content": "thanks, what next?"}]});
-    let s = classify(&conversation(&body), true);
+    let conv = conversation(&body);
+    let s = classify(&conv, &pii::scan(&conv.forwarded));
     assert!(s.sensitive);
     assert_eq!(s.entities, ["iban"]);
-    let s = classify(&conversation(&body), false);
+    let s = classify(&conv, &[]);
     assert!(
         !s.sensitive,
         "scan skipped when the cap is already sovereign"

@@ -2,6 +2,7 @@
 
 use crate::contract::{ErrorKind, GatewayError};
 use crate::translate::ids;
+use crate::translate::response::parse_arguments;
 use serde_json::{json, Map, Value};
 
 /// Anthropic requires `max_tokens`; OpenAI clients often omit it.
@@ -197,11 +198,8 @@ pub fn chat_to_messages(
                     let args = tc
                         .pointer("/function/arguments")
                         .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    let input = serde_json::from_str::<Value>(args)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or(json!({}));
+                        .unwrap_or("");
+                    let input = parse_arguments(args).unwrap_or_else(|| json!({}));
                     blocks.push(json!({
                         "type": "tool_use",
                         "id": ids::to_anthropic(tc.get("id").and_then(Value::as_str)),
