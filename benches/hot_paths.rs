@@ -129,23 +129,24 @@ fn translation(c: &mut Criterion) {
 }
 
 fn keys(c: &mut Criterion) {
-    use stav_gateway::auth::KeyRing;
-    let mut text = String::new();
-    for i in 0..10_000 {
-        let digest = sha2_hex(&format!("sk-key-{i}"));
-        text.push_str(&format!(
-            "[[keys]]\nid = \"k{i}\"\nsha256 = \"{digest}\"\nteam = \"t\"\n"
-        ));
-    }
-    let ring = KeyRing::from_toml(&text).unwrap();
+    use stav_gateway::keys::admin::{create, NewKey};
+    use stav_gateway::keys::{KeyIndex, Scope};
+    let spec = NewKey {
+        team: "t".into(),
+        scopes: vec![Scope::Chat],
+        ..NewKey::default()
+    };
+    let (records, keys): (Vec<_>, Vec<_>) = (0..10_000).map(|_| create(&spec, 1000)).unzip();
+    let index = KeyIndex::new(records);
+    let key = keys[4242].as_bytes();
     c.bench_function("auth/verify_key_among_10k", |b| {
-        b.iter(|| black_box(ring.verify(b"sk-key-4242")))
+        b.iter(|| black_box(index.verify(key, 2000).is_ok()))
     });
-}
-
-fn sha2_hex(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    let mut typo = key.to_vec();
+    typo[30] ^= 1;
+    c.bench_function("auth/reject_mistyped_key", |b| {
+        b.iter(|| black_box(index.verify(&typo, 2000).is_err()))
+    });
 }
 
 criterion_group!(benches, sse, request, translation, keys);

@@ -1,6 +1,5 @@
 """Starts the real gateway binary and a scripted upstream for the integration tests."""
 
-import hashlib
 import json
 import os
 import socket
@@ -14,9 +13,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("STAV_BIN", ROOT / "target" / "debug" / "stav-gateway"))
-CLIENT_KEY = "sk-stav-test-client-key"
-SOVEREIGN_KEY = "sk-stav-test-sovereign-only-key"
-NO_ROUTER_KEY = "sk-stav-test-team-without-router"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stavkeys import make_key, record  # noqa: E402
+
+CLIENT_KEY = make_key("itclient0001", "ClientKeyForTheIntegrationTests0")
+SOVEREIGN_KEY = make_key("itsovereign1", "SovereignOnlyKeyForTheTestSuite0")
+NO_ROUTER_KEY = make_key("itnorouter01", "KeyOfATeamWithoutARouterPolicy00")
 UPSTREAM_KEY = "sk-upstream-secret-do-not-leak"
 
 
@@ -63,11 +65,10 @@ class Gateway:
 
 
 def write_config(tmp, port, admin_port, upstream_port, dead_port):
-    h = lambda k: hashlib.sha256(k.encode()).hexdigest()
     (tmp / "keys.toml").write_text(
-        f'[[keys]]\nid = "it-key"\nsha256 = "{h(CLIENT_KEY)}"\nteam = "it"\n'
-        f'[[keys]]\nid = "it-sovereign"\nsha256 = "{h(SOVEREIGN_KEY)}"\nteam = "it"\nmax_tier = "sovereign"\n'
-        f'[[keys]]\nid = "it-norouter"\nsha256 = "{h(NO_ROUTER_KEY)}"\nteam = "other"\n')
+        record("itclient0001", "it", CLIENT_KEY)
+        + record("itsovereign1", "it", SOVEREIGN_KEY, max_tier="sovereign")
+        + record("itnorouter01", "other", NO_ROUTER_KEY))
     up = f"http://127.0.0.1:{upstream_port}/v1"
     (tmp / "stav.toml").write_text(f"""
 [server]
@@ -78,8 +79,9 @@ threads = 2
 grace_period_seconds = 1
 graceful_shutdown_timeout_seconds = 1
 
-[keys]
-file = "keys.toml"
+[store]
+kind = "file"
+path = "keys.toml"
 
 [[providers]]
 name = "scripted"

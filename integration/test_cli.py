@@ -28,7 +28,8 @@ def test_shipped_config_is_valid(tmp_path):
      "models[0].provider"),
     ('tier = "routed-commercial"', 'tier = "eu-ish"', "models[1].tier"),
     ('name = "mistral-large"', 'name = "qwen3-32b"', "models[1].name"),
-    ('file = "keys.toml"', 'file = "absent.toml"', "keys.file"),
+    ('path = "keys.toml"', 'path = "absent.toml"', "store.path"),
+    ('kind = "file"', 'kind = "zookeeper"', "store.kind"),
     ('api = "openai"', 'api = "soap"', "providers[0].api"),
     ('max_body_bytes = 33554432', 'max_body_bytez = 1', "max_body_bytez"),
 ])
@@ -40,9 +41,13 @@ def test_bad_config_names_the_field(tmp_path, old, new, field):
 
 
 def test_bad_keys_file_names_the_entry(tmp_path):
-    r = check(tmp_path, BASE, keys='[[keys]]\nid = "a"\nsha256 = "abc"\nteam = "t"\n')
+    good = (ROOT / "conf" / "keys.toml").read_text()
+    r = check(tmp_path, BASE, keys=good.replace('scopes = ["chat"', 'scopes = ["chat", "admin"'))
     assert r.returncode != 0
-    assert "keys[0].sha256" in r.stderr
+    assert "keys[0].scopes[1]" in r.stderr, r.stderr
+    r = check(tmp_path, BASE, keys=good.replace('sha256 = "5aea', 'sha256 = "zzea'))
+    assert r.returncode != 0
+    assert "keys[0].secrets[0].sha256" in r.stderr
 
 
 def test_explain_prints_signals_cap_and_decision():

@@ -6,6 +6,7 @@ import re
 
 import openai
 import pytest
+from stavkeys import make_key
 from pydantic import BaseModel
 
 from conftest import CLIENT_KEY, UPSTREAM_KEY
@@ -307,7 +308,7 @@ def test_metrics_show_the_requests_just_made(gateway, openai_client):
                                                stream=True))
     with pytest.raises(openai.NotFoundError):
         openai_client.chat.completions.create(model="no-such", messages=[{"role": "user", "content": "x"}])
-    bad = openai.OpenAI(base_url=gateway.base + "/v1", api_key="sk-bad", max_retries=0)
+    bad = openai.OpenAI(base_url=gateway.base + "/v1", api_key=make_key("unknownkey01", "W" * 32), max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
     after = gateway.metrics()

@@ -3,10 +3,11 @@
 //! Raw serde types mirror the file; `Config::load` turns them into the validated, immutable runtime
 //! model (catalogue, key ring, providers). Every error names the field that is wrong.
 
-use crate::auth::KeyRing;
 use crate::catalogue::{Catalogue, ModelEntry, ModelKind};
+use crate::keys::KeyIndex;
 use crate::router::RouterPolicy;
 use crate::tier::Tier;
+use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,7 +47,8 @@ impl std::error::Error for ConfigError {}
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
-    keys: RawKeys,
+    #[serde(default)]
+    store: RawStore,
     #[serde(default)]
     demo: Option<RawDemo>,
     #[serde(default)]
@@ -68,6 +70,12 @@ struct RawTeam {
     sensitive_opt_out: bool,
     #[serde(default)]
     router: Option<RouterPolicy>,
+    /// Requests per minute for the whole team, across its keys (and nodes, with Redis).
+    #[serde(default)]
+    rpm: Option<u64>,
+    /// Tokens per minute for the whole team.
+    #[serde(default)]
+    tpm: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +89,7 @@ struct RawServer {
     graceful_shutdown_timeout_seconds: u64,
     upgrade_sock: Option<String>,
     pid_file: Option<String>,
+    trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -95,14 +104,33 @@ impl Default for RawServer {
             graceful_shutdown_timeout_seconds: 5,
             upgrade_sock: None,
             pid_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeys {
-    file: String,
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    kind: String,
+    /// `file`: the keys file, relative to the configuration file.
+    path: Option<String>,
+    /// `redis`: e.g. `redis://127.0.0.1:6379/0`.
+    url: Option<String>,
+    prefix: String,
+    nodes: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            kind: "file".into(),
+            path: None,
+            url: None,
+            prefix: "stav".into(),
+            nodes: 1,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +183,24 @@ pub struct ServerSettings {
     pub graceful_shutdown_timeout_seconds: u64,
     pub upgrade_sock: Option<String>,
     pub pid_file: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed (read right to left); empty at the edge.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Where keys, revocations and rate-limit counters live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// One node: a keys file, reloaded on change and on SIGHUP; limits counted in process.
+    File { path: PathBuf },
+    /// Many nodes: Redis holds keys and counters; each node keeps a snapshot fed by pub/sub.
+    Redis { url: String, prefix: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    pub kind: StoreKind,
+    /// Nodes sharing the limits: while Redis is unreachable each enforces `limit / nodes`.
+    pub nodes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +312,8 @@ pub struct Team {
     pub max_tier: Tier,
     pub sensitive_opt_out: bool,
     pub router: Option<RouterPolicy>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
 }
 
 impl Team {
@@ -276,6 +324,8 @@ impl Team {
             max_tier: Tier::GlobalCommercial,
             sensitive_opt_out: false,
             router: None,
+            rpm: None,
+            tpm: None,
         }
     }
 }
@@ -284,8 +334,9 @@ impl Team {
 pub struct Config {
     pub path: PathBuf,
     pub server: ServerSettings,
-    pub keys_file: PathBuf,
-    pub keys: KeyRing,
+    pub store: StoreSettings,
+    /// The keys as loaded at start (file store; empty for Redis until the first sync).
+    pub keys: KeyIndex,
     pub demo: Option<DemoSettings>,
     pub providers: Vec<Provider>,
     pub catalogue: Catalogue,
@@ -314,22 +365,16 @@ impl Config {
         let catalogue = validate_models(raw.models, &providers)?;
         let teams = validate_teams(raw.teams, &catalogue)?;
 
-        let keys_file = base_dir.join(&raw.keys.file);
-        let keys_text = std::fs::read_to_string(&keys_file).map_err(|e| {
-            ConfigError::new(
-                "keys.file",
-                format!("cannot read {}: {e}", keys_file.display()),
-            )
-        })?;
-        let keys = KeyRing::from_toml(&keys_text).map_err(|e| ConfigError {
-            field: format!("{} → {}", keys_file.display(), e.field),
-            message: e.message,
-        })?;
+        let store = validate_store(raw.store, base_dir)?;
+        let keys = match &store.kind {
+            StoreKind::File { path } => load_keys_file(path)?,
+            StoreKind::Redis { .. } => KeyIndex::default(),
+        };
 
         Ok(Self {
             path: path.to_path_buf(),
             server,
-            keys_file,
+            store,
             keys,
             demo,
             providers,
@@ -375,6 +420,15 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
     if raw.threads == 0 {
         return Err(ConfigError::new("server.threads", "must be > 0"));
     }
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            crate::keys::record::parse_cidr(s)
+                .map_err(|e| ConfigError::new(format!("server.trusted_proxies[{i}]"), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ServerSettings {
         listen: raw.listen,
         admin_listen: raw.admin_listen,
@@ -384,6 +438,63 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         graceful_shutdown_timeout_seconds: raw.graceful_shutdown_timeout_seconds,
         upgrade_sock: raw.upgrade_sock,
         pid_file: raw.pid_file,
+        trusted_proxies,
+    })
+}
+
+fn validate_store(raw: RawStore, base_dir: &Path) -> Result<StoreSettings, ConfigError> {
+    if raw.nodes == 0 {
+        return Err(ConfigError::new("store.nodes", "must be at least 1"));
+    }
+    let kind = match raw.kind.as_str() {
+        "file" => {
+            if raw.url.is_some() {
+                return Err(ConfigError::new("store.url", "only for kind = \"redis\""));
+            }
+            StoreKind::File {
+                path: base_dir.join(raw.path.as_deref().unwrap_or("keys.toml")),
+            }
+        }
+        "redis" => {
+            if raw.path.is_some() {
+                return Err(ConfigError::new("store.path", "only for kind = \"file\""));
+            }
+            let url = raw
+                .url
+                .ok_or_else(|| ConfigError::new("store.url", "required for kind = \"redis\""))?;
+            redis::Client::open(url.as_str()).map_err(|e| {
+                ConfigError::new("store.url", format!("{url:?} is not a Redis URL: {e}"))
+            })?;
+            if raw.prefix.is_empty() || raw.prefix.contains(char::is_whitespace) {
+                return Err(ConfigError::new("store.prefix", "must be a non-empty word"));
+            }
+            StoreKind::Redis {
+                url,
+                prefix: raw.prefix,
+            }
+        }
+        other => {
+            return Err(ConfigError::new(
+                "store.kind",
+                format!("{other:?} is not a store kind (file, redis)"),
+            ))
+        }
+    };
+    Ok(StoreSettings {
+        kind,
+        nodes: raw.nodes,
+    })
+}
+
+/// Read and validate the keys file; a missing file is an error at start (a typo would otherwise
+/// start a gateway that refuses everyone).
+pub fn load_keys_file(path: &Path) -> Result<KeyIndex, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("store.path", format!("cannot read {}: {e}", path.display()))
+    })?;
+    crate::keys::file::index(&text).map_err(|e| ConfigError {
+        field: format!("{} → {}", path.display(), e.field),
+        message: e.message,
     })
 }
 
@@ -493,6 +604,8 @@ fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>,
             max_tier,
             sensitive_opt_out: t.sensitive_opt_out,
             router: t.router,
+            rpm: t.rpm,
+            tpm: t.tpm,
         });
     }
     Ok(out)
@@ -571,9 +684,11 @@ mod tests {
 
     const KEYS: &str = r#"
 [[keys]]
-id = "k1"
-sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+id = "abcdefghijkl"
 team = "team-a"
+scopes = ["chat"]
+created_at = "2026-01-01T00:00:00Z"
+secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }]
 "#;
 
     fn write_keys(dir: &Path) {
@@ -594,8 +709,9 @@ listen = "127.0.0.1:8080"
 admin_listen = "127.0.0.1:9090"
 max_body_bytes = 1000
 
-[keys]
-file = "keys.toml"
+[store]
+kind = "file"
+path = "keys.toml"
 
 [[providers]]
 name = "eu-vllm"
@@ -655,9 +771,34 @@ kind = "chat"
 
     #[test]
     fn unreadable_keys_file_names_the_field() {
-        let bad = GOOD.replace("file = \"keys.toml\"", "file = \"missing.toml\"");
+        let bad = GOOD.replace("path = \"keys.toml\"", "path = \"missing.toml\"");
         let e = load(&bad, "keys").unwrap_err();
-        assert_eq!(e.field, "keys.file");
+        assert_eq!(e.field, "store.path");
+    }
+
+    #[test]
+    fn store_settings_are_validated() {
+        let redis = GOOD.replace(
+            "kind = \"file\"\npath = \"keys.toml\"",
+            "kind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nnodes = 3",
+        );
+        let c = load(&redis, "redis").unwrap();
+        assert_eq!(c.store.nodes, 3);
+        assert!(matches!(c.store.kind, StoreKind::Redis { ref prefix, .. } if prefix == "stav"));
+        assert!(c.keys.is_empty());
+        let e = load(&redis.replace("redis://127", "http://127"), "r2").unwrap_err();
+        assert_eq!(e.field, "store.url");
+        let e = load(&redis.replace("kind = \"redis\"", "kind = \"etcd\""), "r3").unwrap_err();
+        assert_eq!(e.field, "store.kind");
+        let e = load(
+            &GOOD.replace(
+                "max_body_bytes = 1000",
+                "max_body_bytes = 1000\ntrusted_proxies = [\"10.0.0.0/40\"]",
+            ),
+            "tp",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "server.trusted_proxies[0]");
     }
 
     #[test]

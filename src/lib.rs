@@ -1,8 +1,10 @@
 //! Stav gateway: the public API edge of an EU sovereign-AI provider, on Pingora.
 //!
 //! The module list follows a request's path: `contract` (which endpoint, which wire contract),
-//! `auth` (who is calling), `request` + `plan` (what they asked for, where it goes, which exact
-//! bytes are sent), `upstream` (the resolved peer), `sse` + `usage` (the response on its way back),
+//! `auth` (who is calling, from where, with which rights) over `keys` (key format, records and
+//! their stores) and `store` (the live snapshot and the Redis link), `request` + `plan` (what they
+//! asked for, where it goes, which exact bytes are sent), `limits` (requests and tokens per
+//! minute), `upstream` (the resolved peer), `sse` + `usage` (the response on its way back),
 //! `metrics`, and `proxy`, the Pingora phases that call them.
 
 pub mod admin;
@@ -12,6 +14,8 @@ pub mod config;
 pub mod contract;
 pub mod demo;
 pub mod inject;
+pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
@@ -20,6 +24,7 @@ pub mod request;
 pub mod router;
 pub mod server;
 pub mod sse;
+pub mod store;
 #[cfg(test)]
 mod test_support;
 pub mod tier;

@@ -1,5 +1,6 @@
 use clap::{Parser, Subcommand};
 use stav_gateway::config::Config;
+use stav_gateway::keys::cli::KeysCommand;
 use stav_gateway::policy::{effective_cap, CapInputs};
 use stav_gateway::router;
 use stav_gateway::server::{self, RunMode};
@@ -39,6 +40,11 @@ enum Command {
     },
     /// Evaluate the router's signals on a labelled JSONL file.
     EvalRouter { file: PathBuf },
+    /// Manage API keys in the configured store (keys file or Redis).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -82,23 +88,25 @@ fn explain(cfg: &Config, team: &str, key_max_tier: Option<String>) -> ExitCode {
     println!("max_tier: {} (set by: {})", cap.tier, cap.causes.join("; "));
     match &team.router {
         None => println!("decision: none (team `{}` has no router policy)", team.name),
-        Some(policy) => match router::route(policy, &signals, cap.tier, &cfg.catalogue) {
-            Ok(d) => {
-                println!(
-                    "decision: {} ({})",
-                    d.model_name,
-                    d.rule.map_or("default".into(), |r| format!("rule {r}"))
-                );
-                println!("reason: {}", d.reason);
-                for s in d.skipped {
-                    println!("skipped: {s}");
+        Some(policy) => {
+            match router::route(policy, &signals, cap.tier, &cfg.catalogue, &|_| true) {
+                Ok(d) => {
+                    println!(
+                        "decision: {} ({})",
+                        d.model_name,
+                        d.rule.map_or("default".into(), |r| format!("rule {r}"))
+                    );
+                    println!("reason: {}", d.reason);
+                    for s in d.skipped {
+                        println!("skipped: {s}");
+                    }
                 }
+                Err(skipped) => println!(
+                    "decision: none fits the cap; skipped: {}",
+                    skipped.join(", ")
+                ),
             }
-            Err(skipped) => println!(
-                "decision: none fits the cap; skipped: {}",
-                skipped.join(", ")
-            ),
-        },
+        }
     }
     ExitCode::SUCCESS
 }
@@ -129,15 +137,35 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Some(Command::Explain { team, key_max_tier }) = cli.command {
-        return explain(&cfg, &team, key_max_tier);
+    match cli.command {
+        Some(Command::Explain { team, key_max_tier }) => {
+            return explain(&cfg, &team, key_max_tier);
+        }
+        Some(Command::Keys { command }) => {
+            return match stav_gateway::keys::cli::run(&cfg, command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("stav-gateway keys: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
     }
     if cli.check {
         println!(
-            "configuration OK: {} providers, {} models, {} keys, {} teams ({})",
+            "configuration OK: {} providers, {} models, {} keys{}, {} teams ({})",
             cfg.providers.len(),
             cfg.catalogue.len(),
             cfg.keys.len(),
+            if matches!(
+                cfg.store.kind,
+                stav_gateway::config::StoreKind::Redis { .. }
+            ) {
+                " (keys live in Redis; not contacted by --check)"
+            } else {
+                ""
+            },
             cfg.teams.len(),
             cli.config.display()
         );

@@ -3,8 +3,8 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
-    IntCounterVec, IntGaugeVec,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -90,6 +90,75 @@ pub static ACTIVE_STREAMS: Lazy<IntGaugeVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static ACCESS_DENIED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_access_denied_total",
+        "Authenticated requests refused by the key's restrictions (scope, model, ip)",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static RATE_LIMITED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_rate_limited_total",
+        "Requests refused with 429, by whose limit (key, team) and which (requests, tokens)",
+        &["scope", "limit"]
+    )
+    .expect("metric registers")
+});
+
+pub static KEYSTORE_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_keystore_reloads_total",
+        "Key snapshot reloads; on error the previous snapshot stays in use",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
+pub static KEYSTORE_KEYS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "stav_keystore_keys",
+        "Keys in the current snapshot by state (active, expiring, expired, revoked)",
+        &["state"]
+    )
+    .expect("metric registers")
+});
+
+pub static KEYSTORE_SNAPSHOT_AGE: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_keystore_snapshot_age_seconds",
+        "Seconds since the key snapshot was last confirmed current with its store"
+    )
+    .expect("metric registers")
+});
+
+pub static STORE_UP: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_store_up",
+        "1 while the shared store (Redis) answers, 0 while it does not; always 1 for the file store"
+    )
+    .expect("metric registers")
+});
+
+pub static RATELIMIT_FALLBACK: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_ratelimit_fallback_active",
+        "1 while rate limits are enforced locally at limit/nodes because Redis is unreachable"
+    )
+    .expect("metric registers")
+});
+
+pub static STORE_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_store_errors_total",
+        "Failed calls to the shared store, by operation",
+        &["op"]
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -121,6 +190,14 @@ pub fn init() {
     Lazy::force(&AUTH_FAILURES);
     Lazy::force(&REJECTED);
     Lazy::force(&ACTIVE_STREAMS);
+    Lazy::force(&ACCESS_DENIED);
+    Lazy::force(&RATE_LIMITED);
+    Lazy::force(&KEYSTORE_RELOADS);
+    Lazy::force(&KEYSTORE_KEYS);
+    Lazy::force(&KEYSTORE_SNAPSHOT_AGE);
+    Lazy::force(&STORE_UP);
+    Lazy::force(&RATELIMIT_FALLBACK);
+    Lazy::force(&STORE_ERRORS);
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])
         .set(1);

@@ -47,6 +47,8 @@ pub struct Plan {
     pub cap: Tier,
     /// Set when `model: "auto"` chose the model.
     pub routing: Option<Routing>,
+    /// The client's output budget, for token rate limits.
+    pub max_output: Option<u64>,
 }
 
 /// What the Smart Router decided, as the client sees it.
@@ -77,6 +79,18 @@ pub struct Caller<'a> {
     pub key_max_tier: Option<Tier>,
     /// `X-Stav-Max-Tier`, already parsed.
     pub header_max_tier: Option<Tier>,
+    /// The key's model allowlist (globs); empty allows every model.
+    pub models: &'a [String],
+}
+
+impl Caller<'_> {
+    pub fn may_use(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self
+                .models
+                .iter()
+                .any(|g| crate::keys::record::glob_match(g, model))
+    }
 }
 
 /// The model a request will be served by, and why.
@@ -104,6 +118,13 @@ fn select<'c>(
     } else {
         let (idx, entry) = find(cfg, requested)?;
         require_kind(entry, requested, wanted)?;
+        if !caller.may_use(requested) {
+            return Err(GatewayError::new(
+                ErrorKind::PermissionDenied,
+                crate::auth::access::model_denied(requested).message,
+            )
+            .with_param("model"));
+        }
         Some((idx, entry))
     };
     let base = effective_cap(&CapInputs {
@@ -174,7 +195,9 @@ fn select<'c>(
         .with_param("model"));
     };
     let signals = signals.expect("classified for auto");
-    match router::route(policy, &signals, cap.tier, &cfg.catalogue) {
+    match router::route(policy, &signals, cap.tier, &cfg.catalogue, &|m| {
+        caller.may_use(m)
+    }) {
         Ok(d) => {
             let entry = cfg.catalogue.get(d.model);
             let metadata = d.metadata(&signals, cap.tier);
@@ -272,6 +295,7 @@ pub fn plan_openai(
             mode: Mode::ChatToAnthropic(meta),
             cap: sel.cap,
             routing: sel.routing,
+            max_output: view.max_output,
         });
     }
     // Streams always report usage upstream so tokens are metered; the client only sees the usage
@@ -296,6 +320,7 @@ pub fn plan_openai(
         },
         cap: sel.cap,
         routing: sel.routing,
+        max_output: view.max_output,
     })
 }
 
@@ -331,6 +356,7 @@ pub fn plan_anthropic(
                 mode: Mode::AnthropicPassThrough,
                 cap: sel.cap,
                 routing: sel.routing,
+                max_output: view.max_output,
             })))
         }
         ProviderApi::OpenAi => {
@@ -365,6 +391,7 @@ pub fn plan_anthropic(
                 mode: Mode::AnthropicToOpenAi(t.meta),
                 cap: sel.cap,
                 routing: sel.routing,
+                max_output: view.max_output,
             })))
         }
     }
@@ -380,8 +407,6 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("keys.toml"), "").unwrap();
         let text = r#"
-[keys]
-file = "keys.toml"
 [[providers]]
 name = "vllm"
 api = "openai"
@@ -422,6 +447,7 @@ kind = "embeddings"
             team,
             key_max_tier: None,
             header_max_tier: None,
+            models: &[],
         }
     }
 
@@ -543,5 +569,33 @@ kind = "embeddings"
         )
         .unwrap_err();
         assert_eq!(e.status(), 404);
+    }
+
+    #[test]
+    fn the_key_model_allowlist_is_a_403_for_explicit_models() {
+        let c = cfg();
+        let t = team();
+        let globs = vec!["qwen3-*".to_string()];
+        let caller = Caller {
+            models: &globs,
+            ..caller(&t)
+        };
+        let ok = plan_openai(
+            &c,
+            &caller,
+            Route::ChatCompletions,
+            &Bytes::from_static(br#"{"model":"qwen3-32b","messages":[],"max_tokens":77}"#),
+        )
+        .unwrap();
+        assert_eq!(ok.max_output, Some(77));
+        let e = plan_openai(
+            &c,
+            &caller,
+            Route::Embeddings,
+            &Bytes::from_static(br#"{"model":"bge-m3","input":"x"}"#),
+        )
+        .unwrap_err();
+        assert_eq!((e.status(), e.kind), (403, ErrorKind::PermissionDenied));
+        assert_eq!(e.param, Some("model"));
     }
 }

@@ -18,6 +18,10 @@ struct TopLevel<'a> {
     stream: Option<serde_json::Value>,
     #[serde(borrow, default)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -35,6 +39,9 @@ pub struct RequestView {
     /// `stream_options.include_usage` as the client sent it.
     pub include_usage: bool,
     pub stream_options_range: Option<Range<usize>>,
+    /// The output budget the client asked for (`max_completion_tokens`, else `max_tokens`), read
+    /// leniently: a malformed value is the upstream's to refuse.
+    pub max_output: Option<u64>,
 }
 
 fn range_in(body: &[u8], raw: &RawValue) -> Range<usize> {
@@ -87,12 +94,17 @@ impl RequestView {
             }
             _ => (false, None),
         };
+        let max_output = [top.max_completion_tokens, top.max_tokens]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| raw.get().parse::<u64>().ok());
         Ok(Self {
             model_range: range_in(body, raw_model),
             model,
             stream,
             include_usage,
             stream_options_range,
+            max_output,
         })
     }
 }

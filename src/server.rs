@@ -1,12 +1,15 @@
 //! Assembling the Pingora server from a validated configuration.
 
 use crate::admin::Admin;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreKind};
 use crate::demo::DemoUpstream;
 use crate::proxy::Gateway;
+use crate::store::sync::{KeySync, Source};
+use crate::store::Store;
 use crate::upstream::Upstream;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use std::sync::Arc;
 
@@ -43,7 +46,8 @@ pub fn resolve_upstreams(cfg: &Config) -> Result<Vec<Upstream>, ConfigError> {
         .collect()
 }
 
-pub fn build(cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
+pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
+    let mut keys = std::mem::take(&mut cfg.keys);
     let upstreams = resolve_upstreams(&cfg)?;
     crate::metrics::init();
     let opt = Opt {
@@ -70,10 +74,26 @@ pub fn build(cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     admin.add_tcp(&cfg.server.admin_listen);
     server.add_service(admin);
 
+    let store = Arc::new(
+        Store::new(&cfg.store, std::mem::take(&mut keys))
+            .map_err(|e| ConfigError::new("store.url", e))?,
+    );
+    let source = match &cfg.store.kind {
+        StoreKind::File { path } => Source::File(path.clone()),
+        StoreKind::Redis { .. } => Source::Redis,
+    };
+    server.add_service(background_service(
+        "stav key sync",
+        KeySync {
+            store: store.clone(),
+            source,
+        },
+    ));
+
     let listen = cfg.server.listen.clone();
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(cfg, upstreams),
+        Gateway::new(cfg, upstreams, store),
         "stav gateway",
     );
     proxy.add_tcp(&listen);

@@ -1,69 +1,83 @@
-//! Who is calling: the API key from the request headers, checked against the key ring.
-//!
-//! Only SHA-256 digests of keys are ever held; the presented key is hashed once and the digest is
-//! looked up, then confirmed with a constant-time comparison.
+//! Who is calling, from where, and may they call this: the key from the request headers checked
+//! against the key snapshot, the client address, and the key's restrictions.
 
-mod keyring;
+pub mod access;
+pub mod client_ip;
 
-pub use keyring::{ApiKey, KeyRing, KeyRingError};
-
+use crate::keys::{KeyIndex, KeyRecord, Rejection};
 use http::HeaderMap;
+use std::sync::Arc;
 
-/// Why a request was not authenticated; the label of `stav_auth_failures_total`.
+/// Why a request was not authenticated. Every case is the same 401 to the client; the label of
+/// `stav_auth_failures_total` tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
     Missing,
-    Unknown,
+    /// `Authorization` and `x-api-key` carry different keys.
+    Conflicting,
+    Rejected(Rejection),
 }
 
 impl AuthFailure {
     pub fn as_label(self) -> &'static str {
         match self {
             AuthFailure::Missing => "missing",
-            AuthFailure::Unknown => "unknown",
+            AuthFailure::Conflicting => "conflicting",
+            AuthFailure::Rejected(r) => r.as_label(),
         }
     }
 }
 
-/// The key as presented: `Authorization: Bearer <key>` first, then `x-api-key` (Anthropic SDKs).
-pub fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+/// The key as presented: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic
+/// SDKs). Both present and different is refused rather than guessed.
+pub fn presented_key(headers: &HeaderMap) -> Result<&[u8], AuthFailure> {
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| {
         let v = v.as_bytes();
-        if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
-            let key = v[7..].trim_ascii();
-            if !key.is_empty() {
-                return Some(key);
-            }
-        }
-    }
-    headers
+        (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+            .then(|| v[7..].trim_ascii())
+            .filter(|k| !k.is_empty())
+    });
+    let x_api_key = headers
         .get("x-api-key")
         .map(|v| v.as_bytes().trim_ascii())
-        .filter(|k| !k.is_empty())
+        .filter(|k| !k.is_empty());
+    match (bearer, x_api_key) {
+        (Some(a), Some(b)) if a != b => Err(AuthFailure::Conflicting),
+        (Some(k), _) | (None, Some(k)) => Ok(k),
+        (None, None) => Err(AuthFailure::Missing),
+    }
 }
 
-/// Authenticate a request's headers against the ring.
-pub fn authenticate<'r>(ring: &'r KeyRing, headers: &HeaderMap) -> Result<&'r ApiKey, AuthFailure> {
-    let key = presented_key(headers).ok_or(AuthFailure::Missing)?;
-    ring.verify(key).ok_or(AuthFailure::Unknown)
+/// Authenticate a request's headers against the snapshot at `now` (unix seconds).
+pub fn authenticate(
+    index: &KeyIndex,
+    headers: &HeaderMap,
+    now: u64,
+) -> Result<Arc<KeyRecord>, AuthFailure> {
+    let key = presented_key(headers)?;
+    index
+        .verify(key, now)
+        .cloned()
+        .map_err(AuthFailure::Rejected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::admin::{create, NewKey};
+    use crate::keys::Scope;
     use http::HeaderValue;
 
-    fn ring() -> KeyRing {
-        // sha256("test")
-        KeyRing::from_toml(
-            r#"
-[[keys]]
-id = "k1"
-sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-team = "team-a"
-"#,
-        )
-        .unwrap()
+    fn index() -> (KeyIndex, String) {
+        let (rec, key) = create(
+            &NewKey {
+                team: "team-a".into(),
+                scopes: vec![Scope::Chat],
+                ..NewKey::default()
+            },
+            1000,
+        );
+        (KeyIndex::new(vec![rec]), key)
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -76,53 +90,43 @@ team = "team-a"
 
     #[test]
     fn bearer_and_x_api_key_both_work() {
-        let r = ring();
-        assert_eq!(
-            authenticate(&r, &headers(&[("authorization", "Bearer test")]))
-                .unwrap()
-                .id,
-            "k1"
-        );
-        assert_eq!(
-            authenticate(&r, &headers(&[("authorization", "bearer  test ")]))
-                .unwrap()
-                .id,
-            "k1"
-        );
-        assert_eq!(
-            authenticate(&r, &headers(&[("x-api-key", "test")]))
-                .unwrap()
-                .id,
-            "k1"
-        );
+        let (idx, key) = index();
+        for h in [
+            headers(&[("authorization", &format!("Bearer {key}"))]),
+            headers(&[("authorization", &format!("bearer  {key} "))]),
+            headers(&[("x-api-key", &key)]),
+            headers(&[
+                ("authorization", &format!("Bearer {key}")),
+                ("x-api-key", &key),
+            ]),
+        ] {
+            assert_eq!(authenticate(&idx, &h, 1000).unwrap().team, "team-a");
+        }
     }
 
     #[test]
-    fn missing_and_unknown_are_told_apart_for_metrics() {
-        let r = ring();
+    fn every_failure_has_its_own_label() {
+        let (idx, key) = index();
+        let fail = |h: HeaderMap| authenticate(&idx, &h, 1000).unwrap_err().as_label();
+        assert_eq!(fail(headers(&[])), "missing");
+        assert_eq!(fail(headers(&[("authorization", "Bearer ")])), "missing");
         assert_eq!(
-            authenticate(&r, &headers(&[])).unwrap_err(),
-            AuthFailure::Missing
+            fail(headers(&[("authorization", "Basic dGVzdA==")])),
+            "missing"
         );
+        assert_eq!(fail(headers(&[("x-api-key", "sk-test")])), "malformed");
+        let mut typo = key.clone().into_bytes();
+        typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert_eq!(fail(headers(&[("x-api-key", &typo)])), "malformed");
+        let stranger = crate::keys::format::new_key(crate::keys::format::Env::Live, "abcdefghijkl");
+        assert_eq!(fail(headers(&[("x-api-key", &stranger)])), "unknown");
         assert_eq!(
-            authenticate(&r, &headers(&[("authorization", "Bearer ")])).unwrap_err(),
-            AuthFailure::Missing
+            fail(headers(&[
+                ("authorization", &format!("Bearer {stranger}")),
+                ("x-api-key", &key)
+            ])),
+            "conflicting"
         );
-        assert_eq!(
-            authenticate(&r, &headers(&[("authorization", "Basic dGVzdA==")])).unwrap_err(),
-            AuthFailure::Missing
-        );
-        assert_eq!(
-            authenticate(&r, &headers(&[("x-api-key", "tesT")])).unwrap_err(),
-            AuthFailure::Unknown
-        );
-    }
-
-    #[test]
-    fn a_wrong_bearer_does_not_fall_back_to_x_api_key() {
-        // A request carrying two credentials is judged by the first one SDKs send.
-        let r = ring();
-        let h = headers(&[("authorization", "Bearer wrong"), ("x-api-key", "test")]);
-        assert_eq!(authenticate(&r, &h).unwrap_err(), AuthFailure::Unknown);
     }
 }

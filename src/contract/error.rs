@@ -22,6 +22,10 @@ pub enum ErrorKind {
     SovereigntyViolation,
     /// `model: "auto"` found no model within the cap.
     NoEligibleModel,
+    /// The key may not do this: scope, model allowlist or IP allowlist.
+    PermissionDenied,
+    /// Over a requests- or tokens-per-minute limit.
+    RateLimited,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,8 @@ impl GatewayError {
             ErrorKind::Internal => 500,
             ErrorKind::SovereigntyViolation => 403,
             ErrorKind::NoEligibleModel => 503,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::RateLimited => 429,
         }
     }
 
@@ -86,6 +92,8 @@ impl GatewayError {
                 Some("sovereignty_policy_violation"),
             ),
             ErrorKind::NoEligibleModel => ("service_unavailable_error", Some("no_eligible_model")),
+            ErrorKind::PermissionDenied => ("permission_error", Some("permission_denied")),
+            ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
         }
     }
 
@@ -103,6 +111,8 @@ impl GatewayError {
                 "api_error"
             }
             ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
         }
     }
 

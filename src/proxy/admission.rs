@@ -1,15 +1,24 @@
-//! The request phase: which endpoint, who is calling, what they asked for, and the plan.
+//! The request phase: which endpoint, who is calling and from where, what they may do, what they
+//! asked for, the plan, and whether their rate limits let it through.
 
 use super::body::{read_request_body, BodyRead};
 use super::ctx::Ctx;
 use super::respond::{send_error, send_json, send_json_with_tier, PResult};
 use super::Gateway;
-use crate::auth;
+use crate::auth::{self, access, client_ip::client_ip};
 use crate::contract::{self, contract_for, ErrorKind, GatewayError, Route};
+use crate::keys::record::now_unix;
+use crate::keys::KeyRecord;
+use crate::limits::{self, Limited};
 use crate::metrics;
-use crate::plan::{model_not_found, plan_anthropic, plan_openai, Caller, Decision};
+use crate::plan::{model_not_found, plan_anthropic, plan_openai, Caller, Decision, Plan};
 use crate::tier::Tier;
 use pingora_proxy::Session;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// Output tokens reserved for a chat request that names no budget; corrected at the end.
+const DEFAULT_OUTPUT_RESERVE: u64 = 1024;
 
 /// `Ok(true)`: the gateway answered itself; `Ok(false)`: `ctx.plan` is set, proxy it.
 pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
@@ -22,50 +31,32 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             .with_label_values(&["unknown_route"])
             .inc();
         let msg = format!("Unknown request URL: {} {}.", req.method, req.uri.path());
-        send_error(
-            session,
-            ctx,
-            &GatewayError::new(ErrorKind::RouteNotFound, msg),
-        )
-        .await?;
-        return Ok(true);
+        return refuse(session, ctx, ErrorKind::RouteNotFound, msg).await;
     }
 
-    let key = match auth::authenticate(&gw.cfg.keys, &session.req_header().headers) {
-        Ok(key) => {
-            ctx.key_id = Some(key.id.clone());
-            key
-        }
-        Err(why) => {
-            metrics::AUTH_FAILURES
-                .with_label_values(&[why.as_label()])
-                .inc();
-            let msg = match why {
-                auth::AuthFailure::Missing => {
-                    "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`."
-                }
-                auth::AuthFailure::Unknown => "Incorrect API key provided.",
-            };
-            send_error(
-                session,
-                ctx,
-                &GatewayError::new(ErrorKind::InvalidApiKey, msg),
-            )
-            .await?;
-            return Ok(true);
-        }
+    let Some(key) = identify(gw, session, ctx).await? else {
+        return Ok(true);
     };
 
     match ctx.route {
         Route::Models => {
-            let body =
-                contract::models_list(gw.cfg.catalogue.listable(), ctx.contract, gw.started_unix);
+            let listed = gw
+                .cfg
+                .catalogue
+                .listable()
+                .filter(|e| key.allows_model(&e.name));
+            let body = contract::models_list(listed, ctx.contract, gw.started_unix);
             send_json(session, ctx, 200, body).await?;
             return Ok(true);
         }
         Route::Model => {
             let id = session.req_header().uri.path()["/v1/models/".len()..].to_string();
-            match gw.cfg.catalogue.listable().find(|e| e.name == id) {
+            match gw
+                .cfg
+                .catalogue
+                .listable()
+                .find(|e| e.name == id && key.allows_model(&e.name))
+            {
                 Some(e) => {
                     let body = contract::models::model_object(e, ctx.contract, gw.started_unix);
                     send_json(session, ctx, 200, body).await?;
@@ -87,26 +78,14 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
                 "The request body exceeds the limit of {} bytes.",
                 gw.cfg.server.max_body_bytes
             );
-            send_error(
-                session,
-                ctx,
-                &GatewayError::new(ErrorKind::BodyTooLarge, msg),
-            )
-            .await?;
-            return Ok(true);
+            return refuse(session, ctx, ErrorKind::BodyTooLarge, msg).await;
         }
         BodyRead::LengthRequired => {
             metrics::REJECTED
                 .with_label_values(&["length_required"])
                 .inc();
             let msg = "Chunked request bodies above 64 KiB are not supported; send Content-Length.";
-            send_error(
-                session,
-                ctx,
-                &GatewayError::new(ErrorKind::LengthRequired, msg),
-            )
-            .await?;
-            return Ok(true);
+            return refuse(session, ctx, ErrorKind::LengthRequired, msg).await;
         }
     };
 
@@ -117,13 +96,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             None => {
                 let msg =
                     "X-Stav-Max-Tier must be sovereign, routed-commercial or global-commercial.";
-                send_error(
-                    session,
-                    ctx,
-                    &GatewayError::new(ErrorKind::InvalidRequest, msg),
-                )
-                .await?;
-                return Ok(true);
+                return refuse(session, ctx, ErrorKind::InvalidRequest, msg).await;
             }
         },
     };
@@ -132,6 +105,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         team: &team,
         key_max_tier: key.max_tier,
         header_max_tier,
+        models: &key.models,
     };
     let planned = match ctx.route {
         Route::ChatCompletions | Route::Embeddings => {
@@ -143,28 +117,140 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         }
         Route::Models | Route::Model | Route::Other => unreachable!("answered above"),
     };
-    match planned {
-        Ok(Decision::Proxy(plan)) => {
-            ctx.plan = Some(*plan);
-            Ok(false)
-        }
-        Ok(Decision::Answer { tier, cap, body }) => {
-            ctx.cap = Some(cap);
-            send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
-            Ok(true)
-        }
+    let decision = match planned {
+        Ok(d) => d,
         Err(err) => {
             let reason = match err.kind {
                 ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
                 ErrorKind::NoEligibleModel => "no_eligible_model",
                 ErrorKind::ModelNotFound => "model_not_found",
                 ErrorKind::WrongModelKind => "wrong_model_kind",
+                ErrorKind::PermissionDenied => {
+                    metrics::ACCESS_DENIED.with_label_values(&["model"]).inc();
+                    "permission_denied"
+                }
                 _ => "bad_request",
             };
             metrics::REJECTED.with_label_values(&[reason]).inc();
             ctx.cap = err.cap;
             send_error(session, ctx, &err).await?;
+            return Ok(true);
+        }
+    };
+
+    // Limits are checked last: a request refused for any other reason costs nothing.
+    let tokens = match &decision {
+        Decision::Proxy(plan) => reserve_tokens(ctx.route, plan, body.len()),
+        Decision::Answer { .. } => 0,
+    };
+    let buckets = limits::buckets(
+        &key.id,
+        (key.rpm, key.tpm),
+        &team.name,
+        (team.rpm, team.tpm),
+        tokens,
+    );
+    match gw.store.limiter.acquire(&buckets).await {
+        Ok(admitted) => {
+            ctx.rate_headers = admitted.headers.0;
+            ctx.reservation = admitted.reservation;
+        }
+        Err(limited) => {
+            if let Decision::Proxy(plan) = &decision {
+                ctx.cap = Some(plan.cap);
+            }
+            return rate_limited(session, ctx, limited).await;
+        }
+    }
+
+    match decision {
+        Decision::Proxy(plan) => {
+            ctx.plan = Some(*plan);
+            Ok(false)
+        }
+        Decision::Answer { tier, cap, body } => {
+            ctx.cap = Some(cap);
+            send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
         }
     }
+}
+
+/// The key, checked against the snapshot, then its IP allowlist and scope. `None`: refused and
+/// answered.
+async fn identify(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> PResult<Option<Arc<KeyRecord>>> {
+    let headers = &session.req_header().headers;
+    let key = match auth::authenticate(&gw.store.keys(), headers, now_unix()) {
+        Ok(key) => key,
+        Err(why) => {
+            metrics::AUTH_FAILURES
+                .with_label_values(&[why.as_label()])
+                .inc();
+            // One answer for every kind of bad key: nothing to learn from probing.
+            let msg = match why {
+                auth::AuthFailure::Missing => {
+                    "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`."
+                }
+                _ => "Incorrect API key provided.",
+            };
+            refuse(session, ctx, ErrorKind::InvalidApiKey, msg).await?;
+            return Ok(None);
+        }
+    };
+    ctx.key_id = Some(key.id.clone());
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let client = client_ip(peer, headers, &gw.cfg.server.trusted_proxies);
+    if let Err(denied) = access::check(&key, ctx.route, client) {
+        metrics::ACCESS_DENIED
+            .with_label_values(&[denied.reason])
+            .inc();
+        refuse(session, ctx, ErrorKind::PermissionDenied, denied.message).await?;
+        return Ok(None);
+    }
+    Ok(Some(key))
+}
+
+/// A rough input estimate (4 bytes a token) plus the output budget: reserved now, corrected from
+/// the upstream's usage when the answer ends.
+fn reserve_tokens(route: Route, plan: &Plan, body_len: usize) -> u64 {
+    let input = body_len as u64 / 4;
+    match route {
+        Route::ChatCompletions | Route::Messages => {
+            input + plan.max_output.unwrap_or(DEFAULT_OUTPUT_RESERVE)
+        }
+        Route::Embeddings => input,
+        _ => 0,
+    }
+}
+
+async fn rate_limited(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResult<bool> {
+    let secs = l.retry_after_secs();
+    ctx.rate_headers = l.headers.0.clone();
+    ctx.rate_headers.push(("retry-after", secs.to_string()));
+    ctx.rate_headers
+        .push(("retry-after-ms", l.retry_after_ms.max(1).to_string()));
+    let msg = format!(
+        "Rate limit reached: {} {} per minute for this {}. Try again in {secs} s.",
+        l.limit,
+        l.kind.as_str(),
+        l.owner.as_str()
+    );
+    refuse(session, ctx, ErrorKind::RateLimited, msg).await
+}
+
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    kind: ErrorKind,
+    msg: impl Into<String>,
+) -> PResult<bool> {
+    send_error(session, ctx, &GatewayError::new(kind, msg)).await?;
+    Ok(true)
 }

@@ -1,6 +1,7 @@
 //! Per-request state: the decision made in the request phase, read by every later phase.
 
 use crate::contract::{Contract, GatewayError, Route};
+use crate::limits::Reservation;
 use crate::plan::Plan;
 use crate::translate::EventTranslator;
 use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
@@ -51,6 +52,10 @@ pub struct Ctx {
     pub first_byte: Option<Instant>,
     pub usage: Option<Usage>,
     pub stream_open: bool,
+    /// Tokens held against rate limits, corrected with the real usage in `logging`.
+    pub reservation: Option<Reservation>,
+    /// `x-ratelimit-*` (and on 429 `retry-after`) for the answer's header.
+    pub rate_headers: Vec<(&'static str, String)>,
 }
 
 impl Ctx {
@@ -69,6 +74,8 @@ impl Ctx {
             first_byte: None,
             usage: None,
             stream_open: false,
+            reservation: None,
+            rate_headers: Vec::new(),
         }
     }
 }

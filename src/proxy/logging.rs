@@ -69,3 +69,14 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
         e.map_or(String::new(), |e| format!(" error=\"{e}\"")),
     );
 }
+
+/// What to correct a token reservation to: the reported usage; nothing when the request failed
+/// before an answer; `None` (keep the reservation) when an answer went out but its usage never
+/// arrived, e.g. the client left mid-stream.
+pub fn tokens_used(ctx: &Ctx) -> Option<Option<u64>> {
+    match (ctx.usage, ctx.upstream_status) {
+        (Some(u), _) => Some(Some(u.input_tokens + u.output_tokens)),
+        (None, Some(s)) if (200..300).contains(&s) => None,
+        (None, _) => Some(None),
+    }
+}

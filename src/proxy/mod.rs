@@ -21,6 +21,7 @@ mod respond;
 mod response;
 
 use crate::config::{Config, ProviderApi};
+use crate::store::Store;
 use crate::upstream::Upstream;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -36,12 +37,14 @@ use std::time::Duration;
 pub struct Gateway {
     pub cfg: Arc<Config>,
     pub upstreams: Vec<Upstream>,
+    /// Keys snapshot and rate limiter, shared with the key sync service.
+    pub store: Arc<Store>,
     /// `created` for catalogue models that do not set one: when this process started serving.
     pub started_unix: u64,
 }
 
 impl Gateway {
-    pub fn new(cfg: Arc<Config>, upstreams: Vec<Upstream>) -> Self {
+    pub fn new(cfg: Arc<Config>, upstreams: Vec<Upstream>, store: Arc<Store>) -> Self {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -49,6 +52,7 @@ impl Gateway {
         Self {
             cfg,
             upstreams,
+            store,
             started_unix,
         }
     }
@@ -230,5 +234,10 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         logging::finish(self, session, e, ctx);
+        if let Some(r) = ctx.reservation.take() {
+            if let Some(actual) = logging::tokens_used(ctx) {
+                self.store.limiter.reconcile(&r, actual).await;
+            }
+        }
     }
 }

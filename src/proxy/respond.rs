@@ -16,6 +16,13 @@ pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()
     Ok(())
 }
 
+pub fn add_rate_headers(resp: &mut ResponseHeader, ctx: &Ctx) -> PResult<()> {
+    for (name, value) in &ctx.rate_headers {
+        resp.insert_header(*name, value.as_str())?;
+    }
+    Ok(())
+}
+
 pub async fn send_json(
     session: &mut Session,
     ctx: &Ctx,
@@ -54,6 +61,7 @@ pub async fn send_json_with_tier(
     if let Some(cap) = cap {
         resp.insert_header("x-stav-max-tier", cap.as_str())?;
     }
+    add_rate_headers(&mut resp, ctx)?;
     session.write_response_header(Box::new(resp), false).await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)

@@ -70,6 +70,7 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
     resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
     resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
+    super::respond::add_rate_headers(resp, ctx)?;
     if let Some(r) = &plan.routing {
         resp.insert_header("x-stav-selected-model", r.selected_model.as_str())?;
         // Header values are ASCII.

@@ -212,13 +212,14 @@ impl RouteDecision {
     }
 }
 
-/// First matching rule whose model fits under the cap, then the default; `Err` lists what was
-/// skipped when nothing fits.
+/// First matching rule whose model fits under the cap (and that the key may use), then the
+/// default; `Err` lists what was skipped when nothing fits.
 pub fn route(
     policy: &RouterPolicy,
     s: &Signals,
     cap: Tier,
     catalogue: &Catalogue,
+    allowed: &dyn Fn(&str) -> bool,
 ) -> Result<RouteDecision, Vec<String>> {
     let mut skipped = Vec::new();
     let candidates = policy
@@ -243,6 +244,10 @@ pub fn route(
         }
         if entry.tier > cap {
             skipped.push(format!("{model} (tier {} above cap {})", entry.tier, cap));
+            continue;
+        }
+        if !allowed(model) {
+            skipped.push(format!("{model} (not allowed for this API key)"));
             continue;
         }
         let signals = format!(

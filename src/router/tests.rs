@@ -71,14 +71,17 @@ fn policy() -> RouterPolicy {
 #[test]
 fn first_match_wins_within_the_cap() {
     let s = signals(Complexity::High, true, false);
-    let d = route(&policy(), &s, Tier::GlobalCommercial, &catalogue()).unwrap();
+    let d = route(&policy(), &s, Tier::GlobalCommercial, &catalogue(), &|_| {
+        true
+    })
+    .unwrap();
     assert_eq!(
         (d.model_name.as_str(), d.rule),
         ("claude-sonnet-4-5", Some(0))
     );
     assert_eq!(d.reason, "complexity=high, code=true, sensitive=false, rule=0: complexity=high, code=true → claude-sonnet-4-5");
     // Capped: the claude rule is skipped, the next matching rule serves.
-    let d = route(&policy(), &s, Tier::Sovereign, &catalogue()).unwrap();
+    let d = route(&policy(), &s, Tier::Sovereign, &catalogue(), &|_| true).unwrap();
     assert_eq!(
         (d.model_name.as_str(), d.rule),
         ("llama-4-maverick:precision", Some(1))
@@ -92,13 +95,16 @@ fn first_match_wins_within_the_cap() {
 #[test]
 fn default_when_nothing_matches_and_error_when_nothing_fits() {
     let s = signals(Complexity::Low, false, false);
-    let d = route(&policy(), &s, Tier::Sovereign, &catalogue()).unwrap();
+    let d = route(&policy(), &s, Tier::Sovereign, &catalogue(), &|_| true).unwrap();
     assert_eq!((d.model_name.as_str(), d.rule), ("small:fast", None));
     let only_commercial = RouterPolicy {
         default: "mistral-large".into(),
         rules: vec![],
     };
-    let err = route(&only_commercial, &s, Tier::Sovereign, &catalogue()).unwrap_err();
+    let err = route(&only_commercial, &s, Tier::Sovereign, &catalogue(), &|_| {
+        true
+    })
+    .unwrap_err();
     assert_eq!(
         err,
         ["mistral-large (tier routed-commercial above cap sovereign)"]
@@ -106,9 +112,19 @@ fn default_when_nothing_matches_and_error_when_nothing_fits() {
 }
 
 #[test]
+fn models_the_key_may_not_use_are_skipped() {
+    let s = signals(Complexity::Medium, false, true);
+    let d = route(&policy(), &s, Tier::GlobalCommercial, &catalogue(), &|m| {
+        m != "small:fast"
+    });
+    let err = d.unwrap_err();
+    assert_eq!(err, ["small:fast (not allowed for this API key)"]);
+}
+
+#[test]
 fn metadata_shape() {
     let s = signals(Complexity::Medium, false, true);
-    let d = route(&policy(), &s, Tier::Sovereign, &catalogue()).unwrap();
+    let d = route(&policy(), &s, Tier::Sovereign, &catalogue(), &|_| true).unwrap();
     let m = d.metadata(&s, Tier::Sovereign);
     assert_eq!(m["selected_model"], "small:fast");
     assert_eq!(m["rule"], "default");
@@ -212,7 +228,7 @@ fn served_tier_never_exceeds_the_cap() {
         };
         let cap = effective_cap(&inputs);
         let s = signals(Complexity::Medium, r.next() % 2 == 0, sensitive);
-        match route(&pol, &s, cap.tier, &cat) {
+        match route(&pol, &s, cap.tier, &cat, &|_| true) {
             Ok(d) => {
                 let served = cat.get(d.model).tier;
                 assert!(
