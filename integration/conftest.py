@@ -197,3 +197,93 @@ def openai_client(gateway):
     import openai
 
     return openai.OpenAI(base_url=gateway.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=10)
+
+
+def small_config(port, admin_port, upstream_port, store, listen_host="127.0.0.1", server_extra="", teams=""):
+    """A gateway config with one scripted provider and two chat models, for tests that run their
+    own gateways (key stores, several nodes)."""
+    host = f"[{listen_host}]" if ":" in listen_host else listen_host
+    return f"""
+[server]
+listen = "{host}:{port}"
+admin_listen = "127.0.0.1:{admin_port}"
+threads = 2
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 1
+{server_extra}
+
+{store}
+
+[[providers]]
+name = "scripted"
+api = "openai"
+base_url = "http://127.0.0.1:{upstream_port}/v1"
+api_key_env = "STAV_IT_UPSTREAM_KEY"
+
+[[models]]
+name = "chat-a"
+provider = "scripted"
+tier = "sovereign"
+
+[[models]]
+name = "chat-b"
+provider = "scripted"
+tier = "sovereign"
+
+[[models]]
+name = "emb-a"
+provider = "scripted"
+tier = "sovereign"
+kind = "embeddings"
+
+{teams}
+"""
+
+
+class Process:
+    """A gateway process of a test's own, stopped at the end of the test's fixture."""
+
+    def __init__(self, cfg_path, port, admin_port, upstream_port):
+        self.cfg = cfg_path
+        self.log_path = Path(str(cfg_path) + ".log")
+        env = dict(os.environ, STAV_IT_UPSTREAM_KEY=UPSTREAM_KEY, RUST_LOG="info")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen([str(BIN), "--config", str(cfg_path)], stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+        self.gw = Gateway(port, admin_port, upstream_port, self.log_path)
+        wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/v1/models")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def keys_cli(cfg, *args, check=True):
+    """`stav-gateway keys ... --json`, parsed."""
+    r = subprocess.run([str(BIN), "keys", "--config", str(cfg), *args], capture_output=True, text=True,
+                       timeout=30)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def keys_json(cfg, *args):
+    return json.loads(keys_cli(cfg, *args, "--json").stdout)
+
+
+def metric(text, name, **labels):
+    """The value of one sample in a Prometheus text exposition (0 if absent)."""
+    want = {k: str(v) for k, v in labels.items()}
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head == name and not want:
+            return float(value)
+        if head.startswith(name + "{"):
+            got = dict(p.split("=", 1) for p in head[len(name) + 1:-1].split(",") if p)
+            got = {k: v.strip('"') for k, v in got.items()}
+            if all(got.get(k) == v for k, v in want.items()):
+                return float(value)
+    return 0.0

@@ -9,7 +9,7 @@ import pytest
 from stavkeys import make_key
 from pydantic import BaseModel
 
-from conftest import CLIENT_KEY, UPSTREAM_KEY
+from conftest import CLIENT_KEY, UPSTREAM_KEY, metric
 
 
 def raw_post(gateway, path, body: bytes, headers=None):
@@ -294,11 +294,7 @@ def test_unknown_route_is_404_in_openai_shape(gateway):
 
 # --- metrics -----------------------------------------------------------------------------------
 
-def sample(text, name, **labels):
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+sample = metric
 
 
 def test_metrics_show_the_requests_just_made(gateway, openai_client):
