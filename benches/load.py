@@ -19,7 +19,6 @@ Expects release binaries (benches/load.sh builds them and installs wrk).
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
-KEY = "sk-stav-bench-key"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+from stavkeys import make_key, record  # noqa: E402
+
+KEY = make_key("benchkey0001", "LoadBenchmarkKeyNotForProduction")
+PACED_KEY = make_key("benchpaced01", "LoadBenchmarkKeyNotForProduction")
 TICK = os.sysconf("SC_CLK_TCK")
 PROMPT = "In one sentence, what is EU sovereignty for AI?"
 
@@ -168,9 +171,8 @@ def main():
                             "--token-delay-ms", "2000"]))
         bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{bare_port}", f"127.0.0.1:{mock_port}", "2"])
         procs.append(bare)
-        h = lambda k: hashlib.sha256(k.encode()).hexdigest()
-        (tmp / "keys.toml").write_text(f'[[keys]]\nid = "bench"\nsha256 = "{h(KEY)}"\nteam = "bench"\n'
-                                       f'[[keys]]\nid = "bench-paced"\nsha256 = "{h(KEY + "-paced")}"\nteam = "bench-paced"\n')
+        (tmp / "keys.toml").write_text(record("benchkey0001", "bench", KEY)
+                                       + record("benchpaced01", "bench-paced", PACED_KEY))
         (tmp / "stav.toml").write_text(f"""
 [server]
 listen = "127.0.0.1:{gw_port}"
@@ -178,8 +180,9 @@ admin_listen = "127.0.0.1:{admin_port}"
 threads = 2
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
-[keys]
-file = "keys.toml"
+[store]
+kind = "file"
+path = "keys.toml"
 [[providers]]
 name = "mock"
 api = "openai"
@@ -251,7 +254,7 @@ router = {{ default = "m-slow" }}
                                             {**auth, "anthropic-version": "2023-06-01"})
         # auto for a team whose router picks the paced model
         rows["auto"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", {**stream, "model": "auto"},
-                                       {"Authorization": f"Bearer {KEY}-paced"})
+                                       {"Authorization": f"Bearer {PACED_KEY}"})
 
         memory = {"rest_kib": rest}
         idle = {**stream, "model": "m-idle"}

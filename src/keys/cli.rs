@@ -112,28 +112,64 @@ impl AdminStore {
         }
     }
 
-    fn put(&self, record: &KeyRecord, new: bool) -> Result<(), String> {
+    fn create(&self, record: &KeyRecord) -> Result<(), String> {
+        let exists = || format!("key id {} exists", record.id);
         match self {
-            AdminStore::File(path) => {
-                let mut all = super::file::read_records(path)?;
-                match all.iter_mut().find(|r| r.id == record.id) {
-                    Some(_) if new => return Err(format!("key id {} exists", record.id)),
-                    Some(slot) => *slot = record.clone(),
-                    None => all.push(record.clone()),
+            AdminStore::File(path) => super::file::update(path, |all| {
+                if all.iter().any(|r| r.id == record.id) {
+                    return Err(exists());
                 }
-                super::file::write_records(path, &all)
-            }
+                all.push(record.clone());
+                Ok(())
+            }),
             AdminStore::Redis(link, rt) => rt.block_on(async {
                 let mut conn = link.connect().await.map_err(redis_err)?;
-                if link
-                    .put_key(&mut conn, &record.to_stored(), new)
-                    .await
-                    .map_err(redis_err)?
-                {
-                    Ok(())
-                } else {
-                    Err(format!("key id {} exists", record.id))
+                let stored = record.to_stored();
+                match link.put_key(&mut conn, &stored, None).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(exists()),
+                    Err(e) => Err(redis_err(e)),
                 }
+            }),
+        }
+    }
+
+    /// Change one record atomically: under the file lock, or by compare-and-set in Redis
+    /// (retried if another writer got there first).
+    fn update<T>(
+        &self,
+        id: &str,
+        change: impl Fn(&mut KeyRecord) -> Result<T, String>,
+    ) -> Result<(KeyRecord, T), String> {
+        let missing = || format!("no key with id {id:?}");
+        match self {
+            AdminStore::File(path) => super::file::update(path, |all| {
+                let r = all.iter_mut().find(|r| r.id == id).ok_or_else(missing)?;
+                let out = change(r)?;
+                Ok((r.clone(), out))
+            }),
+            AdminStore::Redis(link, rt) => rt.block_on(async {
+                let mut conn = link.connect().await.map_err(redis_err)?;
+                for _ in 0..5 {
+                    let raw = link
+                        .get_key(&mut conn, id)
+                        .await
+                        .map_err(redis_err)?
+                        .ok_or_else(missing)?;
+                    let mut r = serde_json::from_str::<super::record::StoredKey>(&raw)
+                        .map_err(|e| format!("key {id}: {e}"))?
+                        .validate()
+                        .map_err(|e| format!("key {id}: {}: {}", e.field, e.message))?;
+                    let out = change(&mut r)?;
+                    if link
+                        .put_key(&mut conn, &r.to_stored(), Some(&raw))
+                        .await
+                        .map_err(redis_err)?
+                    {
+                        return Ok((r, out));
+                    }
+                }
+                Err(format!("key {id} keeps changing under us; try again"))
             }),
         }
     }
@@ -219,7 +255,7 @@ pub fn run(cfg: &Config, cmd: KeysCommand) -> Result<(), String> {
             if !cfg.teams.iter().any(|t| t.name == team) {
                 eprintln!("note: team {team:?} is not in the configuration: no team cap, no router, no team limits");
             }
-            store.put(&record, true)?;
+            store.create(&record)?;
             if json {
                 let mut v = describe(&record, now);
                 v["key"] = json!(key);
@@ -265,15 +301,15 @@ pub fn run(cfg: &Config, cmd: KeysCommand) -> Result<(), String> {
         }
         KeysCommand::Rotate { id, grace, json } => {
             let grace = duration_secs(&grace, "--grace")?;
-            let mut r = store.get(&id)?;
-            if r.usable(now).is_err() {
-                return Err(format!(
-                    "key {id} is {}; create a new key instead",
-                    r.state(now)
-                ));
-            }
-            let key = admin::rotate(&mut r, grace, now);
-            store.put(&r, false)?;
+            let (r, key) = store.update(&id, |r| {
+                if r.usable(now).is_err() {
+                    return Err(format!(
+                        "key {id} is {}; create a new key instead",
+                        r.state(now)
+                    ));
+                }
+                Ok(admin::rotate(r, grace, now))
+            })?;
             let until = rfc3339(now + grace);
             if json {
                 let mut v = describe(&r, now);
@@ -287,9 +323,10 @@ pub fn run(cfg: &Config, cmd: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Revoke { id } => {
-            let mut r = store.get(&id)?;
-            admin::revoke(&mut r, now);
-            store.put(&r, false)?;
+            store.update(&id, |r| {
+                admin::revoke(r, now);
+                Ok(())
+            })?;
             println!("revoked key {id}");
         }
     }

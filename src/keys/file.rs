@@ -52,6 +52,28 @@ pub fn read_records(path: &Path) -> Result<Vec<KeyRecord>, String> {
         .collect())
 }
 
+/// Read, change and write the file under an exclusive lock (`.<name>.lock` beside it), so two
+/// `keys` commands run at once cannot lose each other's change.
+pub fn update<T>(
+    path: &Path,
+    change: impl FnOnce(&mut Vec<KeyRecord>) -> Result<T, String>,
+) -> Result<T, String> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("keys");
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let mut all = read_records(path)?;
+    let out = change(&mut all)?;
+    write_records(path, &all)?;
+    Ok(out)
+}
+
 pub fn write_records(path: &Path, records: &[KeyRecord]) -> Result<(), String> {
     let file = KeysFile {
         keys: records.iter().map(KeyRecord::to_stored).collect(),

@@ -207,4 +207,30 @@ mod tests {
         assert!(h.starts_with("hm_live_abcdefghijkl_"));
         assert!(!h.contains(&secret[4..20]));
     }
+
+    #[test]
+    fn arbitrary_input_never_panics_and_almost_never_passes() {
+        let mut rng = crate::test_support::XorShift(0x5eed_cafe);
+        let valid = new_key(Env::Live, &new_kid());
+        let mut accepted = 0;
+        for i in 0..200_000 {
+            // Half random bytes of random length, half a valid key with random damage.
+            let candidate: Vec<u8> = if i % 2 == 0 {
+                let len = rng.below(80) as usize;
+                (0..len).map(|_| rng.next() as u8).collect()
+            } else {
+                let mut k = valid.clone().into_bytes();
+                for _ in 0..=rng.below(3) {
+                    let at = rng.below(k.len() as u64) as usize;
+                    k[at] = ALPHABET[rng.below(62) as usize];
+                }
+                k
+            };
+            if parse(&candidate).is_some() && candidate != valid.as_bytes() {
+                accepted += 1;
+            }
+        }
+        // A damaged key passes only when the CRC collides (about 1 in 2^32).
+        assert_eq!(accepted, 0);
+    }
 }

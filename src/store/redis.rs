@@ -60,9 +60,13 @@ return 0
 ";
 
 /// Write one key record, bump the version and announce it. `ARGV[4] == 'new'` refuses to
-/// overwrite an existing id.
+/// overwrite an existing id; otherwise the record must still be `ARGV[5]` (compare and set, so
+/// two admins cannot undo each other, e.g. a rotation resurrecting a concurrent revocation).
 const PUT_KEY: &str = r"
-if ARGV[4] == 'new' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[4] == 'new' then
+  if current then return -1 end
+elseif current ~= ARGV[5] then
   return -1
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -248,12 +252,27 @@ impl RedisLink {
         Ok(v.unwrap_or(0))
     }
 
-    /// Store a record and tell every node. `Ok(false)`: `new` was asked and the id exists.
+    /// One stored record as its exact JSON (the compare-and-set token of `put_key`).
+    pub async fn get_key(
+        &self,
+        conn: &mut MultiplexedConnection,
+        id: &str,
+    ) -> RedisResult<Option<String>> {
+        redis::cmd("HGET")
+            .arg(self.keys_hash())
+            .arg(id)
+            .query_async(conn)
+            .await
+    }
+
+    /// Store a record and tell every node. `expected`: `None` creates (refused if the id exists),
+    /// `Some(json)` replaces only if the stored record is still exactly `json`. `Ok(false)`:
+    /// refused.
     pub async fn put_key(
         &self,
         conn: &mut MultiplexedConnection,
         record: &StoredKey,
-        new: bool,
+        expected: Option<&str>,
     ) -> RedisResult<bool> {
         let json = serde_json::to_string(record).expect("records serialise");
         let v: i64 = self
@@ -263,7 +282,8 @@ impl RedisLink {
             .arg(&record.id)
             .arg(json)
             .arg(self.channel())
-            .arg(if new { "new" } else { "update" })
+            .arg(if expected.is_none() { "new" } else { "cas" })
+            .arg(expected.unwrap_or(""))
             .invoke_async(conn)
             .await?;
         Ok(v >= 0)
