@@ -205,8 +205,14 @@ fn served_tier_never_exceeds_the_cap() {
         let rules = (0..(r.next() % 4))
             .map(|_| Rule {
                 when: When {
-                    code: (r.next() % 2 == 0).then(|| r.next() % 2 == 0),
-                    sensitive: (r.next() % 3 == 0).then(|| r.next() % 2 == 0),
+                    code: r
+                        .next()
+                        .is_multiple_of(2)
+                        .then(|| r.next().is_multiple_of(2)),
+                    sensitive: r
+                        .next()
+                        .is_multiple_of(3)
+                        .then(|| r.next().is_multiple_of(2)),
                     ..When::default()
                 },
                 model: format!("m{}", r.next() % 4),
@@ -216,8 +222,8 @@ fn served_tier_never_exceeds_the_cap() {
             default: format!("m{}", r.next() % 4),
             rules,
         };
-        let sensitive = r.next() % 2 == 0;
-        let opt_out = r.next() % 5 == 0;
+        let sensitive = r.next().is_multiple_of(2);
+        let opt_out = r.next().is_multiple_of(5);
         let entities = [pii::Entity::Email];
         let inputs = CapInputs {
             team: Some(r.tier()),
@@ -227,7 +233,7 @@ fn served_tier_never_exceeds_the_cap() {
             sensitive_opt_out: opt_out,
         };
         let cap = effective_cap(&inputs);
-        let s = signals(Complexity::Medium, r.next() % 2 == 0, sensitive);
+        let s = signals(Complexity::Medium, r.next().is_multiple_of(2), sensitive);
         match route(&pol, &s, cap.tier, &cat, &|_| true) {
             Ok(d) => {
                 let served = cat.get(d.model).tier;

@@ -129,7 +129,7 @@ async fn watch_file(
                 let now = fingerprint(path);
                 // Metadata catches every rename and most writes; the content hash every 5 s
                 // catches an in-place edit that kept size and timestamp.
-                if now != last_seen || rounds % 25 == 0 {
+                if now != last_seen || rounds.is_multiple_of(25) {
                     last_seen = now;
                     reload_file(store, path, &mut last_hash, "file changed");
                 }
