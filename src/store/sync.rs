@@ -62,6 +62,23 @@ fn fingerprint(path: &PathBuf) -> Option<(std::time::SystemTime, u64, u64)> {
     Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
+/// Wait until the file stops changing (an editor writing in place truncates first: reading
+/// mid-write would see a short, possibly still valid, file and drop keys).
+async fn settled(
+    path: &PathBuf,
+    mut seen: Option<(std::time::SystemTime, u64, u64)>,
+) -> Option<(std::time::SystemTime, u64, u64)> {
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = fingerprint(path);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    seen
+}
+
 fn reload_file(store: &Store, path: &PathBuf, last_hash: &mut [u8; 32], why: &str) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -130,7 +147,7 @@ async fn watch_file(
                 // Metadata catches every rename and most writes; the content hash every 5 s
                 // catches an in-place edit that kept size and timestamp.
                 if now != last_seen || rounds.is_multiple_of(25) {
-                    last_seen = now;
+                    last_seen = settled(path, now).await;
                     reload_file(store, path, &mut last_hash, "file changed");
                 }
             }
@@ -266,4 +283,38 @@ async fn reload_redis(
     }
     *last_version = Some(version);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_being_written_is_read_only_once_it_settles() {
+        let dir = std::env::temp_dir().join(format!("stav-settle-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.toml");
+        std::fs::write(&path, "x").unwrap();
+        let first = fingerprint(&path);
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    std::fs::write(&path, "y".repeat(i + 2)).unwrap();
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        let start = std::time::Instant::now();
+        let seen = settled(&path, first).await;
+        writer.join().unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(seen, fingerprint(&path));
+        assert_eq!(std::fs::read(&path).unwrap().len(), 31);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
