@@ -3,6 +3,7 @@
 import http.client
 import json
 import re
+import time
 
 import openai
 import pytest
@@ -42,6 +43,10 @@ def test_create_answers_with_content_tier_and_request_id(gateway, openai_client)
     assert re.fullmatch(r"req_[0-9a-f]{24}", rid)
     assert completion._request_id == rid
     assert raw.headers["x-upstream-request-id"] == "upstream-req-1"
+    # The access line is written as the request ends, just after the last byte went out.
+    deadline = time.time() + 3
+    while rid not in gateway.log() and time.time() < deadline:
+        time.sleep(0.02)
     assert rid in gateway.log()
 
 
