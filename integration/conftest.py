@@ -94,7 +94,8 @@ name = "slow"
 api = "openai"
 base_url = "{up}"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
-read_timeout_ms = 700
+first_byte_timeout_ms = 700
+idle_timeout_ms = 700
 
 [[providers]]
 name = "anthropic-scripted"

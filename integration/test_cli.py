@@ -27,7 +27,7 @@ def test_shipped_config_is_valid(tmp_path):
     ('provider = "stav-demo"\nupstream_model = "Qwen/Qwen3-32B"', 'provider = "nowhere"\nupstream_model = "Qwen/Qwen3-32B"',
      "models[0].provider"),
     ('tier = "routed-commercial"', 'tier = "eu-ish"', "models[1].tier"),
-    ('name = "mistral-large"', 'name = "qwen3-32b"', "models[1].name"),
+    ('name = "mistral-large"', 'name = "qwen3-32b"', "models[1].provider"),
     ('path = "keys.toml"', 'path = "absent.toml"', "store.path"),
     ('kind = "file"', 'kind = "zookeeper"', "store.kind"),
     ('api = "openai"', 'api = "soap"', "providers[0].api"),

@@ -19,6 +19,8 @@ pub struct ModelEntry {
     pub tier: Tier,
     pub kind: ModelKind,
     pub created: Option<u64>,
+    pub weight: u32,
+    pub priority: u32,
 }
 
 impl ModelEntry {
@@ -38,6 +40,8 @@ pub struct Catalogue {
     entries: Vec<ModelEntry>,
     /// Indices of family entries, longest prefix first, so the most specific family wins.
     families: Vec<usize>,
+    /// For each entry, every entry of the same name (its deployments), itself first.
+    deployments: Vec<Vec<usize>>,
 }
 
 impl Catalogue {
@@ -46,7 +50,45 @@ impl Catalogue {
             .filter(|&i| entries[i].is_family())
             .collect();
         families.sort_by_key(|&i| std::cmp::Reverse(entries[i].name.len()));
-        Self { entries, families }
+        families.dedup_by_key(|i| entries[*i].name.clone());
+        let deployments = (0..entries.len())
+            .map(|i| {
+                std::iter::once(i)
+                    .chain(
+                        (0..entries.len())
+                            .filter(|&j| j != i && entries[j].name == entries[i].name),
+                    )
+                    .collect()
+            })
+            .collect();
+        Self {
+            entries,
+            families,
+            deployments,
+        }
+    }
+
+    /// Every deployment of the entry's model, the entry itself first.
+    pub fn deployments(&self, idx: usize) -> &[usize] {
+        &self.deployments[idx]
+    }
+
+    /// The lowest tier any deployment of the entry's model runs at.
+    pub fn min_tier(&self, idx: usize) -> Tier {
+        self.deployments[idx]
+            .iter()
+            .map(|&i| self.entries[i].tier)
+            .min()
+            .expect("an entry is its own deployment")
+    }
+
+    /// The highest tier any deployment of the entry's model runs at.
+    pub fn max_tier(&self, idx: usize) -> Tier {
+        self.deployments[idx]
+            .iter()
+            .map(|&i| self.entries[i].tier)
+            .max()
+            .expect("an entry is its own deployment")
     }
 
     /// Exact name first, then the longest matching family.
@@ -76,9 +118,18 @@ impl Catalogue {
         &self.entries[idx]
     }
 
-    /// Concrete (non-family) entries, in configuration order: what `/v1/models` can list.
+    /// Concrete (non-family) models, each once (its first deployment), in configuration order:
+    /// what `/v1/models` can list.
     pub fn listable(&self) -> impl Iterator<Item = &ModelEntry> {
-        self.entries.iter().filter(|e| !e.is_family())
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| !e.is_family() && self.first_of_name(*i))
+            .map(|(_, e)| e)
+    }
+
+    fn first_of_name(&self, idx: usize) -> bool {
+        self.deployments[idx].iter().all(|&j| j >= idx)
     }
 
     pub fn entries(&self) -> &[ModelEntry] {
@@ -107,6 +158,8 @@ mod tests {
             tier: Tier::Sovereign,
             kind: ModelKind::Chat,
             created: None,
+            weight: 1,
+            priority: 0,
         }
     }
 

@@ -90,6 +90,7 @@ struct RawServer {
     upgrade_sock: Option<String>,
     pid_file: Option<String>,
     trusted_proxies: Vec<String>,
+    max_upstream_attempts: usize,
 }
 
 impl Default for RawServer {
@@ -105,6 +106,7 @@ impl Default for RawServer {
             upgrade_sock: None,
             pid_file: None,
             trusted_proxies: Vec::new(),
+            max_upstream_attempts: 3,
         }
     }
 }
@@ -152,7 +154,11 @@ struct RawProvider {
     #[serde(default)]
     connect_timeout_ms: Option<u64>,
     #[serde(default)]
-    read_timeout_ms: Option<u64>,
+    first_byte_timeout_ms: Option<u64>,
+    #[serde(default)]
+    idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    total_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +173,12 @@ struct RawModel {
     kind: Option<String>,
     #[serde(default)]
     created: Option<u64>,
+    /// Among deployments of the same priority, the share of first attempts.
+    #[serde(default)]
+    weight: Option<u32>,
+    /// Deployments sharing a name are tried in ascending priority (0 first).
+    #[serde(default)]
+    priority: Option<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +197,8 @@ pub struct ServerSettings {
     pub pid_file: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed (read right to left); empty at the edge.
     pub trusted_proxies: Vec<IpNet>,
+    /// Deployments one request may try (the first included) before its failure is final.
+    pub max_upstream_attempts: usize,
 }
 
 /// Where keys, revocations and rate-limit counters live.
@@ -225,9 +239,18 @@ pub struct Provider {
     pub base: BaseUrl,
     /// Environment variable holding the upstream credential; read at start-up, never logged.
     pub api_key_env: Option<String>,
-    pub connect_timeout: Duration,
-    /// Per read: bounds the wait for the response header and each gap between body chunks.
-    pub read_timeout: Duration,
+    pub timeouts: Timeouts,
+}
+
+/// How long the gateway waits on a provider. Pingora bounds each read with one timeout, so the
+/// wait for the response header uses `first_byte` for whole answers and `idle` for streams (whose
+/// header comes at once and whose gaps are what can stall); `total` is checked as data arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
 }
 
 /// `scheme://host[:port]/prefix`, split once so the hot path only concatenates.
@@ -420,6 +443,12 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
     if raw.threads == 0 {
         return Err(ConfigError::new("server.threads", "must be > 0"));
     }
+    if raw.max_upstream_attempts == 0 {
+        return Err(ConfigError::new(
+            "server.max_upstream_attempts",
+            "must be at least 1",
+        ));
+    }
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
@@ -439,6 +468,7 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         upgrade_sock: raw.upgrade_sock,
         pid_file: raw.pid_file,
         trusted_proxies,
+        max_upstream_attempts: raw.max_upstream_attempts,
     })
 }
 
@@ -549,11 +579,39 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
             api,
             base,
             api_key_env: p.api_key_env,
-            connect_timeout: Duration::from_millis(p.connect_timeout_ms.unwrap_or(5_000)),
-            read_timeout: Duration::from_millis(p.read_timeout_ms.unwrap_or(600_000)),
+            timeouts: Timeouts {
+                connect: Duration::from_millis(positive(
+                    p.connect_timeout_ms,
+                    5_000,
+                    &field("connect_timeout_ms"),
+                )?),
+                first_byte: Duration::from_millis(positive(
+                    p.first_byte_timeout_ms,
+                    300_000,
+                    &field("first_byte_timeout_ms"),
+                )?),
+                idle: Duration::from_millis(positive(
+                    p.idle_timeout_ms,
+                    60_000,
+                    &field("idle_timeout_ms"),
+                )?),
+                total: Duration::from_millis(positive(
+                    p.total_timeout_ms,
+                    900_000,
+                    &field("total_timeout_ms"),
+                )?),
+            },
         });
     }
     Ok(out)
+}
+
+fn positive(v: Option<u64>, default: u64, field: &str) -> Result<u64, ConfigError> {
+    match v {
+        Some(0) => Err(ConfigError::new(field, "must be > 0")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
 }
 
 fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>, ConfigError> {
@@ -627,12 +685,6 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
                 "only a trailing * is supported",
             ));
         }
-        if entries.iter().any(|e| e.name == m.name) {
-            return Err(ConfigError::new(
-                field("name"),
-                format!("duplicate model {:?}", m.name),
-            ));
-        }
         let provider = providers
             .iter()
             .position(|p| p.name == m.provider)
@@ -664,6 +716,32 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
                 ));
             }
         }
+        if m.weight == Some(0) {
+            return Err(ConfigError::new(field("weight"), "must be > 0"));
+        }
+        // Another entry of the same name is another deployment of that model: it must be
+        // interchangeable with the first (same kind, same wire API), so a failover changes
+        // where the request goes, never what it is.
+        if let Some(first) = entries.iter().find(|e| e.name == m.name) {
+            if first.provider == provider {
+                return Err(ConfigError::new(
+                    field("provider"),
+                    format!(
+                        "model {:?} already has a deployment on provider {:?}",
+                        m.name, m.provider
+                    ),
+                ));
+            }
+            if first.kind != kind || providers[first.provider].api != providers[provider].api {
+                return Err(ConfigError::new(
+                    field("provider"),
+                    format!(
+                        "deployments of {:?} must share kind and provider api with its first entry",
+                        m.name
+                    ),
+                ));
+            }
+        }
         entries.push(ModelEntry {
             name: m.name,
             provider,
@@ -672,6 +750,8 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
             tier,
             kind,
             created: m.created,
+            weight: m.weight.unwrap_or(1),
+            priority: m.priority.unwrap_or(0),
         });
     }
     Ok(Catalogue::new(entries))
@@ -760,13 +840,30 @@ kind = "chat"
     }
 
     #[test]
-    fn duplicate_model_names_the_field() {
+    fn a_repeated_model_is_another_deployment_on_another_provider() {
         let bad = format!(
             "{GOOD}\n[[models]]\nname = \"qwen3-32b\"\nprovider = \"eu-vllm\"\ntier = \"sovereign\"\n"
         );
         let e = load(&bad, "dup").unwrap_err();
-        assert_eq!(e.field, "models[1].name");
-        assert!(e.message.contains("duplicate"));
+        assert_eq!(e.field, "models[1].provider");
+        assert!(e.message.contains("already has a deployment"));
+        let providers = "[[providers]]\nname = \"backup\"\napi = \"openai\"\nbase_url = \"http://127.0.0.1:8001/v1\"\n[[providers]]\nname = \"claude\"\napi = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\n";
+        let good = format!(
+            "{GOOD}\n{providers}[[models]]\nname = \"qwen3-32b\"\nprovider = \"backup\"\ntier = \"routed-commercial\"\npriority = 1\nweight = 2\n"
+        );
+        let c = load(&good, "dep").unwrap();
+        assert_eq!(c.catalogue.deployments(0), [0, 1]);
+        assert_eq!(c.catalogue.listable().count(), 1, "listed once");
+        assert_eq!(c.catalogue.get(1).priority, 1);
+        let e = load(
+            &good.replace("provider = \"backup\"\ntier", "provider = \"claude\"\ntier"),
+            "dep2",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "models[1].provider");
+        assert!(e.message.contains("share kind and provider api"));
+        let e = load(&good.replace("weight = 2", "weight = 0"), "dep3").unwrap_err();
+        assert_eq!(e.field, "models[1].weight");
     }
 
     #[test]

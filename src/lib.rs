@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod config;
 pub mod contract;
 pub mod demo;
+pub mod health;
 pub mod inject;
 pub mod keys;
 pub mod limits;

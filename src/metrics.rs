@@ -159,6 +159,33 @@ pub static STORE_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static DEPLOYMENT_UP: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "stav_deployment_up",
+        "0 while a deployment is ejected by passive health checks, else 1",
+        &["model", "provider"]
+    )
+    .expect("metric registers")
+});
+
+pub static DEPLOYMENT_EJECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_deployment_ejections_total",
+        "Times a deployment was ejected after failing repeatedly",
+        &["model", "provider"]
+    )
+    .expect("metric registers")
+});
+
+pub static FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_failovers_total",
+        "Requests moved to another deployment before their first byte, by the failed deployment and why",
+        &["model", "provider", "reason"]
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -198,6 +225,9 @@ pub fn init() {
     Lazy::force(&STORE_UP);
     Lazy::force(&RATELIMIT_FALLBACK);
     Lazy::force(&STORE_ERRORS);
+    Lazy::force(&DEPLOYMENT_UP);
+    Lazy::force(&DEPLOYMENT_EJECTIONS);
+    Lazy::force(&FAILOVERS);
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])
         .set(1);

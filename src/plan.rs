@@ -49,6 +49,78 @@ pub struct Plan {
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
     pub max_output: Option<u64>,
+    /// Every deployment of the model within the cap, the one above first; a failover before the
+    /// first byte moves to the next (`activate`).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One deployment a request can be sent to, with its exact upstream bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub model: usize,
+    pub provider: usize,
+    pub api: ProviderApi,
+    pub tier: Tier,
+    pub path: String,
+    pub body: Bytes,
+}
+
+impl Plan {
+    /// Make attempt `i` the one the upstream phases send.
+    pub fn activate(&mut self, i: usize) {
+        let a = &self.attempts[i];
+        self.model = a.model;
+        self.provider = a.provider;
+        self.api = a.api;
+        self.tier = a.tier;
+        self.path = a.path.clone();
+        self.body = a.body.clone();
+    }
+
+    /// Fill `attempts`: this plan's deployment first, then every other deployment of the model
+    /// within the cap. Only the `model` field of the upstream body differs between them (the
+    /// mode, translation included, is the same), so the body is spliced, not rebuilt.
+    fn with_deployments(mut self, cfg: &Config, requested: &str) -> Result<Self, GatewayError> {
+        let first = Attempt {
+            model: self.model,
+            provider: self.provider,
+            api: self.api,
+            tier: self.tier,
+            path: self.path.clone(),
+            body: self.body.clone(),
+        };
+        let others: Vec<usize> = cfg.catalogue.deployments(self.model)[1..]
+            .iter()
+            .copied()
+            .filter(|&d| cfg.catalogue.get(d).tier <= self.cap)
+            .collect();
+        self.attempts = vec![first];
+        if others.is_empty() {
+            return Ok(self);
+        }
+        let base = &cfg.provider(self.provider).base.path;
+        let suffix = self.path[base.len()..].to_string();
+        let view = RequestView::parse(&self.body)?;
+        for d in others {
+            let entry = cfg.catalogue.get(d);
+            let provider = cfg.provider(entry.provider);
+            let upstream_model = entry.upstream_model_for(requested);
+            let body = if upstream_model == view.model {
+                self.body.clone()
+            } else {
+                rewrite_openai_body(&self.body, &view, upstream_model, false)
+            };
+            self.attempts.push(Attempt {
+                model: d,
+                provider: entry.provider,
+                api: provider.api,
+                tier: entry.tier,
+                path: format!("{}{suffix}", provider.base.path),
+                body,
+            });
+        }
+        Ok(self)
+    }
 }
 
 /// What the Smart Router decided, as the client sees it.
@@ -136,7 +208,7 @@ fn select<'c>(
     // The scan matters only if something above `sovereign` could still be chosen.
     let needs_scan = base.tier > Tier::Sovereign
         && !caller.team.sensitive_opt_out
-        && explicit.is_none_or(|(_, e)| e.tier > Tier::Sovereign);
+        && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
     let parsed: Option<serde_json::Value> = if auto || needs_scan {
         Some(serde_json::from_slice(body).map_err(|e| {
             GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
@@ -162,20 +234,20 @@ fn select<'c>(
         sensitive: Some(&entities),
         sensitive_opt_out: caller.team.sensitive_opt_out,
     });
-    if let Some((idx, entry)) = explicit {
-        if entry.tier > cap.tier {
+    if let Some((idx, _)) = explicit {
+        let Some((idx, entry)) = first_within(cfg, idx, cap.tier) else {
             return Err(GatewayError::new(
                 ErrorKind::SovereigntyViolation,
                 format!(
                     "The model `{requested}` is served at tier {}, above this request's sovereignty cap {} (set by: {}). Nothing was sent upstream.",
-                    entry.tier,
+                    cfg.catalogue.min_tier(idx),
                     cap.tier,
                     cap.causes.join("; ")
                 ),
             )
             .with_param("model")
             .with_cap(cap.tier));
-        }
+        };
         return Ok(Selection {
             idx,
             entry,
@@ -199,10 +271,11 @@ fn select<'c>(
         caller.may_use(m)
     }) {
         Ok(d) => {
-            let entry = cfg.catalogue.get(d.model);
+            let (idx, entry) = first_within(cfg, d.model, cap.tier)
+                .expect("the router only picks models within the cap");
             let metadata = d.metadata(&signals, cap.tier);
             Ok(Selection {
-                idx: d.model,
+                idx,
                 entry,
                 name: d.model_name.clone(),
                 cap: cap.tier,
@@ -225,6 +298,15 @@ fn select<'c>(
         .with_param("model")
         .with_cap(cap.tier)),
     }
+}
+
+/// The first deployment of the entry's model at or below `cap`.
+fn first_within(cfg: &Config, idx: usize, cap: Tier) -> Option<(usize, &ModelEntry)> {
+    cfg.catalogue
+        .deployments(idx)
+        .iter()
+        .map(|&d| (d, cfg.catalogue.get(d)))
+        .find(|(_, e)| e.tier <= cap)
 }
 
 pub fn model_not_found(model: &str) -> GatewayError {
@@ -284,7 +366,7 @@ pub fn plan_openai(
         let (translated, mut meta) = chat_to_messages(&req, entry.upstream_model_for(&sel.name))?;
         meta.client_model = sel.name.clone();
         meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
-        return Ok(Plan {
+        return Plan {
             model: idx,
             provider: entry.provider,
             api: provider.api,
@@ -296,7 +378,9 @@ pub fn plan_openai(
             cap: sel.cap,
             routing: sel.routing,
             max_output: view.max_output,
-        });
+            attempts: Vec::new(),
+        }
+        .with_deployments(cfg, &sel.name);
     }
     // Streams always report usage upstream so tokens are metered; the client only sees the usage
     // chunk when it asked for it.
@@ -307,7 +391,7 @@ pub fn plan_openai(
         entry.upstream_model_for(&sel.name),
         force_usage,
     );
-    Ok(Plan {
+    Plan {
         model: idx,
         provider: entry.provider,
         api: provider.api,
@@ -321,7 +405,9 @@ pub fn plan_openai(
         cap: sel.cap,
         routing: sel.routing,
         max_output: view.max_output,
-    })
+        attempts: Vec::new(),
+    }
+    .with_deployments(cfg, &sel.name)
 }
 
 /// Decide where an Anthropic-contract request (`/v1/messages`, `count_tokens`) goes. `query` is
@@ -345,19 +431,23 @@ pub fn plan_anthropic(
                 _ => "/v1/messages",
             };
             let query = query.map_or(String::new(), |q| format!("?{q}"));
-            Ok(Decision::Proxy(Box::new(Plan {
-                model: idx,
-                provider: entry.provider,
-                api: provider.api,
-                tier: entry.tier,
-                path: format!("{}{endpoint}{query}", provider.base.path),
-                body: rewrite_openai_body(body, &view, upstream_model, false),
-                stream: view.stream,
-                mode: Mode::AnthropicPassThrough,
-                cap: sel.cap,
-                routing: sel.routing,
-                max_output: view.max_output,
-            })))
+            Ok(Decision::Proxy(Box::new(
+                Plan {
+                    model: idx,
+                    provider: entry.provider,
+                    api: provider.api,
+                    tier: entry.tier,
+                    path: format!("{}{endpoint}{query}", provider.base.path),
+                    body: rewrite_openai_body(body, &view, upstream_model, false),
+                    stream: view.stream,
+                    mode: Mode::AnthropicPassThrough,
+                    cap: sel.cap,
+                    routing: sel.routing,
+                    max_output: view.max_output,
+                    attempts: Vec::new(),
+                }
+                .with_deployments(cfg, &sel.name)?,
+            )))
         }
         ProviderApi::OpenAi => {
             let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
@@ -380,19 +470,23 @@ pub fn plan_anthropic(
             let mut t = messages_to_chat(&req, upstream_model)?;
             t.meta.client_model = sel.name.clone();
             t.meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
-            Ok(Decision::Proxy(Box::new(Plan {
-                model: idx,
-                provider: entry.provider,
-                api: provider.api,
-                tier: entry.tier,
-                path: format!("{}/chat/completions", provider.base.path),
-                body: Bytes::from(serde_json::to_vec(&t.body).expect("json serializes")),
-                stream: t.meta.stream,
-                mode: Mode::AnthropicToOpenAi(t.meta),
-                cap: sel.cap,
-                routing: sel.routing,
-                max_output: view.max_output,
-            })))
+            Ok(Decision::Proxy(Box::new(
+                Plan {
+                    model: idx,
+                    provider: entry.provider,
+                    api: provider.api,
+                    tier: entry.tier,
+                    path: format!("{}/chat/completions", provider.base.path),
+                    body: Bytes::from(serde_json::to_vec(&t.body).expect("json serializes")),
+                    stream: t.meta.stream,
+                    mode: Mode::AnthropicToOpenAi(t.meta),
+                    cap: sel.cap,
+                    routing: sel.routing,
+                    max_output: view.max_output,
+                    attempts: Vec::new(),
+                }
+                .with_deployments(cfg, &sel.name)?,
+            )))
         }
     }
 }
@@ -597,5 +691,60 @@ kind = "embeddings"
         .unwrap_err();
         assert_eq!((e.status(), e.kind), (403, ErrorKind::PermissionDenied));
         assert_eq!(e.param, Some("model"));
+    }
+
+    #[test]
+    fn deployments_within_the_cap_become_attempts_with_their_own_model_name() {
+        let dir = std::env::temp_dir().join(format!("stav-plan-dep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = r#"
+[[providers]]
+name = "eu-partner"
+api = "openai"
+base_url = "http://127.0.0.1:1/partner/v1"
+[[providers]]
+name = "own"
+api = "openai"
+base_url = "http://127.0.0.1:2/v1"
+[[models]]
+name = "qwen3-32b"
+provider = "eu-partner"
+upstream_model = "qwen3-32b-instruct"
+tier = "routed-commercial"
+[[models]]
+name = "qwen3-32b"
+provider = "own"
+upstream_model = "Qwen/Qwen3-32B"
+tier = "sovereign"
+"#;
+        let c = Config::from_toml(text, &dir, Path::new("t.toml")).unwrap();
+        let body = Bytes::from_static(
+            br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let t = team();
+        let open = plan_openai(&c, &caller(&t), Route::ChatCompletions, &body).unwrap();
+        assert_eq!(open.attempts.len(), 2);
+        assert_eq!(open.attempts[0].path, "/partner/v1/chat/completions");
+        assert!(std::str::from_utf8(&open.attempts[0].body)
+            .unwrap()
+            .contains("qwen3-32b-instruct"));
+        assert_eq!(open.attempts[1].path, "/v1/chat/completions");
+        assert_eq!(open.attempts[1].tier, Tier::Sovereign);
+        assert!(std::str::from_utf8(&open.attempts[1].body)
+            .unwrap()
+            .contains("Qwen/Qwen3-32B"));
+        // Capped to sovereign: the commercial deployment is neither chosen nor a failover.
+        let capped = Caller {
+            key_max_tier: Some(Tier::Sovereign),
+            ..caller(&t)
+        };
+        let p = plan_openai(&c, &capped, Route::ChatCompletions, &body).unwrap();
+        assert_eq!(p.attempts.len(), 1);
+        assert_eq!((p.tier, p.provider), (Tier::Sovereign, 1));
+        let mut open = open;
+        open.activate(1);
+        assert_eq!((open.provider, open.tier), (1, Tier::Sovereign));
+        assert_eq!(open.body, open.attempts[1].body);
     }
 }

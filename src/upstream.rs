@@ -3,7 +3,6 @@
 use crate::config::{ConfigError, Provider};
 use http::HeaderValue;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -15,8 +14,7 @@ pub struct Upstream {
     pub path_prefix: String,
     /// Ready-made `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic) value.
     pub credential: Option<HeaderValue>,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    pub timeouts: crate::config::Timeouts,
 }
 
 impl Upstream {
@@ -63,8 +61,7 @@ impl Upstream {
             authority: p.base.authority(),
             path_prefix: p.base.path.clone(),
             credential,
-            connect_timeout: p.connect_timeout,
-            read_timeout: p.read_timeout,
+            timeouts: p.timeouts,
         })
     }
 }

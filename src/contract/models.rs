@@ -77,6 +77,8 @@ mod tests {
             tier: Tier::Sovereign,
             kind: ModelKind::Chat,
             created: Some(1_735_689_600),
+            weight: 1,
+            priority: 0,
         }
     }
 

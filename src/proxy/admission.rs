@@ -164,7 +164,10 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
     }
 
     match decision {
-        Decision::Proxy(plan) => {
+        Decision::Proxy(mut plan) => {
+            gw.health
+                .order(&gw.cfg.catalogue, &mut plan.attempts, limits::now_ms());
+            plan.activate(0);
             ctx.plan = Some(*plan);
             Ok(false)
         }

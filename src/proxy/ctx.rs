@@ -56,6 +56,12 @@ pub struct Ctx {
     pub reservation: Option<Reservation>,
     /// `x-ratelimit-*` (and on 429 `retry-after`) for the answer's header.
     pub rate_headers: Vec<(&'static str, String)>,
+    /// Index of the active attempt in the plan (0 until a failover).
+    pub attempt: usize,
+    /// Set when the response header phase decided to fail over, for `error_while_proxy`.
+    pub failing_over: bool,
+    /// A pooled connection that turned out closed was retried once on the same deployment.
+    pub reuse_retried: bool,
 }
 
 impl Ctx {
@@ -76,6 +82,9 @@ impl Ctx {
             stream_open: false,
             reservation: None,
             rate_headers: Vec::new(),
+            attempt: 0,
+            failing_over: false,
+            reuse_retried: false,
         }
     }
 }

@@ -15,12 +15,14 @@
 mod admission;
 mod body;
 pub mod ctx;
+mod failover;
 mod failure;
 mod logging;
 mod respond;
 mod response;
 
 use crate::config::{Config, ProviderApi};
+use crate::health::Health;
 use crate::store::Store;
 use crate::upstream::Upstream;
 use async_trait::async_trait;
@@ -39,6 +41,8 @@ pub struct Gateway {
     pub upstreams: Vec<Upstream>,
     /// Keys snapshot and rate limiter, shared with the key sync service.
     pub store: Arc<Store>,
+    /// Passive health of every deployment.
+    pub health: Health,
     /// `created` for catalogue models that do not set one: when this process started serving.
     pub started_unix: u64,
 }
@@ -50,6 +54,7 @@ impl Gateway {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         Self {
+            health: Health::new(&cfg.catalogue),
             cfg,
             upstreams,
             store,
@@ -71,14 +76,21 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
+        let pause = failover::backoff(ctx.attempt);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let plan = ctx.plan.as_ref().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "no plan for a proxied request")
         })?;
         let up = &self.upstreams[plan.provider];
+        let t = &up.timeouts;
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.total_connection_timeout = Some(up.connect_timeout * 2);
-        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.total_connection_timeout = Some(t.connect * 2);
+        // One timeout bounds every read: a whole answer's header comes after the generation,
+        // a stream's at once, and then it is the gaps that can stall.
+        peer.options.read_timeout = Some(if plan.stream { t.idle } else { t.first_byte });
         peer.options.write_timeout = Some(Duration::from_secs(30));
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         // Separate connection pools per tier: a sovereign request never rides a commercial socket.
@@ -161,11 +173,58 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
+        let status = resp.status.as_u16();
+        if let Some(reason) = failover::retryable_status(status) {
+            // Failing over throws this answer away; the last deployment's is what the client gets.
+            if session.response_written().is_none() && failover::advance(self, ctx, reason) {
+                ctx.failing_over = true;
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(status),
+                    "upstream refused; failing over",
+                ));
+            }
+        } else if let Some(plan) = &ctx.plan {
+            self.health.success(plan.model);
+        }
         response::on_upstream_header(self, resp, ctx)
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if std::mem::take(&mut ctx.failing_over) {
+            e.set_retry(true);
+            return e;
+        }
+        let before_first_byte =
+            session.response_written().is_none() && ctx.upstream_status.is_none();
+        if !before_first_byte {
+            e.set_retry(false);
+            return e;
+        }
+        // A pooled connection the upstream had closed: nothing reached the model, try it again.
+        if client_reused && !ctx.reuse_retried && e.etype() == &ErrorType::ConnectionClosed {
+            ctx.reuse_retried = true;
+            e.set_retry(true);
+            return e;
+        }
+        let reason = match e.etype() {
+            ErrorType::ReadTimedout => "timeout",
+            _ => "closed",
+        };
+        let retry = failover::advance(self, ctx, reason);
+        e.set_retry(retry);
+        e
     }
 
     async fn response_filter(
@@ -193,9 +252,12 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
-        e: Box<Error>,
+        mut e: Box<Error>,
     ) -> Box<Error> {
         logging::upstream_error(self, ctx, &e);
+        // Nothing was sent: another deployment is always safe to try.
+        let retry = failover::advance(self, ctx, "connect");
+        e.set_retry(retry);
         e
     }
 

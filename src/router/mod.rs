@@ -242,8 +242,12 @@ pub fn route(
             skipped.push(format!("{model} (not a chat model)"));
             continue;
         }
-        if entry.tier > cap {
-            skipped.push(format!("{model} (tier {} above cap {})", entry.tier, cap));
+        if catalogue.min_tier(idx) > cap {
+            skipped.push(format!(
+                "{model} (tier {} above cap {})",
+                catalogue.min_tier(idx),
+                cap
+            ));
             continue;
         }
         if !allowed(model) {

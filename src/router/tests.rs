@@ -15,6 +15,8 @@ fn entry(name: &str, tier: Tier) -> ModelEntry {
         tier,
         kind: ModelKind::Chat,
         created: None,
+        weight: 1,
+        priority: 0,
     }
 }
 
