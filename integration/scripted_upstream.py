@@ -5,10 +5,18 @@ It records every request (path, headers, exact body bytes) and answers as the re
 
   x-script-content: text of the answer (default "Hello from the scripted upstream.")
   x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
-  x-script:         a behaviour: status-<code> (error body quoting the upstream key),
-                    anthropic-cut (an Anthropic stream that stops after its first delta),
-                    sleep-<ms> (stall before the headers), no-done (stream ends without [DONE]),
-                    cut (stream closes the socket mid-event)
+  x-script:         a behaviour: status-<code> (error body quoting the upstream key; 429 and
+                    529 with Retry-After: 1), anthropic-cut (an Anthropic stream that stops after
+                    its first delta), sleep-<ms> (stall before the headers), no-done (stream ends
+                    without [DONE]), cut (stream closes the socket mid-event), stall-mid (stream
+                    stops sending halfway and holds the connection), malformed (an event whose
+                    JSON is broken), huge-event (one 10 MB content event), drip (the whole stream
+                    one byte per write), slow-stream (200 events 50 ms apart), ignore-body (answers
+                    before reading the request body, then closes)
+
+A second argument sets the behaviour for requests without `x-script` (a faulty deployment for
+failover tests). A request whose answer could not be written to the end is recorded with
+"client_gone": true (the gateway cancelled it).
 
 Paths under /v1/messages answer as Anthropic's API would (for the Claude pass-through tests):
 a fixed message, or its event stream, with Anthropic's own `request-id` and rate-limit headers.
@@ -69,19 +77,34 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, {"ok": True})
 
     def do_POST(self):
+        script = self.headers.get("x-script", DEFAULT_SCRIPT)
+        if script == "ignore-body":
+            self.close_connection = True
+            return self._send(200, {"id": "chatcmpl-early", "object": "chat.completion", "created": 1700000000,
+                                    "model": "early", "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "answered before reading"}}],
+                                    "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}})
         length = int(self.headers.get("content-length", "0"))
         raw = self.rfile.read(length)
+        record = {
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": raw.decode("utf-8", "replace"),
+        }
         with LOCK:
-            RECORDED.append({
-                "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": raw.decode("utf-8", "replace"),
-            })
-        script = self.headers.get("x-script", "")
+            RECORDED.append(record)
+        try:
+            self.respond(raw, script)
+        except (BrokenPipeError, ConnectionResetError):
+            record["client_gone"] = True
+            self.close_connection = True
+
+    def respond(self, raw, script):
         if script.startswith("status-"):
             code = int(script.split("-", 1)[1])
+            extra = (("retry-after", "1"),) if code in (429, 529) else ()
             return self._send(code, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}",
-                                               "type": "upstream_error", "code": str(code)}})
+                                               "type": "upstream_error", "code": str(code)}}, headers=extra)
         if script.startswith("sleep-"):
             time.sleep(int(script.split("-", 1)[1]) / 1000)
         req = json.loads(raw)
@@ -210,11 +233,30 @@ class Handler(BaseHTTPRequestHandler):
             events.append(chunk("c1", model, [], usage))
         if script != "no-done":
             events.append("data: [DONE]\n\n")
+        if script == "malformed":
+            events.insert(2, 'data: {"id": "c1", "choices": [{"index": 0, "delta": {"content": "x"\n\n')
+        if script == "huge-event":
+            events.insert(1, chunk("c1", model, [{"index": 0, "delta": {"content": "x" * (10 << 20)},
+                                                  "finish_reason": None}], u))
+        if script == "slow-stream":
+            events[1:1] = [chunk("c1", model, [{"index": 0, "delta": {"content": "."}, "finish_reason": None}], u)
+                           for _ in range(200)]
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
+        if script == "drip":
+            for b in "".join(events).encode():
+                self.wfile.write(b"1\r\n%c\r\n" % b)
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         for idx, ev in enumerate(events):
+            if script == "stall-mid" and idx == len(events) // 2:
+                time.sleep(30)
+            if script == "slow-stream":
+                time.sleep(0.05)
             data = ev.encode()
             if script == "cut" and idx == len(events) // 2:
                 half = data[: len(data) // 2]
@@ -231,8 +273,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+DEFAULT_SCRIPT = ""
+
+
 def main():
+    global DEFAULT_SCRIPT
     port = int(sys.argv[1])
+    if len(sys.argv) > 2:
+        DEFAULT_SCRIPT = sys.argv[2]
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print(f"scripted upstream on 127.0.0.1:{port}", flush=True)

@@ -54,6 +54,8 @@ pub struct OpenAiStreamTap {
     out: BytesMut,
     /// `routing_metadata` still to be added to the first chunk.
     inject: Option<Vec<u8>>,
+    /// An event was not JSON: nothing more is forwarded.
+    pub malformed: bool,
 }
 
 static USAGE_KEY: once_cell::sync::Lazy<memmem::Finder<'static>> =
@@ -69,6 +71,7 @@ impl OpenAiStreamTap {
             blind: false,
             out: BytesMut::new(),
             inject: None,
+            malformed: false,
         }
     }
 
@@ -85,6 +88,11 @@ impl OpenAiStreamTap {
         if &data[..] == b"[DONE]" {
             self.saw_done = true;
             return EventFate::Keep;
+        }
+        // Every event is checked to be JSON (a validating skim, no allocation): a broken one must
+        // not reach an SDK that would fail parsing it.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err() {
+            return EventFate::Malformed;
         }
         let Some(at) = USAGE_KEY.find(&data) else {
             return EventFate::Keep;
@@ -122,10 +130,17 @@ impl OpenAiStreamTap {
         if self.blind {
             return chunk.clone();
         }
+        if self.malformed {
+            return Bytes::new();
+        }
         let (events, framed) = self.framer.push_collect(chunk);
         if !self.strip_usage && self.inject.is_none() {
             for e in &events {
-                self.inspect(e);
+                if self.inspect(e) == EventFate::Malformed {
+                    // This read is withheld: the error event takes its place.
+                    self.malformed = true;
+                    return Bytes::new();
+                }
             }
             if framed.is_err() {
                 self.blind = true;
@@ -145,6 +160,10 @@ impl OpenAiStreamTap {
                 }
             };
             match fate {
+                EventFate::Malformed => {
+                    self.malformed = true;
+                    break;
+                }
                 EventFate::Keep => self.out.extend_from_slice(&e),
                 EventFate::Drop if self.strip_usage => {}
                 EventFate::Drop => self.out.extend_from_slice(&e),
@@ -186,10 +205,13 @@ impl OpenAiStreamTap {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EventFate {
     Keep,
     Drop,
     HasNullUsage,
+    /// The event's data is not JSON.
+    Malformed,
 }
 
 /// Drop the `"usage":null` member from a compact chunk; anything unexpected is left as is (the

@@ -5,6 +5,7 @@ use crate::limits::Reservation;
 use crate::plan::Plan;
 use crate::translate::EventTranslator;
 use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
+use bytes::Bytes;
 use std::time::Instant;
 
 /// How the response body is watched on its way out.
@@ -33,6 +34,9 @@ pub enum Tap {
         tap: JsonTap,
         error_type: &'static str,
     },
+    /// An upstream error body in the client's own contract, held to its end so that the
+    /// upstream credential can be taken out if the upstream quoted it.
+    Scrub(JsonTap),
 }
 
 #[derive(Debug)]
@@ -62,6 +66,8 @@ pub struct Ctx {
     pub failing_over: bool,
     /// A pooled connection that turned out closed was retried once on the same deployment.
     pub reuse_retried: bool,
+    /// The upstream credential, while an upstream error body is on its way: never echoed.
+    pub redact: Option<Bytes>,
 }
 
 impl Ctx {
@@ -85,6 +91,7 @@ impl Ctx {
             attempt: 0,
             failing_over: false,
             reuse_retried: false,
+            redact: None,
         }
     }
 }

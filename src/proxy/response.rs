@@ -66,7 +66,7 @@ fn rechunk(resp: &mut ResponseHeader) -> PResult<()> {
 }
 
 /// The header the client sees: tier and request ids on every proxied answer; pick the body tap.
-pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
+pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
     resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
     resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
@@ -181,12 +181,50 @@ pub fn on_client_header(_gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx)
             rechunk(resp)?;
         }
     }
+    if status >= 400 {
+        // An upstream may quote the credential it was given (OpenAI's 401 text does): every error
+        // body is held and scrubbed, whatever shape it keeps.
+        ctx.redact = gw.upstreams[plan.provider]
+            .credential
+            .as_ref()
+            .map(|c| Bytes::copy_from_slice(secret_of(c.as_bytes())));
+        if matches!(ctx.tap, Tap::None) {
+            ctx.tap = Tap::Scrub(JsonTap::default());
+            rechunk(resp)?;
+        }
+    }
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS
             .with_label_values(&[ctx.route.as_label()])
             .inc();
     }
     Ok(())
+}
+
+/// The key inside a credential header value (`Bearer <key>` or the bare key).
+fn secret_of(value: &[u8]) -> &[u8] {
+    if value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer ") {
+        &value[7..]
+    } else {
+        value
+    }
+}
+
+/// `body` with every occurrence of `secret` replaced.
+pub fn redacted(body: &[u8], secret: &[u8]) -> Vec<u8> {
+    if secret.len() < 4 {
+        return body.to_vec();
+    }
+    let finder = memchr::memmem::Finder::new(secret);
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for hit in finder.find_iter(body) {
+        out.extend_from_slice(&body[at..hit]);
+        out.extend_from_slice(b"[redacted]");
+        at = hit + secret.len();
+    }
+    out.extend_from_slice(&body[at..]);
+    out
 }
 
 fn set_body(body: &mut Option<Bytes>, out: Bytes) {
@@ -250,6 +288,21 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             if let Some(b) = body.take() {
                 set_body(body, tap.process(&b));
             }
+            if tap.malformed && !tap.saw_done {
+                // Broken JSON from the upstream ends the stream here, with an error the SDK can
+                // read, rather than a parse failure in the client.
+                tap.saw_done = true;
+                let err = GatewayError::new(
+                    ErrorKind::UpstreamUnavailable,
+                    "The model's upstream sent an event that is not valid JSON.",
+                );
+                let mut out = BytesMut::new();
+                if let Some(b) = body.take() {
+                    out.extend_from_slice(&b);
+                }
+                out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
+                *body = Some(out.freeze());
+            }
             if end_of_stream {
                 let mut out = BytesMut::new();
                 if let Some(b) = body.take() {
@@ -312,6 +365,10 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             }
             if end_of_stream {
                 let upstream = tap.body().unwrap_or_default();
+                let upstream = match &ctx.redact {
+                    Some(secret) => Bytes::from(redacted(&upstream, secret)),
+                    None => upstream,
+                };
                 let translated = match ctx.contract {
                     Contract::Anthropic => {
                         error_to_anthropic(&upstream, error_type, &ctx.request_id)
@@ -319,6 +376,18 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
                     Contract::OpenAi => error_to_openai(&upstream),
                 };
                 *body = Some(Bytes::from(translated));
+            }
+        }
+        Tap::Scrub(tap) => {
+            if let Some(b) = body.take() {
+                tap.push(&b);
+            }
+            if end_of_stream {
+                let whole = tap.body().unwrap_or_default();
+                *body = Some(match &ctx.redact {
+                    Some(secret) => Bytes::from(redacted(&whole, secret)),
+                    None => whole,
+                });
             }
         }
     }
