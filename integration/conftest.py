@@ -78,6 +78,8 @@ max_body_bytes = 1048576
 threads = 2
 grace_period_seconds = 1
 graceful_shutdown_timeout_seconds = 1
+body_read_timeout_ms = 1000
+max_header_bytes = 16384
 
 [store]
 kind = "file"

@@ -91,6 +91,8 @@ struct RawServer {
     pid_file: Option<String>,
     trusted_proxies: Vec<String>,
     max_upstream_attempts: usize,
+    max_header_bytes: usize,
+    body_read_timeout_ms: u64,
 }
 
 impl Default for RawServer {
@@ -107,6 +109,8 @@ impl Default for RawServer {
             pid_file: None,
             trusted_proxies: Vec::new(),
             max_upstream_attempts: 3,
+            max_header_bytes: 32 * 1024,
+            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -199,6 +203,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Deployments one request may try (the first included) before its failure is final.
     pub max_upstream_attempts: usize,
+    /// Request line and headers together; larger requests get 431.
+    pub max_header_bytes: usize,
+    /// Longest pause while the client sends its body; then 408.
+    pub body_read_timeout: Duration,
 }
 
 /// Where keys, revocations and rate-limit counters live.
@@ -443,6 +451,12 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
     if raw.threads == 0 {
         return Err(ConfigError::new("server.threads", "must be > 0"));
     }
+    if raw.max_header_bytes < 1024 {
+        return Err(ConfigError::new(
+            "server.max_header_bytes",
+            "must be at least 1024",
+        ));
+    }
     if raw.max_upstream_attempts == 0 {
         return Err(ConfigError::new(
             "server.max_upstream_attempts",
@@ -469,6 +483,12 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         pid_file: raw.pid_file,
         trusted_proxies,
         max_upstream_attempts: raw.max_upstream_attempts,
+        max_header_bytes: raw.max_header_bytes,
+        body_read_timeout: Duration::from_millis(positive(
+            Some(raw.body_read_timeout_ms),
+            30_000,
+            "server.body_read_timeout_ms",
+        )?),
     })
 }
 

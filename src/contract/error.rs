@@ -26,6 +26,10 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Over a requests- or tokens-per-minute limit.
     RateLimited,
+    /// The request headers are larger than the gateway accepts.
+    HeadersTooLarge,
+    /// The client did not send its body in time.
+    RequestTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +75,8 @@ impl GatewayError {
             ErrorKind::NoEligibleModel => 503,
             ErrorKind::PermissionDenied => 403,
             ErrorKind::RateLimited => 429,
+            ErrorKind::HeadersTooLarge => 431,
+            ErrorKind::RequestTimeout => 408,
         }
     }
 
@@ -94,6 +100,8 @@ impl GatewayError {
             ErrorKind::NoEligibleModel => ("service_unavailable_error", Some("no_eligible_model")),
             ErrorKind::PermissionDenied => ("permission_error", Some("permission_denied")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+            ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
+            ErrorKind::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
         }
     }
 
@@ -113,6 +121,7 @@ impl GatewayError {
             ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::HeadersTooLarge | ErrorKind::RequestTimeout => "invalid_request_error",
         }
     }
 

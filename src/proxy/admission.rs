@@ -34,6 +34,12 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         return refuse(session, ctx, ErrorKind::RouteNotFound, msg).await;
     }
 
+    if let Some((kind, msg)) = framing_problem(session.req_header(), gw.cfg.server.max_header_bytes)
+    {
+        metrics::REJECTED.with_label_values(&["bad_framing"]).inc();
+        return refuse(session, ctx, kind, msg).await;
+    }
+
     let Some(key) = identify(gw, session, ctx).await? else {
         return Ok(true);
     };
@@ -68,8 +74,14 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         _ => {}
     }
 
+    session.set_read_timeout(Some(gw.cfg.server.body_read_timeout));
     let body = match read_request_body(session, gw.cfg.server.max_body_bytes).await? {
         BodyRead::Complete(b) => b,
+        BodyRead::TimedOut => {
+            metrics::REJECTED.with_label_values(&["body_timeout"]).inc();
+            let msg = "The request body did not arrive in time.";
+            return refuse(session, ctx, ErrorKind::RequestTimeout, msg).await;
+        }
         BodyRead::TooLarge => {
             metrics::REJECTED
                 .with_label_values(&["body_too_large"])
@@ -177,6 +189,47 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             Ok(true)
         }
     }
+}
+
+/// Requests whose framing a proxy must not guess at (the request-smuggling shapes: both
+/// Content-Length and Transfer-Encoding, several different lengths) and oversized headers.
+fn framing_problem(
+    req: &pingora_http::RequestHeader,
+    max_header_bytes: usize,
+) -> Option<(ErrorKind, &'static str)> {
+    let size: usize = req.uri.to_string().len()
+        + req
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > max_header_bytes {
+        return Some((
+            ErrorKind::HeadersTooLarge,
+            "The request headers are too large.",
+        ));
+    }
+    let lengths: Vec<&[u8]> = req
+        .headers
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .map(|v| v.as_bytes().trim_ascii())
+        .collect();
+    let chunked = req.headers.contains_key(http::header::TRANSFER_ENCODING);
+    if chunked && !lengths.is_empty() {
+        return Some((
+            ErrorKind::InvalidRequest,
+            "Send either Content-Length or Transfer-Encoding, not both.",
+        ));
+    }
+    if lengths.windows(2).any(|w| w[0] != w[1])
+        || lengths
+            .iter()
+            .any(|l| l.is_empty() || !l.iter().all(u8::is_ascii_digit))
+    {
+        return Some((ErrorKind::InvalidRequest, "Content-Length is invalid."));
+    }
+    None
 }
 
 /// The key, checked against the snapshot, then its IP allowlist and scope. `None`: refused and

@@ -14,6 +14,8 @@ const RETRY_BUF_LIMIT: usize = 64 * 1024;
 pub enum BodyRead {
     Complete(Bytes),
     TooLarge,
+    /// The client stopped sending before the body was complete.
+    TimedOut,
     /// A chunked body above 64 KiB cannot be replayed upstream by stock Pingora.
     LengthRequired,
 }
@@ -46,7 +48,14 @@ pub async fn read_request_body(session: &mut Session, max: usize) -> PResult<Bod
                 armed = true;
             }
         }
-        match session.read_request_body().await? {
+        let read = match session.read_request_body().await {
+            Ok(r) => r,
+            Err(e) if e.etype() == &pingora_error::ErrorType::ReadTimedout => {
+                return Ok(BodyRead::TimedOut)
+            }
+            Err(e) => return Err(e),
+        };
+        match read {
             Some(chunk) => {
                 if buf.len() + chunk.len() > max {
                     return Ok(BodyRead::TooLarge);
