@@ -246,20 +246,27 @@ kind = "embeddings"
 class Process:
     """A gateway process of a test's own, stopped at the end of the test's fixture."""
 
-    def __init__(self, cfg_path, port, admin_port, upstream_port):
+    def __init__(self, cfg_path, port, admin_port, upstream_port, env=None, args=(), wait=True):
         self.cfg = cfg_path
         self.log_path = Path(str(cfg_path) + ".log")
-        env = dict(os.environ, STAV_IT_UPSTREAM_KEY=UPSTREAM_KEY, RUST_LOG="info")
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen([str(BIN), "--config", str(cfg_path)], stdout=log,
+        if env is None:
+            env = dict(os.environ, STAV_IT_UPSTREAM_KEY=UPSTREAM_KEY, RUST_LOG="info")
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([str(BIN), "--config", str(cfg_path), *args], stdout=log,
                                          stderr=subprocess.STDOUT, env=env)
         self.gw = Gateway(port, admin_port, upstream_port, self.log_path)
-        wait_http(f"http://127.0.0.1:{admin_port}/healthz")
-        wait_http(f"http://127.0.0.1:{port}/v1/models")
+        if wait:
+            wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+            wait_http(f"http://127.0.0.1:{port}/v1/models")
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:  # still draining a long grace period
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 def keys_cli(cfg, *args, check=True):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the build and the tests need, installed only when missing.
 # cmake: Pingora's zlib-ng is built from source with it. redis-server: the shared-store tests.
+# systemd (systemd-analyze): the unit checks. openssl: the test CA for the TLS tests.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -10,6 +11,8 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing system packages: ${missing[*]}" >&2
   SUDO=""

@@ -11,7 +11,8 @@ It records every request (path, headers, exact body bytes) and answers as the re
                     without [DONE]), cut (stream closes the socket mid-event), stall-mid (stream
                     stops sending halfway and holds the connection), malformed (an event whose
                     JSON is broken), huge-event (one 10 MB content event), drip (the whole stream
-                    one byte per write), slow-stream (200 events 50 ms apart), ignore-body (answers
+                    one byte per write), slow-stream[-N] (N, default 200,
+                    events 50 ms apart), ignore-body (answers
                     before reading the request body, then closes)
 
 A second argument sets the behaviour for requests without `x-script` (a faulty deployment for
@@ -238,9 +239,10 @@ class Handler(BaseHTTPRequestHandler):
         if script == "huge-event":
             events.insert(1, chunk("c1", model, [{"index": 0, "delta": {"content": "x" * (10 << 20)},
                                                   "finish_reason": None}], u))
-        if script == "slow-stream":
+        if script.startswith("slow-stream"):
+            n = int(script.split("-")[2]) if script.count("-") == 2 else 200
             events[1:1] = [chunk("c1", model, [{"index": 0, "delta": {"content": "."}, "finish_reason": None}], u)
-                           for _ in range(200)]
+                           for _ in range(n)]
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
@@ -255,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         for idx, ev in enumerate(events):
             if script == "stall-mid" and idx == len(events) // 2:
                 time.sleep(30)
-            if script == "slow-stream":
+            if script.startswith("slow-stream"):
                 time.sleep(0.05)
             data = ev.encode()
             if script == "cut" and idx == len(events) // 2:

@@ -17,6 +17,17 @@ pub struct Upstream {
     pub timeouts: crate::config::Timeouts,
 }
 
+/// A credential by name: the environment variable, else a systemd credential of that name
+/// (`LoadCredential=`, read from `$CREDENTIALS_DIRECTORY`, never placed in the environment).
+fn read_secret(name: &str) -> Option<String> {
+    if let Ok(v) = std::env::var(name) {
+        return Some(v);
+    }
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()?;
+    Some(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
 impl Upstream {
     /// Resolve a provider: DNS and the credential from its environment variable. `index` names
     /// the field in errors.
@@ -34,10 +45,10 @@ impl Upstream {
         let credential = match &p.api_key_env {
             None => None,
             Some(var) => {
-                let secret = std::env::var(var).map_err(|_| {
+                let secret = read_secret(var).ok_or_else(|| {
                     ConfigError::new(
                         format!("providers[{index}].api_key_env"),
-                        format!("environment variable {var} is not set"),
+                        format!("{var} is neither set in the environment nor a systemd credential"),
                     )
                 })?;
                 let value = match p.api {

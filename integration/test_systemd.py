@@ -1,0 +1,178 @@
+"""Issue 6, bare metal: the systemd unit passes `systemd-analyze verify` and its security
+review, credentials arrive as systemd credentials, and a binary upgrade (`-u`, what the unit's
+ExecReload does) with streams open cuts none of them and refuses no new request."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from conftest import (BIN, CLIENT_KEY, ROOT, UPSTREAM_KEY, Process, free_port, small_config, wait_http)
+from stavkeys import record
+
+UNIT = ROOT / "systemd" / "stav-gateway.service"
+needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                   reason="systemd-analyze is installed by integration/prereqs.sh")
+
+
+def unit_with_this_binary(tmp_path):
+    unit = tmp_path / "stav-gateway.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/stav-gateway", str(BIN)))
+    return unit
+
+
+@needs_systemd
+def test_unit_verifies(tmp_path):
+    r = subprocess.run(["systemd-analyze", "verify", str(unit_with_this_binary(tmp_path))],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Unknown" not in r.stderr, r.stderr
+
+
+@needs_systemd
+def test_unit_security_exposure_is_at_most_2(tmp_path):
+    # systemd 252's --threshold is on a 0-100 scale: 20 means an exposure of 2.0.
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20",
+                        str(unit_with_this_binary(tmp_path))], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert "Overall exposure level" in r.stdout
+    unit = UNIT.read_text()
+    for setting in ("User=stav", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                    "CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "LimitNOFILE=", "LoadCredential=",
+                    "ExecStartPre=/usr/local/bin/stav-gateway --check", "-u --config"):
+        assert setting in unit, setting
+
+
+@pytest.fixture()
+def upstream():
+    port = free_port()
+    p = subprocess.Popen([sys.executable, str(Path(__file__).parent / "scripted_upstream.py"), str(port)],
+                         stdout=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/_requests")
+    yield port
+    p.terminate()
+    p.wait(10)
+
+
+def test_credentials_come_from_the_systemd_credentials_directory(tmp_path, upstream):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "STAV_IT_UPSTREAM_KEY").write_text(UPSTREAM_KEY + "\n")
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    port, admin = free_port(), free_port()
+    (tmp_path / "gw.toml").write_text(small_config(port, admin, upstream, '[store]\npath = "keys.toml"'))
+    env = {k: v for k, v in os.environ.items() if k != "STAV_IT_UPSTREAM_KEY"}
+    env["CREDENTIALS_DIRECTORY"] = str(creds)
+    gw = Process(tmp_path / "gw.toml", port, admin, upstream, env=env)
+    try:
+        openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0).chat.completions.create(
+            model="chat-a", messages=[{"role": "user", "content": "x"}])
+        assert gw.gw.upstream_requests()[-1]["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    finally:
+        gw.stop()
+    # Without either, the start fails and names the field.
+    del env["CREDENTIALS_DIRECTORY"]
+    r = subprocess.run([str(BIN), "--config", str(tmp_path / "gw.toml")], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "providers[0].api_key_env" in r.stderr
+
+
+def test_upgrade_with_streams_open_cuts_none_and_refuses_nothing(tmp_path, upstream):
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    port, admin = free_port(), free_port()
+    server = (f'grace_period_seconds = 8\nupgrade_sock = "{tmp_path}/upgrade.sock"\n'
+              f'pid_file = "{tmp_path}/gw.pid"')
+    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"', server_extra=server)
+    text = text.replace("grace_period_seconds = 1\n", "")
+    (tmp_path / "gw.toml").write_text(text)
+    old = Process(tmp_path / "gw.toml", port, admin, upstream)
+    new = None
+    client = openai.OpenAI(base_url=old.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
+    streams, errors, codes = [], [], []
+
+    def hold_stream():
+        try:
+            s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
+                                               stream=True, extra_headers={"x-script": "slow-stream"})
+            streams.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
+        except Exception as e:  # a cut stream is the failure this test is about
+            errors.append(repr(e))
+
+    stop = threading.Event()
+
+    def keep_asking():
+        while not stop.is_set():
+            try:
+                client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
+                codes.append(200)
+            except Exception as e:
+                codes.append(repr(e))
+            time.sleep(0.02)
+
+    holders = [threading.Thread(target=hold_stream) for _ in range(3)]
+    asker = threading.Thread(target=keep_asking)
+    try:
+        for t in holders:
+            t.start()
+        asker.start()
+        time.sleep(1.0)  # the streams are open on the old process
+        new = Process(tmp_path / "gw.toml", port, admin, upstream, args=("-u",), wait=False)
+        time.sleep(0.5)  # the new process waits on the upgrade socket
+        os.kill(old.proc.pid, signal.SIGQUIT)  # hand the sockets over, then drain
+        wait_http(f"http://127.0.0.1:{admin}/healthz")
+        time.sleep(2.0)
+        stop.set()
+        asker.join()
+        for t in holders:
+            t.join(30)
+        assert not errors, errors
+        assert streams == ["." * 200 + "Hello from the scripted upstream."] * 3
+        refused = [c for c in codes if c != 200]
+        assert len(codes) > 20 and not refused, refused[:3]
+        # The old process finished its streams and left; the new one serves.
+        old.proc.wait(30)
+        assert new.proc.poll() is None
+        client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
+    finally:
+        stop.set()
+        old.stop()
+        if new:
+            new.stop()
+
+
+def test_shutdown_drains_open_streams_within_the_grace_period(tmp_path, upstream):
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    port, admin = free_port(), free_port()
+    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"',
+                        server_extra="grace_period_seconds = 6")
+    (tmp_path / "gw.toml").write_text(text.replace("grace_period_seconds = 1\n", ""))
+    gw = Process(tmp_path / "gw.toml", port, admin, upstream)
+    client = openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
+    got = []
+
+    def hold():
+        s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
+                                           stream=True, extra_headers={"x-script": "slow-stream-60"})
+        got.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
+
+    try:
+        holders = [threading.Thread(target=hold) for _ in range(2)]
+        for t in holders:
+            t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        for t in holders:
+            t.join(20)
+        assert got == ["." * 60 + "Hello from the scripted upstream."] * 2, "a stream was cut by the shutdown"
+        gw.proc.wait(15)
+        # Pingora waits out the whole grace period, then exits.
+        assert 5 <= time.monotonic() - t0 < 14
+    finally:
+        gw.stop()
