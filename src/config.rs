@@ -93,6 +93,8 @@ struct RawServer {
     max_upstream_attempts: usize,
     max_header_bytes: usize,
     body_read_timeout_ms: u64,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 impl Default for RawServer {
@@ -111,6 +113,8 @@ impl Default for RawServer {
             max_upstream_attempts: 3,
             max_header_bytes: 32 * 1024,
             body_read_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -207,6 +211,8 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Longest pause while the client sends its body; then 408.
     pub body_read_timeout: Duration,
+    /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where keys, revocations and rate-limit counters live.
@@ -390,7 +396,7 @@ impl Config {
                 e.to_string().trim_end().to_string(),
             )
         })?;
-        let server = validate_server(raw.server)?;
+        let server = validate_server(raw.server, base_dir)?;
         let demo = raw.demo.map(validate_demo).transpose()?;
         let providers = validate_providers(raw.providers)?;
         let catalogue = validate_models(raw.models, &providers)?;
@@ -427,7 +433,7 @@ impl Config {
     }
 }
 
-fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
+fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, ConfigError> {
     for (field, v) in [
         ("server.listen", &raw.listen),
         ("server.admin_listen", &raw.admin_listen),
@@ -484,6 +490,27 @@ fn validate_server(raw: RawServer) -> Result<ServerSettings, ConfigError> {
         trusted_proxies,
         max_upstream_attempts: raw.max_upstream_attempts,
         max_header_bytes: raw.max_header_bytes,
+        tls: match (raw.tls_cert, raw.tls_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => {
+                let (c, k) = (base_dir.join(c), base_dir.join(k));
+                crate::tls::CertStore::load(c.clone(), k.clone())
+                    .map_err(|e| ConfigError::new("server.tls_cert", e))?;
+                Some((c, k))
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "server.tls_key",
+                    "required with server.tls_cert",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "server.tls_cert",
+                    "required with server.tls_key",
+                ))
+            }
+        },
         body_read_timeout: Duration::from_millis(positive(
             Some(raw.body_read_timeout_ms),
             30_000,

@@ -29,6 +29,7 @@ pub mod store;
 #[cfg(test)]
 mod test_support;
 pub mod tier;
+pub mod tls;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

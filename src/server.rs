@@ -6,7 +6,9 @@ use crate::demo::DemoUpstream;
 use crate::proxy::Gateway;
 use crate::store::sync::{KeySync, Source};
 use crate::store::Store;
+use crate::tls::{CertReload, CertStore};
 use crate::upstream::Upstream;
+use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -91,12 +93,33 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     ));
 
     let listen = cfg.server.listen.clone();
+    let tls_paths = cfg.server.tls.clone();
+    let tls = tls_paths
+        .as_ref()
+        .map(|(c, k)| CertStore::load(c.clone(), k.clone()).map(Arc::new))
+        .transpose()
+        .map_err(|e| ConfigError::new("server.tls_cert", e))?;
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         Gateway::new(cfg, upstreams, store),
         "stav gateway",
     );
-    proxy.add_tcp(&listen);
+    match &tls {
+        None => proxy.add_tcp(&listen),
+        Some(certs) => {
+            let (cert, key) = tls_paths.expect("paths come with the certificate");
+            let mut settings =
+                TlsSettings::intermediate(&cert.to_string_lossy(), &key.to_string_lossy())
+                    .map_err(|e| ConfigError::new("server.tls_cert", e.to_string()))?;
+            settings.set_cert_resolver(certs.clone());
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&listen, None, settings);
+            server.add_service(background_service(
+                "stav tls reload",
+                CertReload(certs.clone()),
+            ));
+        }
+    }
     server.add_service(proxy);
     Ok(server)
 }
