@@ -42,7 +42,8 @@ def faults(tmp_path_factory):
                               stdout=subprocess.DEVNULL) for name, port in ports.items()]
     dead = free_port()
     quick = "first_byte_timeout_ms = 700\nidle_timeout_ms = 700\nconnect_timeout_ms = 500"
-    providers = "".join(provider(n, p, quick) for n, p in ports.items()) + provider("dead", dead, quick)
+    providers = "".join(provider(n, p, quick) for n, p in ports.items()) + provider("dead", dead, quick) \
+        + provider("bounded", ports["faulty"], quick + "\ntotal_timeout_ms = 1500")
     models = "".join([
         model("fo-connect", "dead"), model("fo-connect", "good", 1),
         model("fo-503", "bad503"), model("fo-503", "good", 1, "good-model"),
@@ -53,6 +54,8 @@ def faults(tmp_path_factory):
         model("only-503", "bad503"), model("only-429", "bad429"), model("only-529", "bad529"),
         model("only-dead", "dead"),
         model("chat", "faulty"), model("chat", "good", 1),
+        model("chat-bounded", "bounded"),
+        model("eject-me", "bad503"), model("eject-me", "good", 1),
     ])
     (tmp / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
     port, admin = free_port(), free_port()
@@ -247,3 +250,45 @@ def test_a_client_that_leaves_cancels_the_upstream_request(faults):
         time.sleep(0.05)
     assert requests_to(ports["faulty"])[-1].get("client_gone"), "the generation was left running"
     still_serving(gw)
+
+
+def upstream_errors(gw, provider):
+    return sum(float(l.rsplit(" ", 1)[1]) for l in gw.gw.metrics().splitlines()
+               if l.startswith("stav_upstream_errors_total{") and f'provider="{provider}"' in l)
+
+
+def test_the_total_timeout_ends_a_long_stream_with_an_error_event(faults):
+    gw, _ = faults
+    before = upstream_errors(gw, "bounded")
+    t0 = time.monotonic()
+    with pytest.raises(openai.APIError) as e:
+        for _ in oa(gw).chat.completions.create(model="chat-bounded", messages=MSG, stream=True,
+                                                 extra_headers={"x-script": "slow-stream"}):
+            pass
+    assert "total_timeout_ms" in str(e.value)
+    assert 1.4 < time.monotonic() - t0 < 5
+    assert upstream_errors(gw, "bounded") > before
+    still_serving(gw)
+
+
+def test_mid_stream_failures_are_counted(faults):
+    gw, _ = faults
+    before = upstream_errors(gw, "faulty")
+    with pytest.raises(openai.APIError):
+        for _ in oa(gw).chat.completions.create(model="chat", messages=MSG, stream=True,
+                                                 extra_headers={"x-script": "cut"}):
+            pass
+    assert upstream_errors(gw, "faulty") > before
+
+
+def test_a_failing_deployment_is_ejected_then_skipped(faults):
+    gw, ports = faults
+    for _ in range(3):
+        oa(gw).chat.completions.create(model="eject-me", messages=MSG)
+    m = gw.gw.metrics()
+    assert metric(m, "stav_deployment_up", model="eject-me", provider="bad503") == 0
+    assert metric(m, "stav_deployment_ejections_total", model="eject-me", provider="bad503") == 1
+    tried = len(requests_to(ports["bad503"]))
+    for _ in range(3):
+        assert oa(gw).chat.completions.create(model="eject-me", messages=MSG).choices
+    assert len(requests_to(ports["bad503"])) == tried, "an ejected deployment is tried last, not first"

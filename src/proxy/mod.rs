@@ -22,6 +22,7 @@ mod respond;
 mod response;
 
 use crate::config::{Config, ProviderApi};
+use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
 use crate::store::Store;
 use crate::upstream::Upstream;
@@ -243,6 +244,20 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> PResult<Option<Duration>> {
+        if let Some(plan) = &ctx.plan {
+            let total = self.upstreams[plan.provider].timeouts.total;
+            if !end_of_stream && ctx.started.elapsed() > total {
+                // Headers are out: `fail_to_proxy` ends the stream with this error event.
+                ctx.failure = Some(GatewayError::new(
+                    ErrorKind::UpstreamTimeout,
+                    "The model's answer took longer than the gateway allows (total_timeout_ms).",
+                ));
+                *body = None;
+                let e = Error::explain(ErrorType::ReadTimedout, "total timeout");
+                logging::upstream_error(self, ctx, &e);
+                return Err(e);
+            }
+        }
         response::on_body(body, end_of_stream, ctx);
         Ok(None)
     }
