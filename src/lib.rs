@@ -13,6 +13,8 @@ pub mod catalogue;
 pub mod config;
 pub mod contract;
 pub mod demo;
+#[cfg(test)]
+mod fuzz;
 pub mod health;
 pub mod inject;
 pub mod keys;
