@@ -49,8 +49,9 @@ pub struct Plan {
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
     pub max_output: Option<u64>,
-    /// Every deployment of the model within the cap, the one above first; a failover before the
-    /// first byte moves to the next (`activate`).
+    /// When the model has other deployments within the cap: all of them, the one above first; a
+    /// failover before the first byte moves to the next (`activate`). Empty otherwise (the common
+    /// case costs nothing).
     pub attempts: Vec<Attempt>,
 }
 
@@ -81,23 +82,22 @@ impl Plan {
     /// within the cap. Only the `model` field of the upstream body differs between them (the
     /// mode, translation included, is the same), so the body is spliced, not rebuilt.
     fn with_deployments(mut self, cfg: &Config, requested: &str) -> Result<Self, GatewayError> {
-        let first = Attempt {
+        let others: Vec<usize> = cfg.catalogue.deployments(self.model)[1..]
+            .iter()
+            .copied()
+            .filter(|&d| cfg.catalogue.get(d).tier <= self.cap)
+            .collect();
+        if others.is_empty() {
+            return Ok(self);
+        }
+        self.attempts = vec![Attempt {
             model: self.model,
             provider: self.provider,
             api: self.api,
             tier: self.tier,
             path: self.path.clone(),
             body: self.body.clone(),
-        };
-        let others: Vec<usize> = cfg.catalogue.deployments(self.model)[1..]
-            .iter()
-            .copied()
-            .filter(|&d| cfg.catalogue.get(d).tier <= self.cap)
-            .collect();
-        self.attempts = vec![first];
-        if others.is_empty() {
-            return Ok(self);
-        }
+        }];
         let base = &cfg.provider(self.provider).base.path;
         let suffix = self.path[base.len()..].to_string();
         let view = RequestView::parse(&self.body)?;
@@ -740,7 +740,10 @@ tier = "sovereign"
             ..caller(&t)
         };
         let p = plan_openai(&c, &capped, Route::ChatCompletions, &body).unwrap();
-        assert_eq!(p.attempts.len(), 1);
+        assert!(
+            p.attempts.is_empty(),
+            "a single deployment needs no attempt list"
+        );
         assert_eq!((p.tier, p.provider), (Tier::Sovereign, 1));
         let mut open = open;
         open.activate(1);

@@ -177,9 +177,11 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
 
     match decision {
         Decision::Proxy(mut plan) => {
-            gw.health
-                .order(&gw.cfg.catalogue, &mut plan.attempts, limits::now_ms());
-            plan.activate(0);
+            if plan.attempts.len() > 1 {
+                gw.health
+                    .order(&gw.cfg.catalogue, &mut plan.attempts, limits::now_ms());
+                plan.activate(0);
+            }
             ctx.plan = Some(*plan);
             Ok(false)
         }
