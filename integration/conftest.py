@@ -297,3 +297,14 @@ def metric(text, name, **labels):
             if all(got.get(k) == v for k, v in want.items()):
                 return float(value)
     return 0.0
+
+
+def needs(tool):
+    """Skip a test whose system tool is missing on a developer's machine; in CI (`CI=true`), where
+    integration/prereqs.sh installs it, a missing tool fails the test instead of hiding it."""
+    import shutil
+
+    missing = shutil.which(tool) is None
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"{tool} is missing in CI: integration/prereqs.sh should have installed it")
+    return pytest.mark.skipif(missing, reason=f"{tool} is installed by integration/prereqs.sh")

@@ -94,6 +94,31 @@ def still_serving(gw):
     assert r.choices[0].message.content == "Hello from the scripted upstream."
 
 
+class Meanwhile:
+    """Other clients are served while a fault is in progress: a request every 100 ms in a thread."""
+
+    def __init__(self, gw):
+        self.gw, self.done, self.results = gw, threading.Event(), []
+
+    def __enter__(self):
+        def run():
+            while not self.done.is_set():
+                try:
+                    still_serving(self.gw)
+                    self.results.append("ok")
+                except Exception as e:
+                    self.results.append(repr(e))
+                time.sleep(0.1)
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(15)
+        assert self.results and all(r == "ok" for r in self.results), self.results[:3]
+
+
 @pytest.mark.parametrize("name, upstream, reason", [
     ("fo-connect", None, "connect"),
     ("fo-503", "bad503", "status_5xx"),
@@ -105,7 +130,8 @@ def test_failover_before_the_first_byte(faults, name, upstream, reason):
     gw, ports = faults
     before_good = len(requests_to(ports["good"]))
     before = gw.gw.metrics()
-    r = oa(gw).chat.completions.with_raw_response.create(model=name, messages=MSG)
+    with Meanwhile(gw):
+        r = oa(gw).chat.completions.with_raw_response.create(model=name, messages=MSG)
     assert r.parse().choices[0].message.content == "Hello from the scripted upstream."
     assert r.headers["x-stav-sovereignty-tier"] == "sovereign"
     assert len(requests_to(ports["good"])) == before_good + 1
@@ -160,7 +186,7 @@ def test_stall_mid_stream_ends_with_an_error_event_and_no_failover(faults):
     stream = oa(gw).chat.completions.create(model="chat", messages=MSG, stream=True,
                                              extra_headers={"x-script": "stall-mid"})
     got = []
-    with pytest.raises(openai.APIError) as e:
+    with pytest.raises(openai.APIError) as e, Meanwhile(gw):
         for c in stream:
             got.append(c.choices[0].delta.content if c.choices else "")
     assert "".join(x or "" for x in got), "the first half arrived before the stall"

@@ -13,11 +13,10 @@ import anthropic
 import openai
 import pytest
 
-from conftest import Process, free_port, keys_cli, keys_json, metric, small_config
+from conftest import needs, Process, free_port, keys_cli, keys_json, metric, small_config
 from test_keys import MSG, status, wait_until
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
-                                reason="redis-server is installed by integration/prereqs.sh")
+pytestmark = needs("redis-server")
 
 
 class Redis:

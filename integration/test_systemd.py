@@ -14,12 +14,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import (BIN, CLIENT_KEY, ROOT, UPSTREAM_KEY, Process, free_port, small_config, wait_http)
+from conftest import needs, (BIN, CLIENT_KEY, ROOT, UPSTREAM_KEY, Process, free_port, small_config, wait_http)
 from stavkeys import record
 
 UNIT = ROOT / "systemd" / "stav-gateway.service"
-needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze is installed by integration/prereqs.sh")
+needs_systemd = needs("systemd-analyze")
 
 
 def unit_with_this_binary(tmp_path):

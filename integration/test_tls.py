@@ -16,10 +16,10 @@ import anthropic
 import openai
 import pytest
 
-from conftest import CLIENT_KEY, Process, free_port, small_config, wait_http
+from conftest import needs, CLIENT_KEY, Process, free_port, small_config, wait_http
 from stavkeys import record
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is installed by prereqs.sh")
+pytestmark = needs("openssl")
 MSG = [{"role": "user", "content": "x"}]
 
 
