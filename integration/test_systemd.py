@@ -14,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import needs, (BIN, CLIENT_KEY, ROOT, UPSTREAM_KEY, Process, free_port, small_config, wait_http)
+from conftest import BIN, CLIENT_KEY, ROOT, UPSTREAM_KEY, Process, free_port, needs, small_config, wait_http
 from stavkeys import record
 
 UNIT = ROOT / "systemd" / "stav-gateway.service"
@@ -174,4 +174,65 @@ def test_shutdown_drains_open_streams_within_the_grace_period(tmp_path, upstream
         # Pingora waits out the whole grace period, then exits.
         assert 5 <= time.monotonic() - t0 < 14
     finally:
+        gw.stop()
+
+
+def test_sighup_reloads_the_configuration_with_streams_open(tmp_path, upstream):
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    port, admin = free_port(), free_port()
+    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"')
+    (tmp_path / "gw.toml").write_text(text)
+    gw = Process(tmp_path / "gw.toml", port, admin, upstream)
+    client = openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
+    got, codes, stop = [], [], threading.Event()
+
+    def hold():
+        s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
+                                           stream=True, extra_headers={"x-script": "slow-stream-40"})
+        got.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
+
+    def keep_asking():
+        while not stop.is_set():
+            try:
+                client.chat.completions.create(model="chat-b", messages=[{"role": "user", "content": "x"}])
+                codes.append(200)
+            except Exception as e:
+                codes.append(repr(e))
+            time.sleep(0.02)
+
+    try:
+        time.sleep(0.5)  # the reload service takes SIGHUP once it runs
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}])
+        holder, asker = threading.Thread(target=hold), threading.Thread(target=keep_asking)
+        holder.start()
+        asker.start()
+        time.sleep(0.4)
+        # A new model appears; everything else stays.
+        (tmp_path / "gw.toml").write_text(text + '\n[[models]]\nname = "chat-new"\nprovider = "scripted"\ntier = "sovereign"\n')
+        gw.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}])
+                break
+            except openai.NotFoundError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the new model never appeared")
+        # A broken configuration is refused; the running one stays.
+        (tmp_path / "gw.toml").write_text(text.replace('tier = "sovereign"', 'tier = "nowhere"', 1))
+        gw.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}]).choices
+        stop.set()
+        asker.join()
+        holder.join(20)
+        assert got == ["." * 40 + "Hello from the scripted upstream."], "the open stream was cut"
+        assert len(codes) > 10 and all(c == 200 for c in codes), [c for c in codes if c != 200][:3]
+        log = gw.log_path.read_text()
+        assert "configuration reloaded" in log and "configuration not reloaded" in log
+        assert gw.proc.poll() is None
+    finally:
+        stop.set()
         gw.stop()

@@ -186,6 +186,15 @@ pub static FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static CONFIG_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_config_reloads_total",
+        "Configuration reloads on SIGHUP; on error the running configuration stays",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -228,6 +237,7 @@ pub fn init() {
     Lazy::force(&DEPLOYMENT_UP);
     Lazy::force(&DEPLOYMENT_EJECTIONS);
     Lazy::force(&FAILOVERS);
+    Lazy::force(&CONFIG_RELOADS);
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])
         .set(1);

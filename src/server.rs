@@ -3,17 +3,23 @@
 use crate::admin::Admin;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::demo::DemoUpstream;
-use crate::proxy::Gateway;
+use crate::proxy::{Edge, Gateway};
 use crate::store::sync::{KeySync, Source};
 use crate::store::Store;
 use crate::tls::{CertReload, CertStore};
 use crate::upstream::Upstream;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::background_service;
+use pingora_core::services::background::BackgroundService;
 use pingora_core::services::listening::Service;
+use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
 
 /// Process-level switches that Pingora handles (zero-downtime upgrade, daemon mode).
 #[derive(Debug, Clone, Copy, Default)]
@@ -99,9 +105,22 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
         .map(|(c, k)| CertStore::load(c.clone(), k.clone()).map(Arc::new))
         .transpose()
         .map_err(|e| ConfigError::new("server.tls_cert", e))?;
+    let live = Arc::new(ArcSwap::from_pointee(Gateway::new(
+        cfg.clone(),
+        upstreams,
+        store,
+    )));
+    server.add_service(background_service(
+        "stav config reload",
+        ConfigReload {
+            live: live.clone(),
+            // Absolute: a daemon does not keep the working directory it was started in.
+            path: std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone()),
+        },
+    ));
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(cfg, upstreams, store),
+        Edge { live },
         "stav gateway",
     );
     match &tls {
@@ -122,4 +141,58 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     }
     server.add_service(proxy);
     Ok(server)
+}
+
+/// On SIGHUP, read the configuration again and serve new requests under it (models, providers,
+/// teams, routing, timeouts); requests in flight finish under the old one. A configuration that
+/// does not validate, or that changes what only a restart can change (listeners, TLS files,
+/// the key store), is refused and the running one stays. Use the upgrade (`-u`) for those.
+pub struct ConfigReload {
+    pub live: Arc<ArcSwap<Gateway>>,
+    pub path: PathBuf,
+}
+
+impl ConfigReload {
+    fn reload(&self) -> Result<Gateway, String> {
+        let current = self.live.load_full();
+        let cfg = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let (old, new) = (&current.cfg.server, &cfg.server);
+        if old.listen != new.listen || old.admin_listen != new.admin_listen || old.tls != new.tls {
+            return Err("listeners and TLS files change only with an upgrade (-u)".into());
+        }
+        if cfg.store != current.cfg.store {
+            return Err("[store] changes only with an upgrade (-u)".into());
+        }
+        let upstreams = resolve_upstreams(&cfg).map_err(|e| e.to_string())?;
+        let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone());
+        gw.started_unix = current.started_unix;
+        Ok(gw)
+    }
+}
+
+#[async_trait]
+impl BackgroundService for ConfigReload {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            log::error!("cannot listen for SIGHUP: configuration changes need an upgrade");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = hup.recv() => match self.reload() {
+                    Ok(gw) => {
+                        let models = gw.cfg.catalogue.len();
+                        self.live.store(Arc::new(gw));
+                        crate::metrics::CONFIG_RELOADS.with_label_values(&["ok"]).inc();
+                        log::info!("configuration reloaded from {} ({models} model entries)", self.path.display());
+                    }
+                    Err(e) => {
+                        crate::metrics::CONFIG_RELOADS.with_label_values(&["error"]).inc();
+                        log::error!("configuration not reloaded, keeping the running one: {e}");
+                    }
+                },
+            }
+        }
+    }
 }

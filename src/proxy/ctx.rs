@@ -1,11 +1,13 @@
 //! Per-request state: the decision made in the request phase, read by every later phase.
 
+use super::Gateway;
 use crate::contract::{Contract, GatewayError, Route};
 use crate::limits::Reservation;
 use crate::plan::Plan;
 use crate::translate::EventTranslator;
 use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How the response body is watched on its way out.
@@ -39,8 +41,10 @@ pub enum Tap {
     Scrub(JsonTap),
 }
 
-#[derive(Debug)]
 pub struct Ctx {
+    /// The configuration this request is served under, fixed at its start: a reload (SIGHUP)
+    /// swaps in a new one for later requests while this one finishes on its own.
+    pub gw: Arc<Gateway>,
     pub request_id: String,
     pub started: Instant,
     pub route: Route,
@@ -71,8 +75,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new() -> Self {
+    pub fn new(gw: Arc<Gateway>) -> Self {
         Self {
+            gw,
             request_id: new_request_id(),
             started: Instant::now(),
             route: Route::Other,
@@ -96,9 +101,14 @@ impl Ctx {
     }
 }
 
-impl Default for Ctx {
-    fn default() -> Self {
-        Self::new()
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("request_id", &self.request_id)
+            .field("route", &self.route)
+            .field("key_id", &self.key_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
     }
 }
 

@@ -26,6 +26,7 @@ use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
 use crate::store::Store;
 use crate::upstream::Upstream;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ctx::Ctx;
@@ -37,6 +38,15 @@ use respond::PResult;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The Pingora service: hands each request the configuration current when it starts.
+pub struct Edge {
+    /// Shared with the configuration reload service, which swaps in a new `Gateway`; requests in
+    /// flight finish under the one they started with.
+    pub live: Arc<ArcSwap<Gateway>>,
+}
+
+/// Everything a request is served under: configuration, resolved upstreams, deployment health,
+/// and the shared key store and limiter (which outlive reloads).
 pub struct Gateway {
     pub cfg: Arc<Config>,
     pub upstreams: Vec<Upstream>,
@@ -65,18 +75,19 @@ impl Gateway {
 }
 
 #[async_trait]
-impl ProxyHttp for Gateway {
+impl ProxyHttp for Edge {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx::new()
+        Ctx::new(self.live.load_full())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
-        admission::admit(self, session, ctx).await
+        admission::admit(&ctx.gw.clone(), session, ctx).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
+        let gw = ctx.gw.clone();
         let pause = failover::backoff(ctx.attempt);
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
@@ -84,7 +95,7 @@ impl ProxyHttp for Gateway {
         let plan = ctx.plan.as_ref().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "no plan for a proxied request")
         })?;
-        let up = &self.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.provider];
         let t = &up.timeouts;
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(t.connect);
@@ -105,11 +116,12 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
+        let gw = ctx.gw.clone();
         let plan = ctx
             .plan
             .as_ref()
             .expect("upstream phases run only with a plan");
-        let up = &self.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.provider];
         req.set_uri(
             http::Uri::try_from(plan.path.as_str())
                 .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
@@ -178,10 +190,11 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
+        let gw = ctx.gw.clone();
         let status = resp.status.as_u16();
         if let Some(reason) = failover::retryable_status(status) {
             // Failing over throws this answer away; the last deployment's is what the client gets.
-            if session.response_written().is_none() && failover::advance(self, ctx, reason) {
+            if session.response_written().is_none() && failover::advance(&gw, ctx, reason) {
                 ctx.failing_over = true;
                 return Err(Error::explain(
                     ErrorType::HTTPStatus(status),
@@ -189,9 +202,9 @@ impl ProxyHttp for Gateway {
                 ));
             }
         } else if let Some(plan) = &ctx.plan {
-            self.health.success(plan.model);
+            gw.health.success(plan.model);
         }
-        response::on_upstream_header(self, resp, ctx)
+        response::on_upstream_header(&gw, resp, ctx)
     }
 
     fn error_while_proxy(
@@ -202,6 +215,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
+        let gw = ctx.gw.clone();
         let mut e = e.more_context(format!("Peer: {peer}"));
         if std::mem::take(&mut ctx.failing_over) {
             e.set_retry(true);
@@ -223,7 +237,7 @@ impl ProxyHttp for Gateway {
             ErrorType::ReadTimedout => "timeout",
             _ => "closed",
         };
-        let retry = failover::advance(self, ctx, reason);
+        let retry = failover::advance(&gw, ctx, reason);
         e.set_retry(retry);
         e
     }
@@ -234,7 +248,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
-        response::on_client_header(self, resp, ctx)
+        response::on_client_header(&ctx.gw.clone(), resp, ctx)
     }
 
     fn response_body_filter(
@@ -244,8 +258,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> PResult<Option<Duration>> {
+        let gw = ctx.gw.clone();
         if let Some(plan) = &ctx.plan {
-            let total = self.upstreams[plan.provider].timeouts.total;
+            let total = gw.upstreams[plan.provider].timeouts.total;
             if !end_of_stream && ctx.started.elapsed() > total {
                 // Headers are out: `fail_to_proxy` ends the stream with this error event.
                 ctx.failure = Some(GatewayError::new(
@@ -254,7 +269,7 @@ impl ProxyHttp for Gateway {
                 ));
                 *body = None;
                 let e = Error::explain(ErrorType::ReadTimedout, "total timeout");
-                logging::upstream_error(self, ctx, &e);
+                logging::upstream_error(&gw, ctx, &e);
                 return Err(e);
             }
         }
@@ -269,17 +284,19 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        logging::upstream_error(self, ctx, &e);
+        let gw = ctx.gw.clone();
+        logging::upstream_error(&gw, ctx, &e);
         // Nothing was sent: another deployment is always safe to try.
-        let retry = failover::advance(self, ctx, "connect");
+        let retry = failover::advance(&gw, ctx, "connect");
         e.set_retry(retry);
         e
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let gw = ctx.gw.clone();
         let decided = ctx.failure.take();
         if decided.is_none() && e.esource() == &pingora_error::ErrorSource::Upstream {
-            logging::upstream_error(self, ctx, e);
+            logging::upstream_error(&gw, ctx, e);
         }
         let err = decided.or_else(|| failure::classify(e));
         let code = match err {
@@ -310,10 +327,11 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        logging::finish(self, session, e, ctx);
+        let gw = ctx.gw.clone();
+        logging::finish(&gw, session, e, ctx);
         if let Some(r) = ctx.reservation.take() {
             if let Some(actual) = logging::tokens_used(ctx) {
-                self.store.limiter.reconcile(&r, actual).await;
+                gw.store.limiter.reconcile(&r, actual).await;
             }
         }
     }
