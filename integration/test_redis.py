@@ -2,7 +2,6 @@
 started here on a free loopback port with an append-only file so a restart keeps its data)."""
 
 import json
-import shutil
 import socket
 import subprocess
 import sys

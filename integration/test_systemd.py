@@ -3,7 +3,6 @@ review, credentials arrive as systemd credentials, and a binary upgrade (`-u`, w
 ExecReload does) with streams open cuts none of them and refuses no new request."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -59,19 +58,79 @@ def upstream():
     p.wait(10)
 
 
+def write_gateway(tmp_path, upstream, grace=None, server_extra=""):
+    """Keys and a config for one gateway in `tmp_path`; returns (config text, port, admin port)."""
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    port, admin = free_port(), free_port()
+    if grace is not None:
+        server_extra = f"grace_period_seconds = {grace}\n{server_extra}"
+    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"', server_extra=server_extra)
+    if grace is not None:
+        text = text.replace("grace_period_seconds = 1\n", "", 1)
+    (tmp_path / "gw.toml").write_text(text)
+    return text, port, admin
+
+
+def client_for(gw):
+    return openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
+
+
+class Traffic:
+    """`streams` slow streams held open and one client asking all along, in threads; on exit,
+    what every one of them saw."""
+
+    def __init__(self, client, streams=1, events=40, model="chat-a"):
+        self.client, self.events, self.model = client, events, model
+        self.got, self.codes, self.stop = [], [], threading.Event()
+        self.threads = [threading.Thread(target=self.hold) for _ in range(streams)]
+        self.asker = threading.Thread(target=self.ask)
+
+    def hold(self):
+        try:
+            s = self.client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
+                                                    stream=True, extra_headers={"x-script": f"slow-stream-{self.events}"})
+            self.got.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
+        except Exception as e:  # a cut stream is the failure these tests are about
+            self.got.append(repr(e))
+
+    def ask(self):
+        while not self.stop.is_set():
+            try:
+                self.client.chat.completions.create(model=self.model, messages=[{"role": "user", "content": "x"}])
+                self.codes.append(200)
+            except Exception as e:
+                self.codes.append(repr(e))
+            time.sleep(0.02)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        self.asker.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.asker.join(30)
+        for t in self.threads:
+            t.join(30)
+
+    def check(self):
+        assert self.got == ["." * self.events + "Hello from the scripted upstream."] * len(self.threads), \
+            f"a stream was cut: {self.got}"
+        refused = [c for c in self.codes if c != 200]
+        assert len(self.codes) > 10 and not refused, refused[:3]
+
+
 def test_credentials_come_from_the_systemd_credentials_directory(tmp_path, upstream):
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "STAV_IT_UPSTREAM_KEY").write_text(UPSTREAM_KEY + "\n")
-    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
-    port, admin = free_port(), free_port()
-    (tmp_path / "gw.toml").write_text(small_config(port, admin, upstream, '[store]\npath = "keys.toml"'))
+    _, port, admin = write_gateway(tmp_path, upstream)
     env = {k: v for k, v in os.environ.items() if k != "STAV_IT_UPSTREAM_KEY"}
     env["CREDENTIALS_DIRECTORY"] = str(creds)
     gw = Process(tmp_path / "gw.toml", port, admin, upstream, env=env)
     try:
-        openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0).chat.completions.create(
-            model="chat-a", messages=[{"role": "user", "content": "x"}])
+        client_for(gw).chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
         assert gw.gw.upstream_requests()[-1]["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
     finally:
         gw.stop()
@@ -83,93 +142,42 @@ def test_credentials_come_from_the_systemd_credentials_directory(tmp_path, upstr
 
 
 def test_upgrade_with_streams_open_cuts_none_and_refuses_nothing(tmp_path, upstream):
-    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
-    port, admin = free_port(), free_port()
-    server = (f'grace_period_seconds = 8\nupgrade_sock = "{tmp_path}/upgrade.sock"\n'
-              f'pid_file = "{tmp_path}/gw.pid"')
-    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"', server_extra=server)
-    text = text.replace("grace_period_seconds = 1\n", "")
-    (tmp_path / "gw.toml").write_text(text)
+    _, port, admin = write_gateway(tmp_path, upstream, grace=8, server_extra=(
+        f'upgrade_sock = "{tmp_path}/upgrade.sock"\npid_file = "{tmp_path}/gw.pid"'))
     old = Process(tmp_path / "gw.toml", port, admin, upstream)
     new = None
-    client = openai.OpenAI(base_url=old.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
-    streams, errors, codes = [], [], []
-
-    def hold_stream():
-        try:
-            s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
-                                               stream=True, extra_headers={"x-script": "slow-stream"})
-            streams.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
-        except Exception as e:  # a cut stream is the failure this test is about
-            errors.append(repr(e))
-
-    stop = threading.Event()
-
-    def keep_asking():
-        while not stop.is_set():
-            try:
-                client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
-                codes.append(200)
-            except Exception as e:
-                codes.append(repr(e))
-            time.sleep(0.02)
-
-    holders = [threading.Thread(target=hold_stream) for _ in range(3)]
-    asker = threading.Thread(target=keep_asking)
     try:
-        for t in holders:
-            t.start()
-        asker.start()
-        time.sleep(1.0)  # the streams are open on the old process
-        new = Process(tmp_path / "gw.toml", port, admin, upstream, args=("-u",), wait=False)
-        time.sleep(0.5)  # the new process waits on the upgrade socket
-        os.kill(old.proc.pid, signal.SIGQUIT)  # hand the sockets over, then drain
-        wait_http(f"http://127.0.0.1:{admin}/healthz")
-        time.sleep(2.0)
-        stop.set()
-        asker.join()
-        for t in holders:
-            t.join(30)
-        assert not errors, errors
-        assert streams == ["." * 200 + "Hello from the scripted upstream."] * 3
-        refused = [c for c in codes if c != 200]
-        assert len(codes) > 20 and not refused, refused[:3]
+        with Traffic(client_for(old), streams=3, events=160) as traffic:
+            time.sleep(1.0)  # the streams are open on the old process
+            new = Process(tmp_path / "gw.toml", port, admin, upstream, args=("-u",), wait=False)
+            time.sleep(0.5)  # the new process waits on the upgrade socket
+            os.kill(old.proc.pid, signal.SIGQUIT)  # hand the sockets over, then drain
+            wait_http(f"http://127.0.0.1:{admin}/healthz")
+            time.sleep(2.0)
+        traffic.check()
         # The old process finished its streams and left; the new one serves.
         old.proc.wait(30)
         assert new.proc.poll() is None
-        client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
+        client_for(new).chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
     finally:
-        stop.set()
         old.stop()
         if new:
             new.stop()
 
 
 def test_shutdown_drains_open_streams_within_the_grace_period(tmp_path, upstream):
-    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
-    port, admin = free_port(), free_port()
-    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"',
-                        server_extra="grace_period_seconds = 6")
-    (tmp_path / "gw.toml").write_text(text.replace("grace_period_seconds = 1\n", ""))
+    _, port, admin = write_gateway(tmp_path, upstream, grace=6)
     gw = Process(tmp_path / "gw.toml", port, admin, upstream)
-    client = openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
-    got = []
-
-    def hold():
-        s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
-                                           stream=True, extra_headers={"x-script": "slow-stream-60"})
-        got.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
-
     try:
-        holders = [threading.Thread(target=hold) for _ in range(2)]
-        for t in holders:
+        traffic = Traffic(client_for(gw), streams=2, events=60)
+        for t in traffic.threads:
             t.start()
         time.sleep(0.5)
         t0 = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)
-        for t in holders:
+        for t in traffic.threads:
             t.join(20)
-        assert got == ["." * 60 + "Hello from the scripted upstream."] * 2, "a stream was cut by the shutdown"
+        assert traffic.got == ["." * 60 + "Hello from the scripted upstream."] * 2, traffic.got
         gw.proc.wait(15)
         # Pingora waits out the whole grace period, then exits.
         assert 5 <= time.monotonic() - t0 < 14
@@ -178,61 +186,36 @@ def test_shutdown_drains_open_streams_within_the_grace_period(tmp_path, upstream
 
 
 def test_sighup_reloads_the_configuration_with_streams_open(tmp_path, upstream):
-    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
-    port, admin = free_port(), free_port()
-    text = small_config(port, admin, upstream, '[store]\npath = "keys.toml"')
-    (tmp_path / "gw.toml").write_text(text)
+    text, port, admin = write_gateway(tmp_path, upstream)
     gw = Process(tmp_path / "gw.toml", port, admin, upstream)
-    client = openai.OpenAI(base_url=gw.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=30)
-    got, codes, stop = [], [], threading.Event()
-
-    def hold():
-        s = client.chat.completions.create(model="chat-a", messages=[{"role": "user", "content": "x"}],
-                                           stream=True, extra_headers={"x-script": "slow-stream-40"})
-        got.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
-
-    def keep_asking():
-        while not stop.is_set():
-            try:
-                client.chat.completions.create(model="chat-b", messages=[{"role": "user", "content": "x"}])
-                codes.append(200)
-            except Exception as e:
-                codes.append(repr(e))
-            time.sleep(0.02)
-
+    client = client_for(gw)
+    ask_new = lambda: client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}])
     try:
         time.sleep(0.5)  # the reload service takes SIGHUP once it runs
         with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}])
-        holder, asker = threading.Thread(target=hold), threading.Thread(target=keep_asking)
-        holder.start()
-        asker.start()
-        time.sleep(0.4)
-        # A new model appears; everything else stays.
-        (tmp_path / "gw.toml").write_text(text + '\n[[models]]\nname = "chat-new"\nprovider = "scripted"\ntier = "sovereign"\n')
-        gw.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}])
-                break
-            except openai.NotFoundError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the new model never appeared")
-        # A broken configuration is refused; the running one stays.
-        (tmp_path / "gw.toml").write_text(text.replace('tier = "sovereign"', 'tier = "nowhere"', 1))
-        gw.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        assert client.chat.completions.create(model="chat-new", messages=[{"role": "user", "content": "x"}]).choices
-        stop.set()
-        asker.join()
-        holder.join(20)
-        assert got == ["." * 40 + "Hello from the scripted upstream."], "the open stream was cut"
-        assert len(codes) > 10 and all(c == 200 for c in codes), [c for c in codes if c != 200][:3]
+            ask_new()
+        with Traffic(client, model="chat-b") as traffic:
+            time.sleep(0.4)
+            # A new model appears; everything else stays.
+            (tmp_path / "gw.toml").write_text(
+                text + '\n[[models]]\nname = "chat-new"\nprovider = "scripted"\ntier = "sovereign"\n')
+            gw.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 5
+            while True:
+                try:
+                    ask_new()
+                    break
+                except openai.NotFoundError:
+                    assert time.time() < deadline, "the new model never appeared"
+                    time.sleep(0.05)
+            # A broken configuration is refused; the running one stays.
+            (tmp_path / "gw.toml").write_text(text.replace('tier = "sovereign"', 'tier = "nowhere"', 1))
+            gw.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            assert ask_new().choices
+        traffic.check()
         log = gw.log_path.read_text()
         assert "configuration reloaded" in log and "configuration not reloaded" in log
         assert gw.proc.poll() is None
     finally:
-        stop.set()
         gw.stop()

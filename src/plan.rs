@@ -496,10 +496,15 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn cfg() -> Config {
-        let dir = std::env::temp_dir().join(format!("stav-plan-{}", std::process::id()));
+    /// A configuration from `text`, with an empty keys file beside it.
+    fn config(text: &str, tag: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("stav-plan-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("keys.toml"), "").unwrap();
+        Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
+    }
+
+    fn cfg() -> Config {
         let text = r#"
 [[providers]]
 name = "vllm"
@@ -529,7 +534,7 @@ provider = "vllm"
 tier = "sovereign"
 kind = "embeddings"
 "#;
-        Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
+        config(text, "main")
     }
 
     fn team() -> Team {
@@ -695,9 +700,6 @@ kind = "embeddings"
 
     #[test]
     fn deployments_within_the_cap_become_attempts_with_their_own_model_name() {
-        let dir = std::env::temp_dir().join(format!("stav-plan-dep-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("keys.toml"), "").unwrap();
         let text = r#"
 [[providers]]
 name = "eu-partner"
@@ -718,7 +720,7 @@ provider = "own"
 upstream_model = "Qwen/Qwen3-32B"
 tier = "sovereign"
 "#;
-        let c = Config::from_toml(text, &dir, Path::new("t.toml")).unwrap();
+        let c = config(text, "dep");
         let body = Bytes::from_static(
             br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hi"}]}"#,
         );

@@ -199,7 +199,7 @@ fn framing_problem(
     req: &pingora_http::RequestHeader,
     max_header_bytes: usize,
 ) -> Option<(ErrorKind, &'static str)> {
-    let size: usize = req.uri.to_string().len()
+    let size: usize = req.uri.path_and_query().map_or(0, |p| p.as_str().len())
         + req
             .headers
             .iter()

@@ -227,6 +227,19 @@ pub fn redacted(body: &[u8], secret: &[u8]) -> Vec<u8> {
     out
 }
 
+const ENDED_EARLY: &str = "The model's upstream ended the stream early.";
+
+/// Append a terminal error event (in the client's contract) to what goes out now.
+fn end_with_error(body: &mut Option<Bytes>, contract: Contract, request_id: &str, msg: &str) {
+    let err = GatewayError::new(ErrorKind::UpstreamUnavailable, msg);
+    let mut out = BytesMut::new();
+    if let Some(b) = body.take() {
+        out.extend_from_slice(&b);
+    }
+    out.extend_from_slice(&err.sse_event(contract, request_id));
+    *body = Some(out.freeze());
+}
+
 fn set_body(body: &mut Option<Bytes>, out: Bytes) {
     *body = (!out.is_empty()).then_some(out);
 }
@@ -270,16 +283,7 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
             if end_of_stream {
                 tap.finish();
                 if !tap.terminated {
-                    let err = GatewayError::new(
-                        ErrorKind::UpstreamUnavailable,
-                        "The model's upstream ended the stream early.",
-                    );
-                    let mut out = BytesMut::new();
-                    if let Some(b) = body.take() {
-                        out.extend_from_slice(&b);
-                    }
-                    out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
-                    *body = Some(out.freeze());
+                    end_with_error(body, ctx.contract, &ctx.request_id, ENDED_EARLY);
                 }
             }
             ctx.usage = tap.usage.or(ctx.usage);
@@ -292,33 +296,25 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
                 // Broken JSON from the upstream ends the stream here, with an error the SDK can
                 // read, rather than a parse failure in the client.
                 tap.saw_done = true;
-                let err = GatewayError::new(
-                    ErrorKind::UpstreamUnavailable,
-                    "The model's upstream sent an event that is not valid JSON.",
-                );
-                let mut out = BytesMut::new();
-                if let Some(b) = body.take() {
-                    out.extend_from_slice(&b);
-                }
-                out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
-                *body = Some(out.freeze());
+                let msg = "The model's upstream sent an event that is not valid JSON.";
+                end_with_error(body, ctx.contract, &ctx.request_id, msg);
             }
             if end_of_stream {
+                let tail = tap.finish();
                 let mut out = BytesMut::new();
                 if let Some(b) = body.take() {
                     out.extend_from_slice(&b);
                 }
-                out.extend_from_slice(&tap.finish());
+                out.extend_from_slice(&tail);
+                *body = Some(out.freeze());
                 if !tap.saw_done {
                     // The upstream ended without `[DONE]`: tell the client instead of letting the
                     // stream look complete.
-                    let err = GatewayError::new(
-                        ErrorKind::UpstreamUnavailable,
-                        "The model's upstream ended the stream early.",
-                    );
-                    out.extend_from_slice(&err.sse_event(ctx.contract, &ctx.request_id));
+                    end_with_error(body, ctx.contract, &ctx.request_id, ENDED_EARLY);
                 }
-                set_body(body, out.freeze());
+                if body.as_ref().is_some_and(Bytes::is_empty) {
+                    *body = None;
+                }
             }
             ctx.usage = tap.usage.or(ctx.usage);
         }
