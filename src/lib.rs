@@ -15,6 +15,7 @@ pub mod contract;
 pub mod demo;
 #[cfg(test)]
 mod fuzz;
+pub mod hangup;
 pub mod health;
 pub mod inject;
 pub mod keys;

@@ -19,7 +19,6 @@ use pingora_core::services::background::BackgroundService;
 use pingora_core::services::listening::Service;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::signal::unix::{signal, SignalKind};
 
 /// Process-level switches that Pingora handles (zero-downtime upgrade, daemon mode).
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,27 +171,26 @@ impl ConfigReload {
 
 #[async_trait]
 impl BackgroundService for ConfigReload {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            log::error!("cannot listen for SIGHUP: configuration changes need an upgrade");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = hup.recv() => match self.reload() {
-                    Ok(gw) => {
-                        let models = gw.cfg.catalogue.len();
-                        self.live.store(Arc::new(gw));
-                        crate::metrics::CONFIG_RELOADS.with_label_values(&["ok"]).inc();
-                        log::info!("configuration reloaded from {} ({models} model entries)", self.path.display());
-                    }
-                    Err(e) => {
-                        crate::metrics::CONFIG_RELOADS.with_label_values(&["error"]).inc();
-                        log::error!("configuration not reloaded, keeping the running one: {e}");
-                    }
-                },
+    async fn start(&self, shutdown: ShutdownWatch) {
+        crate::hangup::on_every_hangup(shutdown, "the configuration", || match self.reload() {
+            Ok(gw) => {
+                let models = gw.cfg.catalogue.len();
+                self.live.store(Arc::new(gw));
+                crate::metrics::CONFIG_RELOADS
+                    .with_label_values(&["ok"])
+                    .inc();
+                log::info!(
+                    "configuration reloaded from {} ({models} model entries)",
+                    self.path.display()
+                );
             }
-        }
+            Err(e) => {
+                crate::metrics::CONFIG_RELOADS
+                    .with_label_values(&["error"])
+                    .inc();
+                log::error!("configuration not reloaded, keeping the running one: {e}");
+            }
+        })
+        .await;
     }
 }

@@ -12,7 +12,6 @@ use pingora_rustls::sign::CertifiedKey;
 use pingora_rustls::{ClientHello, CryptoProvider, ResolvesServerCert};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug)]
 pub struct CertStore {
@@ -66,19 +65,11 @@ pub struct CertReload(pub Arc<CertStore>);
 
 #[async_trait]
 impl BackgroundService for CertReload {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            log::error!("cannot listen for SIGHUP: the TLS certificate reloads only on upgrade");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = hup.recv() => match self.0.reload() {
-                    Ok(()) => log::info!("TLS certificate reloaded from {}", self.0.cert.display()),
-                    Err(e) => log::error!("TLS certificate not reloaded, keeping the current one: {e}"),
-                },
-            }
-        }
+    async fn start(&self, shutdown: ShutdownWatch) {
+        crate::hangup::on_every_hangup(shutdown, "the TLS certificate", || match self.0.reload() {
+            Ok(()) => log::info!("TLS certificate reloaded from {}", self.0.cert.display()),
+            Err(e) => log::error!("TLS certificate not reloaded, keeping the current one: {e}"),
+        })
+        .await;
     }
 }
