@@ -138,8 +138,9 @@ def test_failover_before_the_first_byte(faults, name, upstream, reason):
     if upstream:
         assert requests_to(ports[upstream])[-1]["body"], "the faulty deployment was tried first"
     after = gw.gw.metrics()
-    assert metric(after, "stav_failovers_total", model=name, reason=reason) - \
-        metric(before, "stav_failovers_total", model=name, reason=reason) == 1
+    failed = upstream or "dead"
+    assert metric(after, "stav_failovers_total", model=name, provider=failed, reason=reason) - \
+        metric(before, "stav_failovers_total", model=name, provider=failed, reason=reason) == 1
     # The Anthropic SDK, translated, fails over the same way.
     m = an(gw).messages.create(model=name, max_tokens=20, messages=MSG)
     assert m.content[0].text == "Hello from the scripted upstream."

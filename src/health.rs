@@ -9,6 +9,15 @@ use crate::plan::Attempt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const EJECT_AFTER: u32 = 3;
+/// The `reason` labels of `stav_failovers_total` (see `proxy::failover`).
+pub const FAILOVER_REASONS: [&str; 6] = [
+    "connect",
+    "status_5xx",
+    "status_429",
+    "status_529",
+    "timeout",
+    "closed",
+];
 const BASE_EJECT_MS: u64 = 5_000;
 const MAX_EJECT_MS: u64 = 120_000;
 
@@ -33,6 +42,10 @@ impl Health {
             .collect();
         for (m, p) in &labels {
             metrics::DEPLOYMENT_UP.with_label_values(&[m, p]).set(1);
+            metrics::DEPLOYMENT_EJECTIONS.with_label_values(&[m, p]);
+            for reason in FAILOVER_REASONS {
+                metrics::FAILOVERS.with_label_values(&[m, p, reason]);
+            }
         }
         Self {
             states: labels.iter().map(|_| State::default()).collect(),

@@ -238,6 +238,20 @@ pub fn init() {
     Lazy::force(&DEPLOYMENT_EJECTIONS);
     Lazy::force(&FAILOVERS);
     Lazy::force(&CONFIG_RELOADS);
+    // Bounded label sets start at zero, so dashboards and alerts see the series before the
+    // first event.
+    for reason in ["scope", "model", "ip"] {
+        ACCESS_DENIED.with_label_values(&[reason]);
+    }
+    for scope in ["key", "team"] {
+        for limit in ["requests", "tokens"] {
+            RATE_LIMITED.with_label_values(&[scope, limit]);
+        }
+    }
+    for result in ["ok", "error"] {
+        KEYSTORE_RELOADS.with_label_values(&[result]);
+        CONFIG_RELOADS.with_label_values(&[result]);
+    }
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])
         .set(1);
