@@ -150,7 +150,12 @@ def test_upgrade_with_streams_open_cuts_none_and_refuses_nothing(tmp_path, upstr
         with Traffic(client_for(old), streams=3, events=160) as traffic:
             time.sleep(1.0)  # the streams are open on the old process
             new = Process(tmp_path / "gw.toml", port, admin, upstream, args=("-u",), wait=False)
-            time.sleep(0.5)  # the new process waits on the upgrade socket
+            # The new process listens on the upgrade socket before the old one may hand over.
+            deadline = time.time() + 10
+            while not (tmp_path / "upgrade.sock").exists():
+                assert time.time() < deadline, "the new process never waited for the sockets"
+                time.sleep(0.05)
+            time.sleep(0.2)
             os.kill(old.proc.pid, signal.SIGQUIT)  # hand the sockets over, then drain
             wait_http(f"http://127.0.0.1:{admin}/healthz")
             time.sleep(2.0)
