@@ -308,3 +308,23 @@ def needs(tool):
     if missing and os.environ.get("CI") == "true":
         pytest.fail(f"{tool} is missing in CI: integration/prereqs.sh should have installed it")
     return pytest.mark.skipif(missing, reason=f"{tool} is installed by integration/prereqs.sh")
+
+
+def read_response(sock) -> bytes:
+    """Read one HTTP/1.1 response from a raw socket: until its Content-Length is in, the peer
+    closes, or the socket's timeout passes (whatever arrived is returned)."""
+    data = b""
+    try:
+        while True:
+            got = sock.recv(65536)
+            if not got:
+                break
+            data += got
+            if b"\r\n\r\n" in data:
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    break
+    except socket.timeout:
+        pass
+    return data

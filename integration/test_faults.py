@@ -94,6 +94,15 @@ def still_serving(gw):
     assert r.choices[0].message.content == "Hello from the scripted upstream."
 
 
+def anthropic_stream_fails(gw, script):
+    """A translated stream for the Anthropic SDK under `script` ends in an error it raises."""
+    with pytest.raises(anthropic.APIStatusError):
+        with an(gw).messages.stream(model="chat", max_tokens=20, messages=MSG,
+                                    extra_headers={"x-script": script}) as s:
+            for _ in s.text_stream:
+                pass
+
+
 class Meanwhile:
     """Other clients are served while a fault is in progress: a request every 100 ms in a thread."""
 
@@ -194,11 +203,7 @@ def test_stall_mid_stream_ends_with_an_error_event_and_no_failover(faults):
     assert "did not answer in time" in str(e.value), e.value
     assert time.monotonic() - t0 < 5
     assert len(requests_to(ports["good"])) == before_good, "no failover after the first byte"
-    with pytest.raises(anthropic.APIStatusError):
-        with an(gw).messages.stream(model="chat", max_tokens=20, messages=MSG,
-                                    extra_headers={"x-script": "stall-mid"}) as s:
-            for _ in s.text_stream:
-                pass
+    anthropic_stream_fails(gw, "stall-mid")
     still_serving(gw)
 
 
@@ -210,11 +215,7 @@ def test_a_broken_stream_ends_with_an_error_event_in_both_sdks(faults, script):
         for _ in oa(gw).chat.completions.create(model="chat", messages=MSG, stream=True,
                                                  extra_headers={"x-script": script}):
             pass
-    with pytest.raises(anthropic.APIStatusError):
-        with an(gw).messages.stream(model="chat", max_tokens=20, messages=MSG,
-                                    extra_headers={"x-script": script}) as s:
-            for _ in s.text_stream:
-                pass
+    anthropic_stream_fails(gw, script)
     still_serving(gw)
 
 
@@ -224,11 +225,7 @@ def test_a_10_mb_event(faults):
         model="chat", messages=MSG, stream=True, extra_headers={"x-script": "huge-event"}) if c.choices)
     assert len(text) == (10 << 20) + len("Hello from the scripted upstream.")
     # Translated for an Anthropic client, an event that large is refused cleanly, never cut.
-    with pytest.raises(anthropic.APIStatusError):
-        with an(gw).messages.stream(model="chat", max_tokens=20, messages=MSG,
-                                    extra_headers={"x-script": "huge-event"}) as s:
-            for _ in s.text_stream:
-                pass
+    anthropic_stream_fails(gw, "huge-event")
     still_serving(gw)
 
 

@@ -10,7 +10,7 @@ import pytest
 from stavkeys import make_key
 from pydantic import BaseModel
 
-from conftest import CLIENT_KEY, UPSTREAM_KEY, metric
+from conftest import CLIENT_KEY, UPSTREAM_KEY, metric, read_response
 
 
 def raw_post(gateway, path, body: bytes, headers=None):
@@ -340,17 +340,7 @@ def chunked_post(gateway, body: bytes, chunk=16384):
         part = body[i:i + chunk]
         s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
     s.sendall(b"0\r\n\r\n")
-    data = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        data += got
-        if b"\r\n\r\n" in data:
-            head_end = data.index(b"\r\n\r\n") + 4
-            length = [int(l.split(b":")[1]) for l in data[:head_end].split(b"\r\n") if l.lower().startswith(b"content-length")]
-            if length and len(data) >= head_end + length[0]:
-                break
+    data = read_response(s)
     s.close()
     status = int(data.split(b" ", 2)[1])
     return status, data[data.index(b"\r\n\r\n") + 4:]

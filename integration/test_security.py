@@ -10,28 +10,14 @@ import anthropic
 import openai
 import pytest
 
-from conftest import CLIENT_KEY, UPSTREAM_KEY
+from conftest import CLIENT_KEY, UPSTREAM_KEY, read_response
 
 
 def raw(gateway, data: bytes, timeout=5.0, port=None):
     """Send bytes as they are; return everything the gateway answered until it closed or paused."""
     with socket.create_connection(("127.0.0.1", port or gateway.port), timeout=timeout) as s:
         s.sendall(data)
-        out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-                if b"\r\n\r\n" in out:
-                    head, _, body = out.partition(b"\r\n\r\n")
-                    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
-                    if length and len(body) >= length[0]:
-                        break
-        except socket.timeout:
-            pass
-    return out
+        return read_response(s)
 
 
 def status_of(answer: bytes) -> int:

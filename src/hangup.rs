@@ -3,19 +3,40 @@
 //! signal to every listener).
 
 use pingora_core::server::ShutdownWatch;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Run `reload` on every SIGHUP until shutdown. `what` names the reload in the error logged when
-/// the signal cannot be taken.
+/// A SIGHUP listener; if the signal cannot be taken, it waits forever (and says so once).
+pub struct Hangups(Option<Signal>);
+
+impl Hangups {
+    /// `what` names the reload in the error logged when the signal cannot be taken.
+    pub fn listen(what: &str) -> Self {
+        match signal(SignalKind::hangup()) {
+            Ok(s) => Self(Some(s)),
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP ({e}): {what} reloads only with an upgrade");
+                Self(None)
+            }
+        }
+    }
+
+    pub async fn next(&mut self) {
+        match &mut self.0 {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Run `reload` on every SIGHUP until shutdown.
 pub async fn on_every_hangup(mut shutdown: ShutdownWatch, what: &str, mut reload: impl FnMut()) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        log::error!("cannot listen for SIGHUP: {what} reloads only with an upgrade");
-        return;
-    };
+    let mut hup = Hangups::listen(what);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = hup.recv() => reload(),
+            _ = hup.next() => reload(),
         }
     }
 }

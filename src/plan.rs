@@ -157,11 +157,7 @@ pub struct Caller<'a> {
 
 impl Caller<'_> {
     pub fn may_use(&self, model: &str) -> bool {
-        self.models.is_empty()
-            || self
-                .models
-                .iter()
-                .any(|g| crate::keys::record::glob_match(g, model))
+        crate::keys::record::models_allow(self.models, model)
     }
 }
 

@@ -101,13 +101,8 @@ impl AdminStore {
                 if !bad.is_empty() {
                     return Err(format!("records that do not parse: {}", bad.join("; ")));
                 }
-                stored
-                    .iter()
-                    .map(|s| {
-                        s.validate()
-                            .map_err(|e| format!("key {}: {}: {}", s.id, e.field, e.message))
-                    })
-                    .collect()
+                super::index::validate_all(&stored, "redis keys")
+                    .map_err(|e| format!("{}: {}", e.field, e.message))
             }),
         }
     }

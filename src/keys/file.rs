@@ -43,13 +43,9 @@ pub fn read_records(path: &Path) -> Result<Vec<KeyRecord>, String> {
     };
     let stored =
         parse(&text).map_err(|e| format!("{}: {}: {}", path.display(), e.field, e.message))?;
-    let idx = KeyIndex::from_stored(&stored, "keys")
-        .map_err(|e| format!("{}: {}: {}", path.display(), e.field, e.message))?;
-    // Keep the file's order: listings and diffs stay stable.
-    Ok(stored
-        .iter()
-        .filter_map(|s| idx.get(&s.id).map(|r| (**r).clone()))
-        .collect())
+    // In the file's order: listings and diffs stay stable.
+    super::index::validate_all(&stored, "keys")
+        .map_err(|e| format!("{}: {}: {}", path.display(), e.field, e.message))
 }
 
 /// Read, change and write the file under an exclusive lock (`.<name>.lock` beside it), so two

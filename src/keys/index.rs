@@ -42,6 +42,27 @@ pub struct IndexError {
     pub message: String,
 }
 
+/// Every stored record validated, in the stored order; ids must be unique. Field names in errors
+/// are prefixed with `origin` (`keys[3].scopes[0]`).
+pub fn validate_all(stored: &[StoredKey], origin: &str) -> Result<Vec<KeyRecord>, IndexError> {
+    let mut records = Vec::with_capacity(stored.len());
+    let mut seen = HashMap::new();
+    for (i, s) in stored.iter().enumerate() {
+        let r = s.validate().map_err(|e| IndexError {
+            field: format!("{origin}[{i}].{}", e.field),
+            message: e.message,
+        })?;
+        if let Some(first) = seen.insert(r.id.clone(), i) {
+            return Err(IndexError {
+                field: format!("{origin}[{i}].id"),
+                message: format!("key id {:?} is also used by {origin}[{first}]", r.id),
+            });
+        }
+        records.push(r);
+    }
+    Ok(records)
+}
+
 impl KeyIndex {
     pub fn new(records: Vec<KeyRecord>) -> Self {
         Self {
@@ -55,22 +76,7 @@ impl KeyIndex {
     /// Validate every stored record (a bad one fails the whole load: the caller keeps the old
     /// snapshot); `origin` prefixes field names.
     pub fn from_stored(stored: &[StoredKey], origin: &str) -> Result<Self, IndexError> {
-        let mut records = Vec::with_capacity(stored.len());
-        let mut seen = HashMap::new();
-        for (i, s) in stored.iter().enumerate() {
-            let r = s.validate().map_err(|e| IndexError {
-                field: format!("{origin}[{i}].{}", e.field),
-                message: e.message,
-            })?;
-            if let Some(first) = seen.insert(r.id.clone(), i) {
-                return Err(IndexError {
-                    field: format!("{origin}[{i}].id"),
-                    message: format!("key id {:?} is also used by {origin}[{first}]", r.id),
-                });
-            }
-            records.push(r);
-        }
-        Ok(Self::new(records))
+        validate_all(stored, origin).map(Self::new)
     }
 
     pub fn verify(&self, presented: &[u8], now: u64) -> Result<&Arc<KeyRecord>, Rejection> {

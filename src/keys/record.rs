@@ -117,7 +117,7 @@ impl KeyRecord {
     }
 
     pub fn allows_model(&self, model: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|g| glob_match(g, model))
+        models_allow(&self.models, model)
     }
 
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
@@ -149,6 +149,11 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// A model allowlist: empty allows every model, else one glob must match.
+pub fn models_allow(globs: &[String], model: &str) -> bool {
+    globs.is_empty() || globs.iter().any(|g| glob_match(g, model))
 }
 
 /// `*` matches any run of characters, `?` exactly one.

@@ -49,7 +49,8 @@ pub struct Ctx {
     pub started: Instant,
     pub route: Route,
     pub contract: Contract,
-    pub key_id: Option<String>,
+    /// The authenticated key (its id goes to the access log).
+    pub key: Option<Arc<crate::keys::KeyRecord>>,
     pub plan: Option<Plan>,
     /// The effective sovereignty cap, once known (also set when a request is refused for it).
     pub cap: Option<crate::tier::Tier>,
@@ -82,7 +83,7 @@ impl Ctx {
             started: Instant::now(),
             route: Route::Other,
             contract: Contract::OpenAi,
-            key_id: None,
+            key: None,
             plan: None,
             cap: None,
             failure: None,
@@ -106,7 +107,7 @@ impl std::fmt::Debug for Ctx {
         f.debug_struct("Ctx")
             .field("request_id", &self.request_id)
             .field("route", &self.route)
-            .field("key_id", &self.key_id)
+            .field("key", &self.key.as_ref().map(|k| k.id.as_str()))
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }

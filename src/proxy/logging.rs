@@ -60,7 +60,7 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
         status,
         model,
         tier,
-        ctx.key_id.as_deref().unwrap_or("-"),
+        ctx.key.as_ref().map_or("-", |k| k.id.as_str()),
         ctx.upstream_status.map_or("-".to_string(), |s| s.to_string()),
         elapsed.as_millis(),
         ctx.first_byte.map_or("-".to_string(), |t| t.duration_since(ctx.started).as_millis().to_string()),

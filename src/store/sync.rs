@@ -7,6 +7,7 @@
 //! in case an announcement was missed. A reload that fails validation keeps the previous snapshot.
 
 use super::Store;
+use crate::hangup::Hangups;
 use crate::keys::{file, sha256, KeyIndex};
 use crate::metrics;
 use async_trait::async_trait;
@@ -16,7 +17,6 @@ use pingora_core::services::background::BackgroundService;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
 
 pub struct KeySync {
     pub store: Arc<Store>,
@@ -31,27 +31,11 @@ pub enum Source {
 #[async_trait]
 impl BackgroundService for KeySync {
     async fn start(&self, shutdown: ShutdownWatch) {
-        // Pingora leaves SIGHUP unhandled, and its default action ends the process: take it.
-        let hup = match signal(SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                log::error!("cannot listen for SIGHUP: {e}");
-                None
-            }
-        };
+        let hup = Hangups::listen("the key store");
         match &self.source {
             Source::File(path) => watch_file(&self.store, path, shutdown, hup).await,
             Source::Redis => follow_redis(&self.store, shutdown, hup).await,
         }
-    }
-}
-
-async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
-    match hup {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
     }
 }
 
@@ -122,12 +106,7 @@ fn reload_file(store: &Store, path: &PathBuf, last_hash: &mut [u8; 32], why: &st
     }
 }
 
-async fn watch_file(
-    store: &Store,
-    path: &PathBuf,
-    mut shutdown: ShutdownWatch,
-    mut hup: Option<tokio::signal::unix::Signal>,
-) {
+async fn watch_file(store: &Store, path: &PathBuf, mut shutdown: ShutdownWatch, mut hup: Hangups) {
     let mut last_hash = std::fs::read(path).map(|b| sha256(&b)).unwrap_or_default();
     let mut last_seen = fingerprint(path);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -135,7 +114,7 @@ async fn watch_file(
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = hangup(&mut hup) => {
+            _ = hup.next() => {
                 // An explicit request: re-read even if nothing seems to have changed.
                 last_hash = [0; 32];
                 reload_file(store, path, &mut last_hash, "SIGHUP");
@@ -155,11 +134,7 @@ async fn watch_file(
     }
 }
 
-async fn follow_redis(
-    store: &Store,
-    mut shutdown: ShutdownWatch,
-    mut hup: Option<tokio::signal::unix::Signal>,
-) {
+async fn follow_redis(store: &Store, mut shutdown: ShutdownWatch, mut hup: Hangups) {
     let link = store.redis.clone().expect("redis store has a link");
     let mut last_version: Option<u64> = None;
     loop {
@@ -202,7 +177,7 @@ async fn follow_redis(
                     Some(_) => reload_redis(store, &link, &mut conn, &mut last_version).await.is_ok(),
                     None => false,
                 },
-                _ = hangup(&mut hup) => {
+                _ = hup.next() => {
                     last_version = None;
                     reload_redis(store, &link, &mut conn, &mut last_version).await.is_ok()
                 }
