@@ -126,6 +126,31 @@ fn translation(c: &mut Criterion) {
             black_box(serde_json::to_vec(&messages_to_chat(&v, "up").unwrap().body).unwrap())
         })
     });
+    // A whole OpenAI answer (text and one tool call) → the Anthropic message the client gets.
+    let answer = serde_json::to_vec(&serde_json::json!({
+        "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1, "model": "up",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "content": "Let me look that up. ".repeat(10),
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": "search", "arguments": "{\"q\":\"EU AI Act\"}"}}]}}],
+        "usage": {"prompt_tokens": 812, "completion_tokens": 64, "total_tokens": 876},
+    }))
+    .unwrap();
+    let whole = MessagesMeta {
+        client_model: "m".into(),
+        ..MessagesMeta::default()
+    };
+    c.bench_function("translate/openai_answer_to_anthropic_message", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            black_box(stav_gateway::translate::response::chat_to_message_json(
+                &v, &whole,
+            ))
+        })
+    });
+    c.bench_function("usage/whole_openai_answer", |b| {
+        b.iter(|| black_box(stav_gateway::usage::openai_usage(&answer)))
+    });
 }
 
 fn keys(c: &mut Criterion) {

@@ -11,9 +11,14 @@ Scenarios (all against the same `stav-mock-upstream`, on this machine):
 For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
 proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
 token on a paced stream, and, for the gateway and bare Pingora, resident memory at rest and with
-1,000 / 10,000 idle open streams. Prints one table and writes it as JSON.
+1,000 / 10,000 idle open streams. Then, because CPU time on a shared machine moves with its
+neighbours, each proxy runs once more under callgrind: user-space instructions per request, a count
+that does not. Prints one table and writes it as JSON.
 
-Usage: python3 benches/load.py [--duration 5] [--out benches/results.json] [--idle 1000,10000]
+Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/results.json] [--idle 1000,10000]
+
+Each throughput figure is the median over the rounds; each ratio to bare Pingora is computed within a
+round (the same minutes of machine load) and the median of those is reported.
 Expects release binaries (benches/load.sh builds them and installs wrk).
 """
 
@@ -98,6 +103,45 @@ def wrk(url, body, headers, conns, duration):
     return rps, ms("50"), ms("99"), total
 
 
+def sequential(port, path, body, headers, n):
+    """n requests one after another on one keep-alive connection."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = json.dumps(body)
+    for _ in range(n):
+        c.request("POST", path, data, {"Content-Type": "application/json", **headers})
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            raise RuntimeError(f"{path}: HTTP {r.status}")
+    c.close()
+
+
+def instructions_per_request(args, port, scenarios, n, out_prefix):
+    """User-space instructions per request of one proxy process, counted by callgrind: unlike CPU
+    time, the count does not move with the machine's load (the kernel's share is not in it)."""
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_prefix}",
+                             *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, RUST_LOG="error"))
+    try:
+        wait_port(port, timeout=120)
+        result = {}
+        for dump, (name, path, body, headers) in enumerate(scenarios, start=1):
+            sequential(port, path, body, headers, 100)  # warm-up: pools, lazy statics
+            subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+            sequential(port, path, body, headers, n)
+            subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+            text = Path(f"{out_prefix}.{dump}").read_text()
+            result[name] = int(re.search(r"^totals:\s+(\d+)", text, re.M).group(1)) / n
+        return result
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 async def ttft_once(port, path, body, headers):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     data = json.dumps(body).encode()
@@ -150,11 +194,16 @@ async def hold_streams(port, path, body, headers, n, pid):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--callgrind", type=int, default=2000,
+                    help="requests per scenario counted under callgrind (0: skip)")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results.json"))
     ap.add_argument("--idle", default="1000,10000")
     ap.add_argument("--chunks", type=int, default=20)
+    ap.add_argument("--bin-dir", default=str(REL), help="where the binaries are (the tests use debug ones)")
     a = ap.parse_args()
+    bins = Path(a.bin_dir)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -162,21 +211,21 @@ def main():
     procs = []
     try:
         mock_port, slow_port, idle_port, bare_port, gw_port, admin_port = (free_port() for _ in range(6))
-        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{mock_port}", "--chunks", str(a.chunks)]))
+        procs.append(start([bins / "stav-mock-upstream", "--listen", f"127.0.0.1:{mock_port}", "--chunks", str(a.chunks)]))
         # A paced upstream for time to first token: 20 ms between chunks.
-        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{slow_port}", "--chunks", "50",
+        procs.append(start([bins / "stav-mock-upstream", "--listen", f"127.0.0.1:{slow_port}", "--chunks", "50",
                             "--token-delay-ms", "20"]))
         # Streams that stay open while idle ones are counted: a chunk every 2 s for two minutes.
-        procs.append(start([REL / "stav-mock-upstream", "--listen", f"127.0.0.1:{idle_port}", "--chunks", "60",
+        procs.append(start([bins / "stav-mock-upstream", "--listen", f"127.0.0.1:{idle_port}", "--chunks", "60",
                             "--token-delay-ms", "2000"]))
-        bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{bare_port}", f"127.0.0.1:{mock_port}", "2"])
+        bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{bare_port}", f"127.0.0.1:{mock_port}", "2"])
         procs.append(bare)
         (tmp / "keys.toml").write_text(record("benchkey0001", "bench", KEY)
                                        + record("benchpaced01", "bench-paced", PACED_KEY))
-        (tmp / "stav.toml").write_text(f"""
+        config = lambda listen, admin: f"""
 [server]
-listen = "127.0.0.1:{gw_port}"
-admin_listen = "127.0.0.1:{admin_port}"
+listen = "127.0.0.1:{listen}"
+admin_listen = "127.0.0.1:{admin}"
 threads = 2
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
@@ -213,8 +262,9 @@ router = {{ default = "m", rules = [{{ when = {{ code = true }}, model = "m" }}]
 [[teams]]
 name = "bench-paced"
 router = {{ default = "m-slow" }}
-""")
-        gw = start([REL / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
+"""
+        (tmp / "stav.toml").write_text(config(gw_port, admin_port))
+        gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
         procs.append(gw)
         for p in (mock_port, slow_port, idle_port, bare_port, gw_port):
             wait_port(p)
@@ -231,20 +281,31 @@ router = {{ default = "m-slow" }}
              {**auth, "anthropic-version": "2023-06-01"}, gw.pid),
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
         ]
-        rows = {}
+        # Rounds: every scenario once per round, back to back, so that each round's ratios to
+        # bare Pingora are measured under the same machine load; the table shows the medians.
+        samples = {name: [] for name, *_ in scenarios}
         for name, port, path, body, headers, pid in scenarios:
-            url = f"http://127.0.0.1:{port}{path}"
-            wrk(url, json.dumps(body), headers, 8, 1)  # warm-up: connection pools, lazy statics
-            r1 = wrk(url, json.dumps(body), headers, 1, a.duration)
-            c0 = cpu_seconds(pid) if pid else None
-            r32 = wrk(url, json.dumps(body), headers, 32, a.duration)
-            cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
-            rows[name] = {"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
-                          "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]}
-            print(f"  {name}: {r32[0]:.0f} req/s", file=sys.stderr)
+            wrk(f"http://127.0.0.1:{port}{path}", json.dumps(body), headers, 8, 1)  # warm-up: pools, lazy statics
+        for rnd in range(a.rounds):
+            for name, port, path, body, headers, pid in scenarios:
+                url = f"http://127.0.0.1:{port}{path}"
+                r1 = wrk(url, json.dumps(body), headers, 1, a.duration)
+                c0 = cpu_seconds(pid) if pid else None
+                r32 = wrk(url, json.dumps(body), headers, 32, a.duration)
+                cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
+                samples[name].append({"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
+                                      "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]})
+                print(f"  round {rnd + 1} {name}: {r32[0]:.0f} req/s"
+                      + (f", {cpu_us:.1f} us/req" if cpu_us else ""), file=sys.stderr)
+        per_round = {name: [{"rps_vs_bare": round(s["rps_32"] / b["rps_32"], 3),
+                             "cpu_vs_bare": round(s["cpu_us_per_req"] / b["cpu_us_per_req"], 3)
+                             if s["cpu_us_per_req"] else None}
+                            for s, b in zip(samples[name], samples["bare"])] for name in samples}
+        rows = {name: {k: statistics.median(x[k] for x in runs) if runs[0][k] is not None else None
+                       for k in runs[0]} for name, runs in samples.items()}
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
-        slow_bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
+        slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
         procs.append(slow_bare)
         wait_port(sb)
         rows["direct"]["ttft_ms"] = ttft(slow_port, "/v1/chat/completions", stream, {})
@@ -258,16 +319,43 @@ router = {{ default = "m-slow" }}
 
         memory = {"rest_kib": rest}
         idle = {**stream, "model": "m-idle"}
-        idle_bare = start([REL / "stav-bench-bare-pingora", f"127.0.0.1:{(ib := free_port())}", f"127.0.0.1:{idle_port}", "2"])
-        procs.append(idle_bare)
-        wait_port(ib)
         for n in [int(x) for x in a.idle.split(",") if x]:
-            g = asyncio.run(hold_streams(gw_port, "/v1/chat/completions", idle, auth, n, gw.pid))
-            b = asyncio.run(hold_streams(ib, "/v1/chat/completions", idle, {}, n, idle_bare.pid))
+            # Fresh processes for each count, measured from their own resting size: a process that
+            # just served the load above keeps that heap and would look cheaper per stream.
+            ib, ig, ia = free_port(), free_port(), free_port()
+            (tmp / f"idle{n}.toml").write_text(config(ig, ia))
+            fresh = [start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{ib}", f"127.0.0.1:{idle_port}", "2"]),
+                     start([bins / "stav-gateway", "--config", str(tmp / f"idle{n}.toml")],
+                           env=dict(os.environ, RUST_LOG="error"))]
+            procs.extend(fresh)
+            wait_port(ib)
+            wait_port(ig)
+            time.sleep(0.5)
+            b0, g0 = rss_kib(fresh[0].pid), rss_kib(fresh[1].pid)
+            g = asyncio.run(hold_streams(ig, "/v1/chat/completions", idle, auth, n, fresh[1].pid))
+            b = asyncio.run(hold_streams(ib, "/v1/chat/completions", idle, {}, n, fresh[0].pid))
             memory[f"idle_{n}"] = {"gateway_rss_kib": g, "bare_rss_kib": b,
-                                   "gateway_kib_per_stream": (g - rest["gateway"]) / n,
-                                   "bare_kib_per_stream": (b - rest["bare"]) / n}
-            time.sleep(2)
+                                   "gateway_kib_per_stream": (g - g0) / n,
+                                   "bare_kib_per_stream": (b - b0) / n}
+            for p in fresh:
+                p.send_signal(signal.SIGINT)
+                p.wait(10)
+            time.sleep(1)
+
+        if a.callgrind:
+            # Same scenarios, sequential, each proxy under callgrind.
+            cg_bare, cg_gw, cg_admin = free_port(), free_port(), free_port()
+            (tmp / "cg.toml").write_text(config(cg_gw, cg_admin))
+            by_name = {name: (path, body, headers) for name, _, path, body, headers, _ in scenarios}
+            ir = instructions_per_request(
+                [bins / "stav-bench-bare-pingora", f"127.0.0.1:{cg_bare}", f"127.0.0.1:{mock_port}", "2"],
+                cg_bare, [("bare", *by_name["bare"])], a.callgrind, tmp / "cg-bare")
+            ir.update(instructions_per_request(
+                [bins / "stav-gateway", "--config", tmp / "cg.toml"], cg_gw,
+                [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw"))
+            for name, count in ir.items():
+                rows[name]["instructions_per_req"] = round(count)
+                rows[name]["instructions_vs_bare"] = round(count / ir["bare"], 3)
 
         floor = rows["bare"]
         table = []
@@ -277,18 +365,20 @@ router = {{ default = "m-slow" }}
                 "scenario": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()},
                 "added_p50_1_ms": round(added("p50_1_ms"), 4), "added_p99_1_ms": round(added("p99_1_ms"), 4),
                 "added_p99_32_ms": round(added("p99_32_ms"), 4),
-                "rps_vs_bare": round(r["rps_32"] / floor["rps_32"], 3),
-                "cpu_vs_bare": round(r["cpu_us_per_req"] / floor["cpu_us_per_req"], 3) if r["cpu_us_per_req"] else None,
+                "rps_vs_bare": statistics.median(x["rps_vs_bare"] for x in per_round[name]),
+                "cpu_vs_bare": statistics.median(x["cpu_vs_bare"] for x in per_round[name])
+                if r["cpu_us_per_req"] else None,
+                "rounds": per_round[name],
             })
-        result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "chunks": a.chunks,
+        result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "rounds": a.rounds, "chunks": a.chunks,
                   "scenarios": table, "memory": memory}
         Path(a.out).write_text(json.dumps(result, indent=2))
 
         cols = ["scenario", "rps_32", "rps_vs_bare", "p50_1_ms", "p99_1_ms", "added_p99_1_ms", "p99_32_ms",
-                "cpu_us_per_req", "cpu_vs_bare", "ttft_ms"]
+                "cpu_us_per_req", "cpu_vs_bare", "instructions_vs_bare", "ttft_ms"]
         print(" | ".join(cols))
         for row in table:
-            print(" | ".join("-" if row[c] is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
+            print(" | ".join("-" if row.get(c) is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
                              for c in cols))
         print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
         for k, v in memory.items():

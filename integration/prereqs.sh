@@ -2,6 +2,7 @@
 # System packages the build and the tests need, installed only when missing.
 # cmake: Pingora's zlib-ng is built from source with it. redis-server: the shared-store tests.
 # systemd (systemd-analyze): the unit checks. openssl: the test CA for the TLS tests.
+# wrk, valgrind: the load benchmark (and its smoke test).
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -13,6 +14,8 @@ python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v callgrind_control >/dev/null 2>&1 || missing+=(valgrind)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing system packages: ${missing[*]}" >&2
   SUDO=""

@@ -19,6 +19,15 @@ def last_upstream(gateway):
     return reqs[-1] if reqs else None
 
 
+def assert_length_framed(raw):
+    """A whole answer held back for routing_metadata keeps an exact Content-Length (one write,
+    no chunked framing) when the upstream announced one."""
+    body = raw.http_response.content
+    assert raw.headers.get("transfer-encoding") is None
+    assert int(raw.headers["content-length"]) == len(body)
+    assert json.loads(body)["routing_metadata"]
+
+
 def test_auto_openai_non_streaming(gateway, openai_client):
     raw = openai_client.chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": CODE_PROMPT}])
@@ -33,6 +42,7 @@ def test_auto_openai_non_streaming(gateway, openai_client):
     assert raw.headers["x-stav-sovereignty-tier"] == "sovereign"
     assert raw.headers["x-stav-max-tier"] == "global-commercial"
     assert json.loads(last_upstream(gateway)["body"])["model"] == "scripted/chat-a"
+    assert_length_framed(raw)
 
 
 def test_auto_openai_streaming_first_chunk(openai_client):
@@ -61,6 +71,7 @@ def test_auto_can_choose_claude_and_keeps_metadata_on_the_verbatim_path(gateway,
     assert r.headers["x-stav-sovereignty-tier"] == "global-commercial"
     assert msg.model_extra["routing_metadata"]["selected_model"] == "claude-opus-4-1"
     assert json.loads(last_upstream(gateway)["body"])["model"] == "claude-opus-4-1"
+    assert_length_framed(r)
     with anthropic_client.messages.stream(model="auto", max_tokens=50,
                                           messages=[{"role": "user", "content": POEM_PROMPT}]) as s:
         final = s.get_final_message()

@@ -78,6 +78,11 @@ struct RawTeam {
     tpm: Option<u64>,
 }
 
+/// None: Pingora reads request headers 4 KiB and bodies up to 64 KiB at a time straight into
+/// its own buffers, so a read buffer in front saves no system calls for API traffic, and
+/// its default (64 KiB, zeroed) is the largest part of what each idle open stream costs.
+const DEFAULT_READ_BUFFER_BYTES: usize = 0;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawServer {
@@ -92,6 +97,7 @@ struct RawServer {
     trusted_proxies: Vec<String>,
     max_upstream_attempts: usize,
     max_header_bytes: usize,
+    read_buffer_bytes: usize,
     body_read_timeout_ms: u64,
     tls_cert: Option<String>,
     tls_key: Option<String>,
@@ -112,6 +118,7 @@ impl Default for RawServer {
             trusted_proxies: Vec::new(),
             max_upstream_attempts: 3,
             max_header_bytes: 32 * 1024,
+            read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
             body_read_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
@@ -209,6 +216,8 @@ pub struct ServerSettings {
     pub max_upstream_attempts: usize,
     /// Request line and headers together; larger requests get 431.
     pub max_header_bytes: usize,
+    /// Read buffer in front of each client connection (0: none, the default).
+    pub read_buffer_bytes: usize,
     /// Longest pause while the client sends its body; then 408.
     pub body_read_timeout: Duration,
     /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
@@ -463,6 +472,12 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
             "must be at least 1024",
         ));
     }
+    if raw.read_buffer_bytes > 1 << 20 {
+        return Err(ConfigError::new(
+            "server.read_buffer_bytes",
+            "must be at most 1048576 (0 reads straight from the socket)",
+        ));
+    }
     if raw.max_upstream_attempts == 0 {
         return Err(ConfigError::new(
             "server.max_upstream_attempts",
@@ -490,6 +505,7 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
         trusted_proxies,
         max_upstream_attempts: raw.max_upstream_attempts,
         max_header_bytes: raw.max_header_bytes,
+        read_buffer_bytes: raw.read_buffer_bytes,
         tls: match (raw.tls_cert, raw.tls_key) {
             (None, None) => None,
             (Some(c), Some(k)) => {
@@ -869,6 +885,24 @@ kind = "chat"
         let m = c.catalogue.lookup("qwen3-32b").unwrap();
         assert_eq!(m.upstream_model_for("qwen3-32b"), "Qwen/Qwen3-32B");
         assert_eq!(m.tier, Tier::Sovereign);
+    }
+
+    #[test]
+    fn client_read_buffer_defaults_to_none_and_is_bounded() {
+        assert_eq!(load(GOOD, "rb0").unwrap().server.read_buffer_bytes, 0);
+        let set = GOOD.replace(
+            "max_body_bytes = 1000",
+            "max_body_bytes = 1000\nread_buffer_bytes = 8192",
+        );
+        assert_eq!(load(&set, "rb1").unwrap().server.read_buffer_bytes, 8192);
+        let huge = GOOD.replace(
+            "max_body_bytes = 1000",
+            "max_body_bytes = 1000\nread_buffer_bytes = 4000000",
+        );
+        assert_eq!(
+            load(&huge, "rb2").unwrap_err().field,
+            "server.read_buffer_bytes"
+        );
     }
 
     #[test]

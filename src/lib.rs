@@ -4,7 +4,7 @@
 //! `auth` (who is calling, from where, with which rights) over `keys` (key format, records and
 //! their stores) and `store` (the live snapshot and the Redis link), `request` + `plan` (what they
 //! asked for, where it goes, which exact bytes are sent), `limits` (requests and tokens per
-//! minute), `upstream` (the resolved peer), `sse` + `usage` (the response on its way back),
+//! minute), `upstream` (the resolved peer), `sse` + `usage` + `json_member` (the response on its way back),
 //! `metrics`, and `proxy`, the Pingora phases that call them.
 
 pub mod admin;
@@ -18,6 +18,7 @@ mod fuzz;
 pub mod hangup;
 pub mod health;
 pub mod inject;
+pub mod json_member;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -11,6 +11,8 @@ use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::listeners::ListenerConfig;
+use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::server::ShutdownWatch;
@@ -122,8 +124,9 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
         Edge { live },
         "stav gateway",
     );
+    let buffers = L4BufferSettings::default().read(cfg.server.read_buffer_bytes);
     match &tls {
-        None => proxy.add_tcp(&listen),
+        None => proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(buffers)),
         Some(certs) => {
             let (cert, key) = tls_paths.expect("paths come with the certificate");
             let mut settings =
@@ -131,7 +134,7 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
                     .map_err(|e| ConfigError::new("server.tls_cert", e.to_string()))?;
             settings.set_cert_resolver(certs.clone());
             settings.enable_h2();
-            proxy.add_tls_with_settings(&listen, None, settings);
+            proxy.add_listener(ListenerConfig::tcp(listen).tls(settings).l4_buffer(buffers));
             server.add_service(background_service(
                 "stav tls reload",
                 CertReload(certs.clone()),

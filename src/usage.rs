@@ -27,12 +27,24 @@ struct WithUsage<'a> {
     choices: Option<&'a serde_json::value::RawValue>,
 }
 
-/// Usage of an OpenAI-shaped JSON object (a whole response or one stream chunk).
+/// Usage of an OpenAI-shaped JSON object (a whole response or one stream chunk): only the
+/// top-level `usage` member is parsed.
 pub fn openai_usage(json: &[u8]) -> Option<Usage> {
-    let w: WithUsage = serde_json::from_slice(json).ok()?;
-    w.usage.map(|u| Usage {
+    let raw = crate::json_member::top_level(json, b"usage")?;
+    let u: Option<OpenAiUsage> = serde_json::from_slice(raw).ok()?;
+    u.map(|u| Usage {
         input_tokens: u.prompt_tokens,
         output_tokens: u.completion_tokens,
+    })
+}
+
+/// Usage of an OpenAI answer already parsed (the translator holds one).
+pub fn openai_usage_of(v: &serde_json::Value) -> Option<Usage> {
+    let u = v.get("usage").filter(|u| u.is_object())?;
+    let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some(Usage {
+        input_tokens: get("prompt_tokens"),
+        output_tokens: get("completion_tokens"),
     })
 }
 
@@ -232,7 +244,11 @@ fn remove_null_usage(event: &[u8]) -> Vec<u8> {
 /// event (whose usage sits at `message.usage` or `usage`). Input counts include cache reads and
 /// writes, so totals compare with OpenAI's `prompt_tokens`.
 pub fn anthropic_usage(json: &[u8]) -> Option<Usage> {
-    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    anthropic_usage_of(&serde_json::from_slice(json).ok()?)
+}
+
+/// `anthropic_usage` of an answer already parsed.
+pub fn anthropic_usage_of(v: &serde_json::Value) -> Option<Usage> {
     let u = v.get("usage").or_else(|| v.pointer("/message/usage"))?;
     let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64);
     Some(Usage {
@@ -344,23 +360,43 @@ impl AnthropicStreamTap {
 }
 
 /// Keeps a non-streaming JSON answer's chunks (refcounted, not copied) to read its usage at the end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JsonTap {
     chunks: Vec<Bytes>,
     len: usize,
     overflow: bool,
+    limit: usize,
+}
+
+impl Default for JsonTap {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+            overflow: false,
+            limit: Self::LIMIT,
+        }
+    }
 }
 
 impl JsonTap {
     /// Answers larger than this are not inspected (embeddings of big batches); usage is then unknown.
     const LIMIT: usize = 8 << 20;
 
+    /// For an answer the gateway holds back and sends on itself: every byte is kept.
+    pub fn holding() -> Self {
+        Self {
+            limit: usize::MAX,
+            ..Self::default()
+        }
+    }
+
     pub fn push(&mut self, chunk: &Bytes) {
         if self.overflow {
             return;
         }
         self.len += chunk.len();
-        if self.len > Self::LIMIT {
+        if self.len > self.limit {
             self.overflow = true;
             self.chunks.clear();
             return;

@@ -184,7 +184,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
                     .order(&gw.cfg.catalogue, &mut plan.attempts, limits::now_ms());
                 plan.activate(0);
             }
-            ctx.plan = Some(*plan);
+            ctx.plan = Some(plan);
             Ok(false)
         }
         Decision::Answer { tier, cap, body } => {

@@ -51,7 +51,9 @@ pub struct Ctx {
     pub contract: Contract,
     /// The authenticated key (its id goes to the access log).
     pub key: Option<Arc<crate::keys::KeyRecord>>,
-    pub plan: Option<Plan>,
+    /// Boxed: the context lives inline in every request's future, which Pingora moves and keeps
+    /// for each open stream.
+    pub plan: Option<Box<Plan>>,
     /// The effective sovereignty cap, once known (also set when a request is refused for it).
     pub cap: Option<crate::tier::Tier>,
     /// An error decided by the gateway, rendered by `fail_to_proxy`.

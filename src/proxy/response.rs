@@ -7,7 +7,7 @@ use super::Gateway;
 use crate::contract::{Contract, ErrorKind, GatewayError};
 use crate::metrics;
 use crate::plan::Mode;
-use crate::translate::response::{chat_to_message, error_to_anthropic, map_error_status};
+use crate::translate::response::{chat_to_message_json, error_to_anthropic, map_error_status};
 use crate::translate::reverse::response::{error_to_openai, message_to_chat};
 use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::stream::StreamTranslator;
@@ -65,6 +65,37 @@ fn rechunk(resp: &mut ResponseHeader) -> PResult<()> {
     Ok(())
 }
 
+/// A whole JSON answer passing through. With `routing`, it is held to its end to get
+/// `routing_metadata`; its length is then known in advance when the upstream's is, which keeps
+/// the answer in one write instead of chunks (and the header is not flushed on its own).
+fn json_tap(resp: &mut ResponseHeader, anthropic: bool, routing: Option<Vec<u8>>) -> PResult<Tap> {
+    let Some(r) = routing else {
+        return Ok(Tap::Json {
+            tap: JsonTap::default(),
+            anthropic,
+            routing: None,
+        });
+    };
+    let upstream_len = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    match upstream_len {
+        Some(n) => {
+            let len = n + crate::inject::member_len(ROUTING_KEY, &r);
+            resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        }
+        None => rechunk(resp)?,
+    }
+    Ok(Tap::Json {
+        tap: JsonTap::holding(),
+        anthropic,
+        routing: Some(r),
+    })
+}
+
+const ROUTING_KEY: &str = "routing_metadata";
+
 /// The header the client sees: tier and request ids on every proxied answer; pick the body tap.
 pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
@@ -98,14 +129,7 @@ pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) 
                 // Stripped usage, metadata and a closing error event change the length.
                 rechunk(resp)?;
             } else if status == 200 {
-                if routing.is_some() {
-                    rechunk(resp)?;
-                }
-                ctx.tap = Tap::Json {
-                    tap: JsonTap::default(),
-                    anthropic: false,
-                    routing,
-                };
+                ctx.tap = json_tap(resp, false, routing)?;
             }
         }
         Mode::AnthropicPassThrough => {
@@ -120,14 +144,7 @@ pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) 
                 ctx.tap = Tap::AnthropicStream(Box::new(tap));
                 ctx.stream_open = true;
             } else if status == 200 {
-                if routing.is_some() {
-                    rechunk(resp)?;
-                }
-                ctx.tap = Tap::Json {
-                    tap: JsonTap::default(),
-                    anthropic: true,
-                    routing,
-                };
+                ctx.tap = json_tap(resp, true, routing)?;
             }
         }
         Mode::AnthropicToOpenAi(meta) => {
@@ -270,8 +287,7 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
                     (None, _) => None,
                 };
                 if let (Some(r), Some(b)) = (routing.as_ref(), whole) {
-                    let out = crate::inject::first_member(&b, "routing_metadata", r)
-                        .unwrap_or_else(|| b.to_vec());
+                    let out = crate::inject::first_member_exact(&b, ROUTING_KEY, r);
                     *body = Some(Bytes::from(out));
                 }
             }
@@ -338,11 +354,11 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
                 let parsed = serde_json::from_slice::<serde_json::Value>(&upstream).ok();
                 let translated = match (ctx.plan.as_ref().map(|p| &p.mode), parsed) {
                     (Some(Mode::AnthropicToOpenAi(meta)), Some(v)) => {
-                        ctx.usage = crate::usage::openai_usage(&upstream);
-                        serde_json::to_vec(&chat_to_message(&v, meta)).expect("json serializes")
+                        ctx.usage = crate::usage::openai_usage_of(&v);
+                        chat_to_message_json(&v, meta)
                     }
                     (Some(Mode::ChatToAnthropic(meta)), Some(v)) => {
-                        ctx.usage = anthropic_usage(&upstream);
+                        ctx.usage = crate::usage::anthropic_usage_of(&v);
                         serde_json::to_vec(&message_to_chat(&v, meta)).expect("json serializes")
                     }
                     // The 200 header is already out; say what happened in the body.
