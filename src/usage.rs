@@ -583,6 +583,19 @@ mod tests {
     }
 
     #[test]
+    fn a_holding_tap_keeps_what_an_inspecting_tap_gives_up_on() {
+        // An answer held back for routing_metadata must come out whole, whatever its size.
+        let chunk = Bytes::from(vec![b' '; 1 << 20]);
+        let (mut inspecting, mut holding) = (JsonTap::default(), JsonTap::holding());
+        for _ in 0..9 {
+            inspecting.push(&chunk);
+            holding.push(&chunk);
+        }
+        assert_eq!(inspecting.body(), None);
+        assert_eq!(holding.body().map(|b| b.len()), Some(9 << 20));
+    }
+
+    #[test]
     fn anthropic_stream_usage_from_start_and_delta() {
         let stream = concat!(
             "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
