@@ -19,7 +19,8 @@ Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/result
 
 Each throughput figure is the median over the rounds; each ratio to bare Pingora is computed within a
 round (the same minutes of machine load) and the median of those is reported.
-Expects release binaries (benches/load.sh builds them and installs wrk).
+Expects the binaries in target/release (or --bin-dir); benches/load.sh builds them and installs wrk
+and valgrind.
 """
 
 import argparse

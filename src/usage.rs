@@ -32,20 +32,23 @@ struct WithUsage<'a> {
 pub fn openai_usage(json: &[u8]) -> Option<Usage> {
     let raw = crate::json_member::top_level(json, b"usage")?;
     let u: Option<OpenAiUsage> = serde_json::from_slice(raw).ok()?;
-    u.map(|u| Usage {
-        input_tokens: u.prompt_tokens,
-        output_tokens: u.completion_tokens,
-    })
+    u.map(Usage::from)
 }
 
-/// Usage of an OpenAI answer already parsed (the translator holds one).
+/// Usage of an OpenAI answer already parsed (the translator holds one): the same rule.
 pub fn openai_usage_of(v: &serde_json::Value) -> Option<Usage> {
-    let u = v.get("usage").filter(|u| u.is_object())?;
-    let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    Some(Usage {
-        input_tokens: get("prompt_tokens"),
-        output_tokens: get("completion_tokens"),
-    })
+    Option::<OpenAiUsage>::deserialize(v.get("usage")?)
+        .ok()?
+        .map(Usage::from)
+}
+
+impl From<OpenAiUsage> for Usage {
+    fn from(u: OpenAiUsage) -> Self {
+        Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        }
+    }
 }
 
 /// Taps an OpenAI Chat Completions event stream on its way to the client.

@@ -6,6 +6,7 @@
 
 use super::respond::PResult;
 use bytes::{Bytes, BytesMut};
+use pingora_core::protocols::http::v1::common::header_value_content_length;
 use pingora_proxy::Session;
 
 /// Pingora's retry buffer size (`BODY_BUF_LIMIT`).
@@ -21,11 +22,12 @@ pub enum BodyRead {
 }
 
 pub async fn read_request_body(session: &mut Session, max: usize) -> PResult<BodyRead> {
-    let declared: Option<usize> = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+    let declared = header_value_content_length(
+        session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH),
+    );
     if declared.is_some_and(|n| n > max) {
         return Ok(BodyRead::TooLarge);
     }

@@ -13,6 +13,7 @@ use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::stream::StreamTranslator;
 use crate::usage::{anthropic_usage, AnthropicStreamTap, JsonTap, OpenAiStreamTap};
 use bytes::{Bytes, BytesMut};
+use pingora_core::protocols::http::v1::common::header_value_content_length;
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
@@ -76,11 +77,8 @@ fn json_tap(resp: &mut ResponseHeader, anthropic: bool, routing: Option<Vec<u8>>
             routing: None,
         });
     };
-    let upstream_len = resp
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    match upstream_len {
+    // Read as Pingora reads it for the body it will pass on.
+    match header_value_content_length(resp.headers.get(http::header::CONTENT_LENGTH)) {
         Some(n) => {
             let len = n + crate::inject::member_len(ROUTING_KEY, &r);
             resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;

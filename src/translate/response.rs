@@ -38,24 +38,21 @@ fn usage_of(u: Option<&Value>, input_estimate: u64) -> UsageOut {
             output_tokens_details: None,
         };
     };
-    let get = |outer: &str, inner: Option<&str>| {
-        let v = u.get(outer)?;
-        inner.map_or(Some(v), |k| v.get(k))?.as_u64()
-    };
-    let cache_read = get("prompt_tokens_details", Some("cached_tokens")).unwrap_or(0);
-    let cache_write = get("prompt_tokens_details", Some("cache_write_tokens")).unwrap_or(0);
+    let get = |p: &str| u.pointer(p).and_then(Value::as_u64);
+    let cache_read = get("/prompt_tokens_details/cached_tokens").unwrap_or(0);
+    let cache_write = get("/prompt_tokens_details/cache_write_tokens").unwrap_or(0);
     UsageOut {
-        input_tokens: get("prompt_tokens", None)
+        input_tokens: get("/prompt_tokens")
             .unwrap_or(0)
             .saturating_sub(cache_read + cache_write),
-        output_tokens: get("completion_tokens", None).unwrap_or(0),
+        output_tokens: get("/completion_tokens").unwrap_or(0),
         cache_creation_input_tokens: cache_write,
         cache_read_input_tokens: cache_read,
-        output_tokens_details: get("completion_tokens_details", Some("reasoning_tokens")).map(
-            |r| ReasoningOut {
+        output_tokens_details: get("/completion_tokens_details/reasoning_tokens").map(|r| {
+            ReasoningOut {
                 reasoning_tokens: r,
-            },
-        ),
+            }
+        }),
     }
 }
 
@@ -146,20 +143,24 @@ pub fn chat_to_message<'a>(resp: &'a Value, meta: &'a MessagesMeta) -> MessageOu
         .and_then(|c| c.get(0))
         .unwrap_or(&Value::Null);
     let msg = choice.get("message").unwrap_or(&Value::Null);
-    let text_of = |k: &str| msg.get(k).and_then(Value::as_str).filter(|t| !t.is_empty());
+    let text = |v: Option<&'a Value>| v.and_then(Value::as_str).filter(|t| !t.is_empty());
     let mut content = Vec::new();
     if meta.thinking {
-        if let Some(r) = text_of("reasoning_content").or_else(|| text_of("reasoning")) {
+        // `reasoning` only when there is no `reasoning_content` member at all.
+        if let Some(r) = text(
+            msg.get("reasoning_content")
+                .or_else(|| msg.get("reasoning")),
+        ) {
             content.push(Block::Thinking {
                 thinking: r,
                 signature: "",
             });
         }
     }
-    if let Some(t) = text_of("content") {
+    if let Some(t) = text(msg.get("content")) {
         content.push(Block::Text { text: t });
     }
-    let refusal = text_of("refusal");
+    let refusal = text(msg.get("refusal"));
     if let Some(r) = refusal {
         content.push(Block::Text { text: r });
     }
