@@ -85,6 +85,7 @@ fn explain(cfg: &Config, team: &str, key_max_tier: Option<String>) -> ExitCode {
         "signals: {}",
         serde_json::to_string(&signals).expect("signals serialize")
     );
+    print!("{}", router::explain_signals(&conv.last_user));
     println!("max_tier: {} (set by: {})", cap.tier, cap.causes.join("; "));
     match &team.router {
         None => println!("decision: none (team `{}` has no router policy)", team.name),

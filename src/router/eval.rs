@@ -1,8 +1,11 @@
 //! Evaluating the signals on a labelled JSONL file (`prompt`, `complexity`, `code`, `sensitive`,
-//! `domain`): per-signal accuracy, precision and recall.
+//! `domain`, optional `lang`): per-signal accuracy, precision and recall, confusion matrices for
+//! complexity and domain, and the same figures per language.
 
+use super::signals::{Complexity, DOMAINS, LOW_HIGH_SPLIT};
 use super::{classify, Conversation, Signals};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 #[derive(Deserialize)]
@@ -14,6 +17,8 @@ struct Row {
     domain: Option<String>,
     #[serde(default)]
     entities: Vec<String>,
+    #[serde(default)]
+    lang: Option<String>,
 }
 
 /// Entity kinds the detectors claim (checksums and patterns); person names need NER.
@@ -62,6 +67,26 @@ impl Binary {
     }
 }
 
+/// The routing-signal figures of one slice of the rows (all of them, or one language).
+#[derive(Default, Debug, Clone)]
+pub struct SignalStats {
+    pub rows: u32,
+    pub code: Binary,
+    /// Low vs high only (medium rows excluded), "high" as the positive class.
+    pub complexity_low_high: Binary,
+    pub complexity_exact: (u32, u32),
+    pub domain: (u32, u32),
+}
+
+impl SignalStats {
+    pub fn complexity_accuracy(&self) -> f64 {
+        Binary::ratio(self.complexity_exact.0, self.complexity_exact.1)
+    }
+    pub fn domain_accuracy(&self) -> f64 {
+        Binary::ratio(self.domain.0, self.domain.1)
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct Report {
     pub rows: u32,
@@ -78,6 +103,29 @@ pub struct Report {
     /// Prompts labelled not sensitive that were flagged, with the entity kinds found.
     pub false_sensitive: Vec<String>,
     pub code_mismatches: Vec<String>,
+    /// `[truth][predicted]` in low, medium, high order.
+    pub complexity_confusion: [[u32; 3]; 3],
+    /// `[truth][predicted]` in `DOMAINS` order.
+    pub domain_confusion: [[u32; 8]; 8],
+    /// Per `lang` field (rows without one are under "-").
+    pub by_lang: BTreeMap<String, SignalStats>,
+}
+
+impl Report {
+    /// The overall routing-signal figures, in the shape of a per-language entry.
+    pub fn overall(&self) -> SignalStats {
+        SignalStats {
+            rows: self.rows,
+            code: self.code,
+            complexity_low_high: self.complexity_low_high,
+            complexity_exact: self.complexity_exact,
+            domain: self.domain,
+        }
+    }
+}
+
+fn band(c: &str) -> Option<usize> {
+    Complexity::ALL.iter().position(|x| x.as_str() == c)
 }
 
 pub fn evaluate(jsonl: &str) -> Result<Report, String> {
@@ -93,9 +141,17 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
             forwarded: row.prompt.clone(),
         };
         let s: Signals = classify(&conv, &super::pii::scan(&conv.forwarded));
+        // The continuous complexity score, from the same capped text `classify` reads.
+        let analysis = super::signals::analyse(&super::capped(&row.prompt));
+        let lang = r
+            .by_lang
+            .entry(row.lang.clone().unwrap_or_else(|| "-".into()))
+            .or_default();
+        lang.rows += 1;
         r.rows += 1;
         if let Some(c) = row.code {
             r.code.add(c, s.code);
+            lang.code.add(c, s.code);
             if c != s.code {
                 r.code_mismatches.push(format!(
                     "{}: {}",
@@ -126,21 +182,30 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
             }
         }
         if let Some(c) = row.complexity.as_deref() {
+            let hit = (c == s.complexity.as_str()) as u32;
             r.complexity_exact.1 += 1;
-            if c == s.complexity.as_str() {
-                r.complexity_exact.0 += 1;
+            r.complexity_exact.0 += hit;
+            lang.complexity_exact.1 += 1;
+            lang.complexity_exact.0 += hit;
+            if let Some(t) = band(c) {
+                r.complexity_confusion[t][s.complexity as usize] += 1;
             }
             if c != "medium" {
-                // Two classes, one threshold: the midpoint between the low and high bands.
-                let (_, score) = super::signals::complexity(&row.prompt, s.code);
-                r.complexity_low_high
-                    .add(c == "high", score >= super::signals::LOW_HIGH_SPLIT);
+                // Two classes, one threshold on the ordinal score: P(high) ≥ P(low).
+                let high = analysis.complexity_score >= LOW_HIGH_SPLIT;
+                r.complexity_low_high.add(c == "high", high);
+                lang.complexity_low_high.add(c == "high", high);
             }
         }
         if let Some(d) = row.domain.as_deref() {
+            let hit = (d == s.domain) as u32;
             r.domain.1 += 1;
-            if d == s.domain {
-                r.domain.0 += 1;
+            r.domain.0 += hit;
+            lang.domain.1 += 1;
+            lang.domain.0 += hit;
+            let pos = |x: &str| DOMAINS.iter().position(|y| *y == x);
+            if let (Some(t), Some(p)) = (pos(d), pos(s.domain)) {
+                r.domain_confusion[t][p] += 1;
             }
         }
     }
@@ -201,6 +266,8 @@ impl Report {
             "domain",
             num(c as f64 / n.max(1) as f64, n)
         );
+        self.render_confusion(&mut o);
+        self.render_languages(&mut o);
         if !self.code_mismatches.is_empty() {
             let _ = writeln!(
                 o,
@@ -232,6 +299,77 @@ impl Report {
             }
         }
         o
+    }
+}
+
+impl Report {
+    fn render_confusion(&self, o: &mut String) {
+        if self.complexity_exact.1 > 0 {
+            let _ = writeln!(o, "complexity confusion (rows: truth, columns: predicted):");
+            let _ = writeln!(o, "{:>10} {:>7} {:>7} {:>7}", "", "low", "medium", "high");
+            for (t, row) in self.complexity_confusion.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "{:>10} {:>7} {:>7} {:>7}",
+                    Complexity::ALL[t].as_str(),
+                    row[0],
+                    row[1],
+                    row[2]
+                );
+            }
+        }
+        if self.domain.1 > 0 {
+            let _ = writeln!(o, "domain confusion (rows: truth, columns: predicted):");
+            let _ = write!(o, "{:>10}", "");
+            for d in DOMAINS {
+                let _ = write!(o, " {:>8}", d);
+            }
+            let _ = writeln!(o);
+            for (t, row) in self.domain_confusion.iter().enumerate() {
+                if row.iter().all(|&n| n == 0) {
+                    continue;
+                }
+                let _ = write!(o, "{:>10}", DOMAINS[t]);
+                for n in row {
+                    let _ = write!(o, " {n:>8}");
+                }
+                let _ = writeln!(o);
+            }
+        }
+    }
+
+    fn render_languages(&self, o: &mut String) {
+        if self.by_lang.len() < 2 {
+            return;
+        }
+        let num = |v: f64, n: u32| {
+            if n == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        let _ = writeln!(
+            o,
+            "per language: {:>5} {:>8} {:>8} {:>9} {:>9} {:>7}",
+            "rows", "code P", "code R", "low/high", "3 bands", "domain"
+        );
+        let overall = self.overall();
+        for (lang, s) in std::iter::once((&"all".to_string(), &overall)).chain(&self.by_lang) {
+            let c = s.code;
+            let lh = s.complexity_low_high;
+            let _ = writeln!(
+                o,
+                "{:>13} {:>5} {:>8} {:>8} {:>9} {:>9} {:>7}",
+                lang,
+                s.rows,
+                num(c.precision(), c.tp + c.fp),
+                num(c.recall(), c.tp + c.fn_),
+                num(lh.accuracy(), lh.tp + lh.fp + lh.tn + lh.fn_),
+                num(s.complexity_accuracy(), s.complexity_exact.1),
+                num(s.domain_accuracy(), s.domain.1)
+            );
+        }
     }
 }
 

@@ -2,8 +2,12 @@
 //! the sovereignty cap.
 
 pub mod eval;
+pub mod explain;
+pub mod model;
 pub mod pii;
 pub mod signals;
+
+pub use explain::explain_signals;
 
 use crate::catalogue::{Catalogue, ModelKind};
 use crate::tier::Tier;
@@ -12,7 +16,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use signals::Complexity;
 
-/// Classified text is capped for cost: the head and tail of the last user turn.
+/// Classified text is capped for cost: the head and tail of the last user turn. What a prompt
+/// asks for is stated at its start or its end; the middle of a long prompt is mostly pasted
+/// material, and past 4 KB more of it does not change the signals' evidence much while the cost
+/// grows linearly (the training script caps the same way).
 const CLASSIFY_HEAD: usize = 3072;
 const CLASSIFY_TAIL: usize = 1024;
 
@@ -103,7 +110,7 @@ pub fn conversation(body: &Value) -> Conversation {
     }
 }
 
-fn capped(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn capped(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= CLASSIFY_HEAD + CLASSIFY_TAIL {
         return text.into();
     }
@@ -123,13 +130,11 @@ fn capped(text: &str) -> std::borrow::Cow<'_, str> {
 /// (no scan, the cap already `sovereign`) reports `sensitive: false`.
 pub fn classify(conv: &Conversation, entities: &[Entity]) -> Signals {
     let text = capped(&conv.last_user);
-    let code = signals::is_code(&text);
-    let (complexity, _) = signals::complexity(&text, code);
-    let domain = signals::domain(&text, code);
+    let a = signals::analyse(&text);
     Signals {
-        complexity,
-        code,
-        domain,
+        complexity: a.complexity,
+        code: a.code,
+        domain: a.domain,
         sensitive: !entities.is_empty(),
         entities: entities.iter().map(|e| e.as_str()).collect(),
     }

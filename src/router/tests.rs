@@ -263,3 +263,26 @@ fn served_tier_never_exceeds_the_cap() {
         }
     }
 }
+
+#[test]
+fn classify_reads_the_capped_last_user_turn() {
+    let body = json!({"messages": [
+        {"role": "user", "content": "```python\nprint(1)\n```"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "Write a short poem about the sea at dawn."}]});
+    let conv = conversation(&body);
+    let s = classify(&conv, &[]);
+    let a = signals::analyse(&conv.last_user);
+    assert_eq!(
+        (s.code, s.complexity, s.domain),
+        (a.code, a.complexity, a.domain)
+    );
+    // The fenced code two turns back does not make the last turn code.
+    assert!(!s.code);
+    // Past the cap, the middle of a long turn is not read: a fence there sets nothing.
+    let filler = "The weather was mild and the walk along the river was pleasant. ".repeat(80);
+    let long = format!("{filler}\n```\nx = 1\n```\n{filler}");
+    assert!(capped(&long).len() <= 3072 + 1024 + 1);
+    assert!(!capped(&long).contains("```"));
+    assert!(signals::analyse(&format!("{filler}\n```\nx = 1\n```")).code);
+}
