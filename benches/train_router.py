@@ -326,6 +326,9 @@ class Features:
 
 # ---- code rules (src/router/code_rules.txt, read by both sides) ---------------------------------
 
+BOUNDARY = "(?:^|$|[^A-Za-z0-9_])"
+
+
 def load_rules():
     rules = {"strong": [], "line": [], "tool": [], "ask": []}
     with open(os.path.join(ROOT, "src/router/code_rules.txt"), encoding="utf-8") as f:
@@ -333,7 +336,9 @@ def load_rules():
             if l.startswith("#") or not l.strip():
                 continue
             kind, name, rx = l.rstrip("\n").split("\t", 2)
-            rules[kind].append((name, re.compile(rx)))
+            # Bytes of the UTF-8 text, ASCII classes, \b rewritten: as signals.rs compiles them.
+            rx = rx.replace("\\b", BOUNDARY)
+            rules[kind].append((name, re.compile(rx.encode("utf-8"))))
     return rules
 
 
@@ -348,12 +353,13 @@ CODE_THRESHOLD = 0.9
 def code_rule(text):
     """Mirror of signals::code_rule: the first strong rule, two code-shaped lines, or a named
     tool together with a request for code."""
+    text = text.encode("utf-8")
     for name, rx in RULES["strong"]:
         if rx.search(text):
             return name
     n = 0
-    for l in text.split("\n"):
-        if l.endswith("\r"):
+    for l in text.split(b"\n"):
+        if l.endswith(b"\r"):
             l = l[:-1]
         if any(rx.search(l) for _, rx in RULES["line"]):
             n += 1

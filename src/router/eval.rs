@@ -112,6 +112,13 @@ pub struct Report {
 }
 
 impl Report {
+    pub fn complexity_accuracy(&self) -> f64 {
+        self.overall().complexity_accuracy()
+    }
+    pub fn domain_accuracy(&self) -> f64 {
+        self.overall().domain_accuracy()
+    }
+
     /// The overall routing-signal figures, in the shape of a per-language entry.
     pub fn overall(&self) -> SignalStats {
         SignalStats {
@@ -390,6 +397,10 @@ mod gates {
         assert!(r.code.precision() >= 0.97, "{}", r.render());
         assert!(r.code.recall() >= 0.95, "{}", r.render());
         assert!(r.complexity_low_high.accuracy() >= 0.85, "{}", r.render());
+        // Below the targets (0.75, 0.80), which the dev set does not reach yet: these
+        // catch a regression from where the shipped model stands (0.58, 0.54).
+        assert!(r.complexity_accuracy() >= 0.55, "{}", r.render());
+        assert!(r.domain_accuracy() >= 0.50, "{}", r.render());
         assert!(r.sensitive.precision() >= 0.95, "{}", r.render());
         assert!(r.sensitive.recall() >= 0.99, "{}", r.render());
         assert!(r.sensitive_detectable.recall() >= 0.99, "{}", r.render());

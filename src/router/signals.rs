@@ -6,7 +6,7 @@
 
 use super::model::{self, Logits, COMPLEXITY, DOMAIN};
 use once_cell::sync::Lazy;
-use regex::RegexSet;
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -44,7 +44,8 @@ pub const CODE_THRESHOLD: f64 = 0.9;
 pub const LOW_HIGH_SPLIT: f32 = 0.5;
 
 /// Structural and lexical code rules, read from `code_rules.txt` (shared with the training
-/// script, which evaluates with exactly the same rules).
+/// script, which evaluates with exactly the same rules). Each kind is one set, matched on the
+/// bytes of the text with ASCII classes: a single lazy-DFA pass per kind.
 struct CodeRules {
     strong_names: Vec<&'static str>,
     strong: RegexSet,
@@ -52,6 +53,10 @@ struct CodeRules {
     tool: RegexSet,
     ask: RegexSet,
 }
+
+/// What `\b` in `code_rules.txt` stands for: a boundary that also holds next to a non-ASCII
+/// letter (ASCII classes see its bytes as non-word). The training script rewrites it the same way.
+const BOUNDARY: &str = "(?:^|$|[^A-Za-z0-9_])";
 
 static CODE_RULES: Lazy<CodeRules> = Lazy::new(|| {
     let (mut strong_names, mut strong, mut line, mut tool, mut ask) =
@@ -65,6 +70,7 @@ static CODE_RULES: Lazy<CodeRules> = Lazy::new(|| {
         let (Some(kind), Some(name), Some(rx)) = (kind, name, rx) else {
             panic!("code_rules.txt: malformed line {l:?}");
         };
+        let rx = rx.replace("\\b", BOUNDARY);
         match kind {
             "strong" => {
                 strong_names.push(name);
@@ -76,7 +82,13 @@ static CODE_RULES: Lazy<CodeRules> = Lazy::new(|| {
             _ => panic!("code_rules.txt: unknown kind {kind:?}"),
         }
     }
-    let set = |v: &[&str]| RegexSet::new(v).expect("code rules compile");
+    let set = |v: &[String]| {
+        RegexSetBuilder::new(v)
+            .unicode(false)
+            .size_limit(32 << 20)
+            .build()
+            .expect("code rules compile")
+    };
     CodeRules {
         strong_names,
         strong: set(&strong),
@@ -94,13 +106,20 @@ pub const CODE_LINES: usize = 2;
 /// more code-shaped lines, or a named language or tool together with a request for code.
 pub fn code_rule(text: &str) -> Option<&'static str> {
     let r = &*CODE_RULES;
-    if let Some(i) = r.strong.matches(text).iter().next() {
-        return Some(r.strong_names[i]);
+    let bytes = text.as_bytes();
+    if r.strong.is_match(bytes) {
+        let first = r.strong.matches(bytes).iter().next().unwrap_or(0);
+        return Some(r.strong_names[first]);
     }
-    if text.lines().filter(|l| r.line.is_match(l)).take(CODE_LINES).count() >= CODE_LINES {
+    let code_lines = text
+        .lines()
+        .filter(|l| r.line.is_match(l.as_bytes()))
+        .take(CODE_LINES)
+        .count();
+    if code_lines >= CODE_LINES {
         return Some("two or more code-shaped lines");
     }
-    if r.tool.is_match(text) && r.ask.is_match(text) {
+    if r.tool.is_match(bytes) && r.ask.is_match(bytes) {
         return Some("a language or tool named with a request for code or a command");
     }
     None
