@@ -26,6 +26,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "router_seeds"))
 import east  # noqa: E402
 import en  # noqa: E402
+import extra  # noqa: E402
 import north  # noqa: E402
 import snippets  # noqa: E402
 import vocab  # noqa: E402
@@ -64,14 +65,25 @@ def rows_for(lang, s):
         out.append({"prompt": prompt, "lang": lang, "code": code, "complexity": cx, "domain": dom,
                     "sensitive": False, "group": f"{lang}:{group}"})
 
+    x = extra.X[lang]
+    med_suf = s["med_suf"] + x["med_suf2"]
     for dom in DOMAINS:
         for i, seed in enumerate(s[dom]):
             g = f"{dom}{i}"
             add(casual(R.choice(s["low_pre"]) * (R.random() < 0.3) + seed + R.choice(s["low_suf"]) * (R.random() < 0.3)),
                 False, "low", dom, g)
-            add(casual(seed + R.choice(s["med_suf"])), False, "medium", dom, g)
+            add(casual(seed + R.choice(med_suf)), False, "medium", dom, g)
+            add(casual(seed + R.choice(x["med_suf2"])), False, "medium", dom, g)
             add(high_frame(s, seed), False, "high", dom, g)
             add(high_frame(s, seed), False, "high", dom, g)
+    # Second round (router_seeds/extra.py): short writing and advice tasks, medium whatever the
+    # topic, and asks for code or a command with no snippet.
+    for i, (dom, text) in enumerate(x["write_med"]):
+        add(text, False, "medium", dom, f"write_med{i}")
+        add(casual(text), False, "medium", dom, f"write_med{i}")
+    for i, text in enumerate(x["code_ask"]):
+        for _ in range(3):
+            add(casual(text), True, "low", "code", f"code_ask{i}")
     for i, (cx, text) in enumerate(s["creative"]):
         add(text, False, cx, "creative", f"creative{i}")
         add(casual(text), False, cx, "creative", f"creative{i}")
@@ -103,16 +115,16 @@ def rows_for(lang, s):
     # terms asks for nothing in particular), then the same terms under medium and high frames.
     v = vocab.V[lang]
     for dom in DOMAINS + ["creative"]:
-        terms = v[dom].split()
-        for i in range(20):
+        terms = v[dom].split() + x["vocab"][dom].split()
+        for i in range(28):
             a, b, c = R.sample(terms, 3)
             topic = R.choice(v["frames"]).format(a=a, b=b, c=c)
             # Software terms alone say nothing about whether code is asked for: no code label.
             code = None if dom == "code" else False
-            if i < 12:
+            if i < 16:
                 add(casual(topic), code, None, dom, f"vocab-{dom}{i % 4}")
-            elif i < 16:
-                add(topic + R.choice(s["med_suf"]), code, "medium", dom, f"vocab-{dom}{i % 4}")
+            elif i < 22:
+                add(topic + R.choice(med_suf), code, "medium", dom, f"vocab-{dom}{i % 4}")
             else:
                 add(high_frame(s, topic), code, "high", dom, f"vocab-{dom}{i % 4}")
     for i, (dom, text) in enumerate(R.sample(snippets.NOT_CODE, 4)):

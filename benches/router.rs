@@ -4,7 +4,7 @@
 //! the gateway does); `classify_and_scan_*` adds the scan of the same text.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use stav_gateway::router::{classify, pii, Conversation};
+use stav_gateway::router::{classify, pii, signals, Conversation};
 
 /// Prose with code and a few numbers, repeated to size; no sensitive data (the scan's worst case:
 /// nothing makes it stop early).
@@ -50,7 +50,12 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| black_box(classify(black_box(&conv), &entities)))
             });
         }
-        let conv = conv(&prompt(size));
+        let text = prompt(size);
+        let capped = text[..text.len().min(4096)].to_string();
+        g.bench_function(format!("code_rules_{}kb", size / 1024), |b| {
+            b.iter(|| black_box(signals::code_rule(black_box(&capped))))
+        });
+        let conv = conv(&text);
         g.bench_function(format!("classify_and_scan_{}kb", size / 1024), |b| {
             b.iter(|| black_box(classify(&conv, &pii::scan(&conv.forwarded))))
         });
