@@ -224,8 +224,8 @@ mod tests {
             prompt: String,
             rule: Option<String>,
         }
-        let cases: Vec<Case> = serde_json::from_str(include_str!("testdata/code_rules.json"))
-            .expect("fixture parses");
+        let cases: Vec<Case> =
+            serde_json::from_str(include_str!("testdata/code_rules.json")).expect("fixture parses");
         assert!(cases.len() >= 10);
         for c in cases {
             assert_eq!(code_rule(&c.prompt), c.rule.as_deref(), "{:?}", c.prompt);
