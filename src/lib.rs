@@ -27,6 +27,7 @@ pub mod policy;
 pub mod proxy;
 pub mod request;
 pub mod router;
+pub mod sensitive;
 pub mod server;
 pub mod sse;
 pub mod store;
