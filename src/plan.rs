@@ -7,7 +7,8 @@ use crate::config::{Config, ProviderApi, Team};
 use crate::contract::{ErrorKind, GatewayError, Route};
 use crate::policy::{effective_cap, CapInputs};
 use crate::request::{rewrite_openai_body, RequestView};
-use crate::router::{self, pii::Entity};
+use crate::router;
+use crate::sensitive::{self, BodyError, Findings, ScanOptions};
 use crate::tier::Tier;
 use crate::translate::request::{messages_to_chat, MessagesMeta};
 use crate::translate::reverse::{chat_to_messages, ChatMeta};
@@ -178,6 +179,7 @@ fn select<'c>(
     caller: &Caller,
     requested: &str,
     body: &[u8],
+    query: Option<&str>,
     wanted: ModelKind,
 ) -> Result<Selection<'c>, GatewayError> {
     let auto = requested == "auto";
@@ -205,7 +207,23 @@ fn select<'c>(
     let needs_scan = base.tier > Tier::Sovereign
         && !caller.team.sensitive_opt_out
         && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
-    let parsed: Option<serde_json::Value> = if auto || needs_scan {
+    // One walk over the raw bytes on every route: duplicate keys, invalid UTF-8 and deep nesting
+    // are a 400; when the cap could still be above `sovereign` the same walk scans everything
+    // (every value, key and number, decoded payloads, and the query string that is forwarded).
+    let findings = if needs_scan {
+        let mut f = sensitive::scan_body(body, &ScanOptions::default()).map_err(body_error)?;
+        if let Some(q) = query {
+            f.entities.extend(sensitive::scan_text(&percent_decoded(q)));
+            f.entities.sort();
+            f.entities.dedup();
+        }
+        f
+    } else {
+        sensitive::validate_body(body).map_err(body_error)?;
+        Findings::default()
+    };
+    let entities = findings.entities;
+    let parsed: Option<serde_json::Value> = if auto {
         Some(serde_json::from_slice(body).map_err(|e| {
             GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
         })?)
@@ -216,20 +234,24 @@ fn select<'c>(
         .as_ref()
         .map(router::conversation)
         .unwrap_or_default();
-    let entities: Vec<Entity> = if needs_scan {
-        router::pii::scan(&conv.forwarded)
-    } else {
-        Vec::new()
-    };
     // Only `auto` reads the routing signals; an explicit model needs just the scan.
     let signals = auto.then(|| router::classify(&conv, &entities));
-    let cap = effective_cap(&CapInputs {
+    let mut cap = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
         sensitive: Some(&entities),
         sensitive_opt_out: caller.team.sensitive_opt_out,
     });
+    // Text beyond the scan budget was not read: it counts as sensitive, never as clean.
+    if findings.budget_exceeded && !caller.team.sensitive_opt_out {
+        if cap.tier > Tier::Sovereign {
+            cap.causes.clear();
+        }
+        cap.tier = Tier::Sovereign;
+        cap.causes
+            .push("request too large for the sensitivity scan".to_string());
+    }
     if let Some((idx, _)) = explicit {
         let Some((idx, entry)) = first_within(cfg, idx, cap.tier) else {
             return Err(GatewayError::new(
@@ -296,6 +318,42 @@ fn select<'c>(
     }
 }
 
+/// A body no route accepts: 400 naming the JSON path.
+fn body_error(e: BodyError) -> GatewayError {
+    let path = e.path().to_string();
+    GatewayError::new(ErrorKind::InvalidRequest, e.to_string()).with_param(path)
+}
+
+/// The query string as the upstream will read it (`%40` is `@`).
+fn percent_decoded(q: &str) -> String {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' => {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b'&' | b'=' => out.push(b'\n'),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The first deployment of the entry's model at or below `cap`.
 fn first_within(cfg: &Config, idx: usize, cap: Tier) -> Option<(usize, &ModelEntry)> {
     cfg.catalogue
@@ -351,7 +409,8 @@ pub fn plan_openai(
         Route::Embeddings => (ModelKind::Embeddings, "/embeddings"),
         _ => unreachable!("plan_openai is only called for OpenAI routes"),
     };
-    let sel = select(cfg, caller, &view.model, body, wanted)?;
+    // The OpenAI routes do not forward the client's query string.
+    let sel = select(cfg, caller, &view.model, body, None, wanted)?;
     let (idx, entry) = (sel.idx, sel.entry);
     let provider = cfg.provider(entry.provider);
     if provider.api == ProviderApi::Anthropic {
@@ -416,7 +475,8 @@ pub fn plan_anthropic(
     query: Option<&str>,
 ) -> Result<Decision, GatewayError> {
     let view = RequestView::parse(body)?;
-    let sel = select(cfg, caller, &view.model, body, ModelKind::Chat)?;
+    // The query string goes upstream on the verbatim path: it is scanned with the body.
+    let sel = select(cfg, caller, &view.model, body, query, ModelKind::Chat)?;
     let (idx, entry) = (sel.idx, sel.entry);
     let provider = cfg.provider(entry.provider);
     let upstream_model = entry.upstream_model_for(&sel.name);
@@ -691,7 +751,7 @@ kind = "embeddings"
         )
         .unwrap_err();
         assert_eq!((e.status(), e.kind), (403, ErrorKind::PermissionDenied));
-        assert_eq!(e.param, Some("model"));
+        assert_eq!(e.param.as_deref(), Some("model"));
     }
 
     #[test]
@@ -747,5 +807,100 @@ tier = "sovereign"
         open.activate(1);
         assert_eq!((open.provider, open.tier), (1, Tier::Sovereign));
         assert_eq!(open.body, open.attempts[1].body);
+    }
+}
+
+#[cfg(test)]
+mod sensitive_tests {
+    //! The scan wired into `select`: the raw body, the forwarded query string, and the 400 for a
+    //! body no route accepts.
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        let dir = std::env::temp_dir().join(format!("stav-plan-sens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = r#"
+[[providers]]
+name = "vllm"
+api = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[[providers]]
+name = "anthropic"
+api = "anthropic"
+base_url = "https://api.anthropic.com"
+[[models]]
+name = "qwen3-32b"
+provider = "vllm"
+tier = "sovereign"
+[[models]]
+name = "claude-*"
+provider = "anthropic"
+tier = "global-commercial"
+"#;
+        Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
+    }
+
+    fn messages(body: &str, query: Option<&str>) -> Result<Decision, GatewayError> {
+        let team = Team::unlisted("t");
+        let caller = Caller {
+            team: &team,
+            key_max_tier: None,
+            header_max_tier: None,
+            models: &[],
+        };
+        plan_anthropic(
+            &cfg(),
+            &caller,
+            Route::Messages,
+            &Bytes::from(body.to_string()),
+            query,
+        )
+    }
+
+    #[test]
+    fn hidden_places_reach_the_cap() {
+        for body in [
+            r#"{"model":"claude-x","max_tokens":5,"metadata":{"user_id":"DE89 3704 0044 0532 0130 00"},"messages":[]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"data:my IBAN DE89 3704 0044 0532 0130 00"}]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"card_number":4111111111111111,"messages":[]}"#,
+        ] {
+            let e = messages(body, None).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::SovereigntyViolation, "{body}");
+        }
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#,
+            Some("beta=true&email=anna.nowak%40gmail.com"),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
+        assert!(e.message.contains("email") && !e.message.contains("anna"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_a_400_naming_the_path() {
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"DE89 3704 0044 0532 0130 00","content":"hi"}]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!((e.status(), e.kind), (400, ErrorKind::InvalidRequest));
+        assert_eq!(e.param.as_deref(), Some("$.messages[0].content"));
+        // Also where no scan runs (a sovereign model): one validation on every route.
+        let e = messages(
+            r#"{"model":"qwen3-32b","max_tokens":5,"x":1,"x":2,"messages":[]}"#,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("$.x"));
+    }
+
+    #[test]
+    fn claude_code_noreply_trailer_is_served() {
+        let body = serde_json::json!({"model": "claude-x", "max_tokens": 5,
+            "system": "When committing, end with Co-Authored-By: Claude <noreply@anthropic.com>",
+            "messages": [{"role": "user", "content": "commit the fix"}]});
+        assert!(messages(&body.to_string(), Some("beta=true")).is_ok());
     }
 }

@@ -18,6 +18,105 @@ use super::lexicon::{Cat, Hit};
 use super::numbers::{clusters, Group};
 use super::Doc;
 
+/// Words after a number that make it a quantity, not a house number.
+const UNITS: &[&str] = &[
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "km",
+    "cm",
+    "mm",
+    "kg",
+    "g",
+    "mg",
+    "ml",
+    "l",
+    "liter",
+    "litre",
+    "liters",
+    "jahr",
+    "jahre",
+    "jahren",
+    "jaar",
+    "jaren",
+    "year",
+    "years",
+    "ans",
+    "anni",
+    "años",
+    "anos",
+    "lat",
+    "år",
+    "vuotta",
+    "let",
+    "roky",
+    "minute",
+    "minuten",
+    "minutes",
+    "min",
+    "minuti",
+    "minutos",
+    "stunde",
+    "stunden",
+    "uur",
+    "hour",
+    "hours",
+    "h",
+    "ore",
+    "horas",
+    "euro",
+    "eur",
+    "€",
+    "$",
+    "%",
+    "prozent",
+    "procent",
+    "percent",
+    "stück",
+    "stuks",
+    "x",
+    "mal",
+    "times",
+    "keer",
+    "gånger",
+    "gange",
+    "kertaa",
+    "krát",
+    "razy",
+    "veces",
+    "volte",
+    "fois",
+    "tage",
+    "days",
+    "dagen",
+    "jours",
+    "giorni",
+    "días",
+    "dni",
+    "dagar",
+    "dage",
+    "päivää",
+    "dní",
+    "uhr",
+    "pm",
+    "am",
+    "o'clock",
+    "punkte",
+    "points",
+    "seiten",
+    "pages",
+];
+
+/// Street suffixes that are also endings of ordinary words (`simpelweg`, `Arbeitsplatz`): only
+/// in a capitalised name.
+const WEAK_SUFFIX: &[&str] = &[
+    "weg", "tie", "kade", "dijk", "plein", "vej", "torv", "kuja", "polku", "rinne", "kaari",
+    "tori", "platz", "damm", "ufer", "steig", "pfad", "steeg", "dreef", "plads", "backen",
+    "stigen", "torget", "väylä", "raitti",
+];
+
 /// A house number at `i`: 1-4 digits, an optional letter or `/n`, `-n`; returns its end.
 fn house_number_at(text: &str, i: usize) -> Option<usize> {
     let b = text.as_bytes();
@@ -39,6 +138,17 @@ fn house_number_at(text: &str, i: usize) -> Option<usize> {
         j += 1;
         while j < b.len() && b[j].is_ascii_digit() {
             j += 1;
+        }
+    }
+    // Not a quantity: "1 meter", "5 km", "3 Jahre".
+    if let Some(w) = text[j..].strip_prefix(' ') {
+        let unit: String = w
+            .chars()
+            .take_while(|c| c.is_alphabetic() || *c == '%' || *c == '€' || *c == '$')
+            .flat_map(char::to_lowercase)
+            .collect();
+        if UNITS.contains(&unit.as_str()) {
+            return None;
         }
     }
     // Not a decimal, a time or a percentage.
@@ -168,6 +278,9 @@ fn compound(doc: &Doc, h: &Hit) -> Option<usize> {
         return None;
     }
     let (ws, _) = word_before(text, h.start).or(Some((h.start, h.start)))?;
+    if WEAK_SUFFIX.contains(&&low[h.start..h.end]) && !capitalised(text, ws) {
+        return None;
+    }
     // The name part before the suffix: "Haupt" in "Hauptstraße", "Haupt-" in "Haupt-Straße".
     if text[ws..h.start]
         .chars()

@@ -3,7 +3,7 @@
 //! lower case, or split over two text blocks.
 
 use super::ids::luhn;
-use super::numbers::{candidates, clusters, Cand, Group};
+use super::numbers::{candidates, clusters, iban_shaped, Cand, Group};
 use super::Doc;
 
 /// IBAN length per country (SWIFT IBAN registry).
@@ -184,7 +184,10 @@ pub fn detect_iban(doc: &Doc) -> bool {
 pub fn detect_card(doc: &Doc) -> bool {
     let mut found = false;
     clusters(doc.text, |groups| {
-        if found {
+        if found
+            || iban_shaped(doc.text, groups)
+            || super::ids::business_reference(doc, groups[0].start, groups[0].end)
+        {
             return;
         }
         found = candidates(doc.text, groups, 6, 19, card_start, |c: &Cand| {

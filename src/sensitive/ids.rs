@@ -44,7 +44,8 @@
 //! No checkable format (not detected by number alone; a context word plus shape is not enough to
 //! tell them from any other number): CY, LI, MT identity cards, passports and driving licences.
 
-use super::numbers::{candidates, clusters, Cand, Group};
+use super::lexicon::Cat;
+use super::numbers::{candidates, clusters, iban_shaped, Cand, Group};
 use super::Doc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -702,11 +703,25 @@ fn start_ok(g: &Group) -> bool {
     g.len() >= 1
 }
 
+/// A number introduced as an order, invoice or ticket reference (and not as an id).
+pub fn business_reference(doc: &Doc, start: usize, end: usize) -> bool {
+    doc.hits
+        .any_in(Cat::NotPersonalNumber, start.saturating_sub(40), start)
+        && !doc.hits.any_in(
+            Cat::IdContext,
+            start.saturating_sub(CONTEXT_BEFORE),
+            end + CONTEXT_AFTER,
+        )
+}
+
 /// Any national id in the document.
 pub fn detect(doc: &Doc) -> bool {
     let mut found = false;
     clusters(doc.text, |groups: &[Group]| {
-        if found {
+        if found
+            || iban_shaped(doc.text, groups)
+            || business_reference(doc, groups[0].start, groups[0].end)
+        {
             return;
         }
         found = candidates(doc.text, groups, 7, 16, start_ok, |c| match check(c) {
@@ -714,7 +729,7 @@ pub fn detect(doc: &Doc) -> bool {
             _ if c.all_digits() && super::contact::trunk_mobile(&c.digits()) => false,
             Some(Strong) => true,
             Some(Context) => doc.hits.any_in(
-                super::lexicon::Cat::IdContext,
+                Cat::IdContext,
                 c.start.saturating_sub(CONTEXT_BEFORE),
                 c.end + CONTEXT_AFTER,
             ),

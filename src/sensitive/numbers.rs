@@ -104,6 +104,19 @@ pub fn clusters(text: &str, mut f: impl FnMut(&[Group])) {
     }
 }
 
+/// A cluster that starts like an IBAN (`DE89 3704 …`, at least 15 characters): its digit runs are
+/// the IBAN detector's, not cards or ids (a mistyped IBAN is not a card number).
+pub fn iban_shaped(text: &str, groups: &[Group]) -> bool {
+    let b = text.as_bytes();
+    let g = groups[0];
+    g.len() >= 4
+        && b[g.start].is_ascii_alphabetic()
+        && b[g.start + 1].is_ascii_alphabetic()
+        && b[g.start + 2].is_ascii_digit()
+        && b[g.start + 3].is_ascii_digit()
+        && groups.iter().map(Group::len).sum::<usize>() >= 15
+}
+
 /// A run of whole groups `groups[i..=j]` as one candidate: the alphanumerics, upper case, and
 /// how they were grouped.
 pub struct Cand {

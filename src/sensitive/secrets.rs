@@ -510,20 +510,28 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool) -> bool {
     }
     let mut connector = false;
     let mut seen = 0;
+    // The rest of the line, at most 80 bytes: a password is stated where its word is.
     let window_end = {
         let mut e = (j + 80).min(text.len());
         while !text.is_char_boundary(e) {
             e -= 1;
         }
-        e
+        text[j..e].find('\n').map_or(e, |n| j + n)
     };
     for raw in text[j..window_end].split_whitespace() {
         seen += 1;
         if seen > 8 {
             break;
         }
+        // Quotes and sentence punctuation around the word are not part of it.
+        let edge = |c: char| {
+            matches!(
+                c,
+                '"' | '\'' | '«' | '»' | '`' | '(' | ')' | '.' | ',' | ';' | ':' | '!' | '?'
+            )
+        };
         let tok = raw.trim_matches(|c: char| matches!(c, '"' | '\'' | '«' | '»' | '`' | '(' | ')'));
-        let bare = tok.trim_end_matches(['.', ',', ';', '!', '?', ':']);
+        let bare = raw.trim_matches(edge);
         let low = bare.to_lowercase();
         if CONNECTORS.contains(&low.as_str()) || CONNECTORS.contains(&tok) {
             connector = true;
@@ -547,7 +555,7 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool) -> bool {
         } else {
             bare
         };
-        if technical(candidate) || weak_placeholder(candidate) {
+        if technical(candidate) || weak_placeholder(candidate) || candidate.contains('/') {
             continue;
         }
         if quoted && connector
@@ -605,7 +613,29 @@ fn literal_in_call(doc: &Doc, from: usize) -> bool {
     false
 }
 
+/// A Telegram bot token: `<bot id>:<35 characters>`.
+fn telegram(doc: &Doc) -> bool {
+    let b = doc.text.as_bytes();
+    memchr::memchr_iter(b':', b).any(|i| {
+        let mut s = i;
+        while s > 0 && b[s - 1].is_ascii_digit() && i - s <= 10 {
+            s -= 1;
+        }
+        let digits = i - s;
+        if !(8..=10).contains(&digits) || (s > 0 && b[s - 1].is_ascii_alphanumeric()) {
+            return false;
+        }
+        let e = body_end(b, i + 1, Body::Word, 40);
+        e - i - 1 == 35
+            && !b.get(e).is_some_and(u8::is_ascii_alphanumeric)
+            && b[i + 1..].starts_with(b"AA")
+    })
+}
+
 pub fn detect(doc: &Doc) -> bool {
+    if telegram(doc) {
+        return true;
+    }
     if doc
         .hits
         .of(Cat::ConnectCall)
