@@ -15,7 +15,7 @@
 //! ApS, ...) close to it.
 
 use super::lexicon::{Cat, Hit};
-use super::numbers::{clusters, Group};
+use super::numbers::Group;
 use super::Doc;
 
 /// Words after a number that make it a quantity, not a house number.
@@ -365,9 +365,16 @@ fn separate_before(doc: &Doc, h: &Hit) -> Option<usize> {
 fn postcode_city(doc: &Doc, g: &[Group]) -> Option<usize> {
     let text = doc.text;
     let b = text.as_bytes();
-    let lens: Vec<usize> = g.iter().map(Group::len).collect();
+    if g.len() > 2 {
+        return None;
+    }
+    let mut lens_buf = [0usize; 2];
+    for (l, x) in lens_buf.iter_mut().zip(g) {
+        *l = x.len();
+    }
+    let lens = &lens_buf[..g.len()];
     let sep = |k: usize| b[g[k].end];
-    let shape = match lens.as_slice() {
+    let shape = match lens {
         [5] => true,
         [3, 2] => sep(0) == b' ',
         [2, 3] => sep(0) == b'-',
@@ -412,8 +419,10 @@ fn business(doc: &Doc, start: usize) -> bool {
     }
     let from = start.saturating_sub(100);
     let to = start + 100;
-    doc.hits.of(Cat::Company).iter().any(|h| {
-        h.start >= from && h.start < to && {
+    let v = doc.hits.of(Cat::Company);
+    let i = v.partition_point(|h| h.start < from);
+    v[i..].iter().take_while(|h| h.start < to).any(|h| {
+        {
             // As written: `GmbH`, `AG`, `ApS`, `B.V.`; not the German preposition `ab`.
             let w = &doc.text[h.start..h.end];
             let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
@@ -451,11 +460,5 @@ pub fn detect(doc: &Doc) -> bool {
     {
         return true;
     }
-    let mut found = false;
-    clusters(doc.text, |g| {
-        if !found {
-            found = personal(postcode_city(doc, g));
-        }
-    });
-    found
+    doc.clusters.iter().any(|g| personal(postcode_city(doc, g)))
 }

@@ -11,8 +11,7 @@
 //! ("tel", "ring mig", "chiamami", ...) or a first name just before it.
 
 use super::lexicon::Cat;
-use super::names;
-use super::numbers::{candidates, clusters, Cand, Group};
+use super::numbers::{candidates, Cand, Group};
 use super::Doc;
 
 /// Local parts of role and machine addresses (compared without `+tag`, `.` and `-`).
@@ -353,15 +352,11 @@ pub fn detect_phone(doc: &Doc) -> bool {
             return true;
         }
     }
-    let mut found = false;
-    clusters(text, |groups: &[Group]| {
-        if found {
-            return;
-        }
+    doc.clusters.iter().any(|groups: &[Group]| {
         // The whole cluster is the candidate: a phone number is not part of a longer number.
         let first = groups[0].start;
         let start = |g: &Group| g.start == first && g.all_digits() && g.len() <= 5;
-        found = candidates(text, groups, 6, 15, start, |c| {
+        candidates(text, groups, 6, 15, start, |c| {
             if !c.all_digits() || c.n < 7 || date_like(c) {
                 return false;
             }
@@ -373,7 +368,7 @@ pub fn detect_phone(doc: &Doc) -> bool {
             if d[0] == 0 && d.get(1) == Some(&0) && international(&d[2..]) && d.len() >= 11 {
                 return true;
             }
-            if trunk_mobile(&d) {
+            if trunk_mobile(d) {
                 return true;
             }
             if c.n > 13 {
@@ -381,10 +376,9 @@ pub fn detect_phone(doc: &Doc) -> bool {
             }
             let from = c.start.saturating_sub(PHONE_CONTEXT_BEFORE);
             doc.hits.any_in(Cat::PhoneContext, from, c.start)
-                || names::name_in(text, c.start.saturating_sub(40), c.start)
-        });
-    });
-    found
+                || doc.name_in(c.start.saturating_sub(40), c.start)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! lower case, or split over two text blocks.
 
 use super::ids::luhn;
-use super::numbers::{candidates, clusters, iban_shaped, Cand, Group};
+use super::numbers::{candidates, iban_shaped, Cand, Group};
 use super::Doc;
 
 /// IBAN length per country (SWIFT IBAN registry).
@@ -162,11 +162,7 @@ fn card_start(g: &Group) -> bool {
 
 pub fn detect_iban(doc: &Doc) -> bool {
     let b = doc.text.as_bytes();
-    let mut found = false;
-    clusters(doc.text, |groups| {
-        if found {
-            return;
-        }
+    doc.clusters.iter().any(|groups| {
         let start = |g: &Group| {
             iban_start(g)
                 && b[g.start].is_ascii_alphabetic()
@@ -174,27 +170,20 @@ pub fn detect_iban(doc: &Doc) -> bool {
                 && b[g.start + 2].is_ascii_digit()
                 && b[g.start + 3].is_ascii_digit()
         };
-        found = candidates(doc.text, groups, 12, 34, start, |c: &Cand| {
+        candidates(doc.text, groups, 12, 34, start, |c: &Cand| {
             iban_valid(c.chars())
-        });
-    });
-    found
+        })
+    })
 }
 
 pub fn detect_card(doc: &Doc) -> bool {
-    let mut found = false;
-    clusters(doc.text, |groups| {
-        if found
-            || iban_shaped(doc.text, groups)
-            || super::ids::business_reference(doc, groups[0].start, groups[0].end)
-        {
-            return;
-        }
-        found = candidates(doc.text, groups, 6, 19, card_start, |c: &Cand| {
-            c.n >= 12 && c.all_digits() && card_valid(&c.digits())
-        });
-    });
-    found
+    doc.clusters.iter().any(|groups| {
+        !iban_shaped(doc.text, groups)
+            && !super::ids::business_reference(doc, groups[0].start, groups[0].end)
+            && candidates(doc.text, groups, 6, 19, card_start, |c: &Cand| {
+                c.n >= 12 && c.all_digits() && card_valid(c.digits())
+            })
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 //! about a condition with no one attached ("how does metformin work?").
 
 use super::lexicon::{Cat, Hit};
-use super::names;
 use super::Doc;
 
 /// How far a relative, colleague or name may stand from the health term.
@@ -23,8 +22,7 @@ const FRAMING_WINDOW: usize = 300;
 fn strong_marker(doc: &Doc, h: &Hit) -> bool {
     let from = h.start.saturating_sub(STRONG_WINDOW);
     let to = h.end + STRONG_WINDOW;
-    doc.hits.any_in(Cat::Relation, from, to)
-        || names::name_in(doc.text, from, to.min(doc.text.len()))
+    doc.hits.any_in(Cat::Relation, from, to) || doc.name_in(from, to)
 }
 
 fn first_person(doc: &Doc, h: &Hit) -> bool {

@@ -45,7 +45,7 @@
 //! tell them from any other number): CY, LI, MT identity cards, passports and driving licences.
 
 use super::lexicon::Cat;
-use super::numbers::{candidates, clusters, iban_shaped, Cand, Group};
+use super::numbers::{candidates, iban_shaped, Cand, Group};
 use super::Doc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub enum Strength {
 }
 use Strength::*;
 
-fn d(c: &Cand) -> Vec<u32> {
+fn d(c: &Cand) -> &[u32] {
     c.digits()
 }
 
@@ -716,17 +716,14 @@ pub fn business_reference(doc: &Doc, start: usize, end: usize) -> bool {
 
 /// Any national id in the document.
 pub fn detect(doc: &Doc) -> bool {
-    let mut found = false;
-    clusters(doc.text, |groups: &[Group]| {
-        if found
-            || iban_shaped(doc.text, groups)
-            || business_reference(doc, groups[0].start, groups[0].end)
+    doc.clusters.iter().any(|groups: &[Group]| {
+        if iban_shaped(doc.text, groups) || business_reference(doc, groups[0].start, groups[0].end)
         {
-            return;
+            return false;
         }
-        found = candidates(doc.text, groups, 7, 16, start_ok, |c| match check(c) {
+        candidates(doc.text, groups, 7, 16, start_ok, |c| match check(c) {
             // A national mobile number is a phone, whatever digits it happens to check.
-            _ if c.all_digits() && super::contact::trunk_mobile(&c.digits()) => false,
+            _ if c.all_digits() && super::contact::trunk_mobile(c.digits()) => false,
             Some(Strong) => true,
             Some(Context) => doc.hits.any_in(
                 Cat::IdContext,
@@ -734,9 +731,8 @@ pub fn detect(doc: &Doc) -> bool {
                 c.end + CONTEXT_AFTER,
             ),
             None => false,
-        });
-    });
-    found
+        })
+    })
 }
 
 #[cfg(test)]

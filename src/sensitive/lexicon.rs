@@ -62,7 +62,7 @@ const FILES: &[&str] = &[
     include_str!("data/address.txt"),
 ];
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Entry {
     cat: Cat,
     aux: u16,
@@ -70,6 +70,52 @@ struct Entry {
     inner: bool,
     /// Must end at a word boundary.
     end: bool,
+    /// The term as written (the automaton sees punctuation as one separator byte).
+    term: String,
+}
+
+/// The automaton reads the lower-case text with every non-word byte as `SEP`, and a term that
+/// must start a word is searched as `SEP` + term: so "ho" or "st" only match at word starts
+/// instead of inside every other word (which made the scan slow on ordinary text).
+const SEP: u8 = 0x01;
+
+fn map_byte(c: u8) -> u8 {
+    if c.is_ascii() && !c.is_ascii_alphanumeric() {
+        SEP
+    } else {
+        c
+    }
+}
+
+fn pattern_for(term: &str, inner: bool) -> Vec<u8> {
+    let mut p = Vec::with_capacity(term.len() + 1);
+    if !inner {
+        p.push(SEP);
+    }
+    p.extend(term.bytes().map(map_byte));
+    p
+}
+
+/// `SEP` + `low` mapped: ASCII punctuation and space, and non-ASCII characters that are not
+/// letters or digits, become `SEP`; offsets are `low`'s plus one.
+fn automaton_text(low: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(low.len() + 1);
+    out.push(SEP);
+    if low.is_ascii() {
+        out.extend(low.bytes().map(map_byte));
+        return out;
+    }
+    for c in low.chars() {
+        if c.is_ascii() {
+            out.push(map_byte(c as u8));
+        } else if c.is_alphanumeric() {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        } else {
+            out.extend(std::iter::repeat_n(SEP, c.len_utf8()));
+        }
+    }
+    out
 }
 
 pub struct Lexicon {
@@ -104,12 +150,13 @@ fn terms(extra: &[(String, Cat, u16)]) -> Vec<(String, Entry)> {
                     .trim_end_matches('$')
                     .to_lowercase();
                 out.push((
-                    t,
+                    t.clone(),
                     Entry {
                         cat,
                         aux: 0,
                         inner,
                         end,
+                        term: t,
                     },
                 ));
             }
@@ -123,6 +170,7 @@ fn terms(extra: &[(String, Cat, u16)]) -> Vec<(String, Entry)> {
                 aux: *aux,
                 inner: false,
                 end: false,
+                term: t.clone(),
             },
         ));
     }
@@ -136,12 +184,13 @@ impl Lexicon {
             .enumerate()
             .map(|(i, t)| (t.prefix.to_lowercase(), Cat::TokenPrefix, i as u16))
             .collect();
-        let mut patterns: Vec<String> = Vec::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut entries: Vec<Vec<Entry>> = Vec::new();
         let mut index = std::collections::HashMap::new();
         for (t, e) in terms(&extra) {
-            let i = *index.entry(t.clone()).or_insert_with(|| {
-                patterns.push(t);
+            let p = pattern_for(&t, e.inner);
+            let i = *index.entry(p.clone()).or_insert_with(|| {
+                patterns.push(p);
                 entries.push(Vec::new());
                 patterns.len() - 1
             });
@@ -188,12 +237,17 @@ impl Hits {
     pub fn find(low: &str) -> Hits {
         let lex = &*LEXICON;
         let mut by_cat: Vec<Vec<Hit>> = vec![Vec::new(); CATS];
-        for m in lex.ac.find_overlapping_iter(low) {
-            let (s, e) = (m.start(), m.end());
-            let starts_word = !word_before(low, s);
-            let ends_word = !word_at(low, e);
+        let auto = automaton_text(low);
+        let lb = low.as_bytes();
+        for m in lex.ac.find_overlapping_iter(&auto) {
+            // Automaton offsets are `low`'s plus one; the leading SEP is not part of a term.
+            let e = m.end() - 1;
             for en in &lex.entries[m.pattern().as_usize()] {
-                if (en.inner || starts_word) && (!en.end || ends_word) {
+                // Terms that map to the same automaton pattern ("_pass", "pass") differ in length.
+                let Some(s) = e.checked_sub(en.term.len()) else {
+                    continue;
+                };
+                if lb[s..e] == *en.term.as_bytes() && (!en.end || !word_at(low, e)) {
                     by_cat[en.cat as usize].push(Hit {
                         start: s,
                         end: e,

@@ -14,6 +14,8 @@
 //! Only entity *kinds* leave this module; the matched text never does.
 
 mod address;
+#[doc(hidden)]
+pub mod adversarial;
 mod contact;
 mod finance;
 mod health;
@@ -113,6 +115,18 @@ pub(crate) struct Doc<'a> {
     /// `text` lower-cased, byte-aligned with it.
     pub low: &'a str,
     pub hits: Hits,
+    pub clusters: numbers::Clusters,
+    /// Capitalised first names (start offsets), found on first use.
+    names: once_cell::unsync::OnceCell<Vec<usize>>,
+}
+
+impl Doc<'_> {
+    /// A capitalised first name starting in `[from, to)`.
+    pub fn name_in(&self, from: usize, to: usize) -> bool {
+        let v = self.names.get_or_init(|| names::positions(self.text));
+        let i = v.partition_point(|&p| p < from);
+        v.get(i).is_some_and(|&p| p < to)
+    }
 }
 
 /// Run every detector over normalised text.
@@ -122,6 +136,8 @@ fn detect(text: &str) -> Vec<Entity> {
         text,
         low: &low,
         hits: Hits::find(&low),
+        clusters: numbers::Clusters::find(text),
+        names: once_cell::unsync::OnceCell::new(),
     };
     let mut out = Vec::new();
     let mut mark = |hit: bool, e: Entity| {

@@ -10,11 +10,13 @@ static NAMES: Lazy<fst::Set<&'static [u8]>> = Lazy::new(|| {
 });
 
 /// Is `word` (any case) a first name in the lexicon?
+#[cfg(test)]
 pub fn is_first_name(word: &str) -> bool {
     let low = word.to_lowercase();
     NAMES.contains(low.as_bytes())
 }
 
+#[cfg(test)]
 fn floor(s: &str, mut i: usize) -> usize {
     i = i.min(s.len());
     while !s.is_char_boundary(i) {
@@ -23,7 +25,45 @@ fn floor(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Start offsets of every capitalised first name in `text`, in one pass (one lexicon lookup per
+/// capitalised word).
+pub fn positions(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut low = String::new();
+    let mut start = None;
+    let mut check = |s: usize, e: usize, low: &mut String| {
+        let w = &text[s..e];
+        let mut cs = w.chars();
+        if cs.next().is_some_and(char::is_uppercase)
+            && e - s >= 3
+            && e - s <= 40
+            && cs.all(char::is_lowercase)
+        {
+            low.clear();
+            low.extend(w.chars().flat_map(char::to_lowercase));
+            if NAMES.contains(low.as_bytes()) {
+                out.push(s);
+            }
+        }
+    };
+    for (i, c) in text.char_indices() {
+        match (c.is_alphabetic(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                check(s, i, &mut low);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        check(s, text.len(), &mut low);
+    }
+    out
+}
+
 /// A capitalised first name (`Anna`, `Søren`, not `anna`) in `text[from..to]`.
+#[cfg(test)]
 pub fn name_in(text: &str, from: usize, to: usize) -> bool {
     let (from, to) = (floor(text, from), floor(text, to));
     text[from..to].split(|c: char| !c.is_alphabetic()).any(|w| {
@@ -50,6 +90,7 @@ mod tests {
             assert!(!is_first_name(w), "{w}");
         }
         assert!(name_in("call Hannah on", 0, 14));
+        assert_eq!(positions("call Hannah or Søren, not hannah"), [5, 15]);
         assert!(!name_in("call hannah on", 0, 14));
     }
 

@@ -104,6 +104,28 @@ pub fn clusters(text: &str, mut f: impl FnMut(&[Group])) {
     }
 }
 
+/// Every cluster of a text, found once and shared by the detectors.
+pub struct Clusters {
+    groups: Vec<Group>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Clusters {
+    pub fn find(text: &str) -> Clusters {
+        let mut groups = Vec::new();
+        let mut spans = Vec::new();
+        clusters(text, |gs| {
+            spans.push((groups.len(), groups.len() + gs.len()));
+            groups.extend_from_slice(gs);
+        });
+        Clusters { groups, spans }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[Group]> {
+        self.spans.iter().map(|&(a, b)| &self.groups[a..b])
+    }
+}
+
 /// A cluster that starts like an IBAN (`DE89 3704 …`, at least 15 characters): its digit runs are
 /// the IBAN detector's, not cards or ids (a mistyped IBAN is not a card number).
 pub fn iban_shaped(text: &str, groups: &[Group]) -> bool {
@@ -127,6 +149,9 @@ pub struct Cand {
     seps: [u8; 40],
     /// Groups in the candidate.
     pub ng: usize,
+    /// Digit values, in order (no allocation per candidate).
+    dg: [u32; 40],
+    nd: usize,
     pub start: usize,
     pub end: usize,
 }
@@ -144,12 +169,8 @@ impl Cand {
     pub fn all_digits(&self) -> bool {
         self.chars().iter().all(u8::is_ascii_digit)
     }
-    pub fn digits(&self) -> Vec<u32> {
-        self.chars()
-            .iter()
-            .filter(|c| c.is_ascii_digit())
-            .map(|c| (c - b'0') as u32)
-            .collect()
+    pub fn digits(&self) -> &[u32] {
+        &self.dg[..self.nd]
     }
 }
 
@@ -174,6 +195,8 @@ pub fn candidates(
             lens: [0; 40],
             seps: [0; 40],
             ng: 0,
+            dg: [0; 40],
+            nd: 0,
             start: groups[i].start,
             end: groups[i].end,
         };
@@ -187,6 +210,10 @@ pub fn candidates(
             for &ch in &b[g.start..g.end] {
                 c.s[c.n] = ch.to_ascii_uppercase();
                 c.n += 1;
+                if ch.is_ascii_digit() {
+                    c.dg[c.nd] = (ch - b'0') as u32;
+                    c.nd += 1;
+                }
             }
             c.lens[k] = g.len() as u8;
             c.ng = k + 1;

@@ -448,7 +448,7 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
     let (v, quoted) = match b.get(j) {
         Some(&q @ (b'"' | b'\'' | b'`')) => {
             let s = j + 1;
-            let Some(len) = b[s..(s + 256).min(b.len())].iter().position(|&c| c == q) else {
+            let Some(len) = b[s..(s + 128).min(b.len())].iter().position(|&c| c == q) else {
                 return false;
             };
             (&doc.text[s..s + len], true)
@@ -460,7 +460,7 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
                     b[k],
                     b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'}' | b')' | b'"'
                 )
-                && k - j < 256
+                && k - j < 128
             {
                 k += 1;
             }
@@ -500,8 +500,13 @@ const CONNECTORS: &[&str] = &[
     "–", "->", "→", "zu", "zum", "zur", "on:", "is:", "ist:",
 ];
 
-/// A password stated in prose after a password word (any of the 12 languages).
-fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool) -> bool {
+static CONNECTOR_SET: once_cell::sync::Lazy<std::collections::HashSet<&'static str>> =
+    once_cell::sync::Lazy::new(|| CONNECTORS.iter().copied().collect());
+
+/// A password stated in prose after a password word (any of the 12 languages). `seen` is where
+/// the previous hit's look stopped: text is read once however many password words it has (with a
+/// connector only counted from where reading starts), so the cost stays linear.
+fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool, seen: &mut usize) -> bool {
     let text = doc.text;
     // Rest of the password word itself (inflections: "Passworts", "salasanani", "hasłem").
     let mut j = hit_end;
@@ -509,18 +514,25 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool) -> bool {
         j += text[j..].chars().next().map_or(1, char::len_utf8);
     }
     let mut connector = false;
-    let mut seen = 0;
+    if j < *seen {
+        j = *seen;
+    }
+    let mut count = 0;
     // The rest of the line, at most 80 bytes: a password is stated where its word is.
     let window_end = {
         let mut e = (j + 80).min(text.len());
         while !text.is_char_boundary(e) {
             e -= 1;
         }
+        if j >= e {
+            return false;
+        }
         text[j..e].find('\n').map_or(e, |n| j + n)
     };
+    *seen = window_end;
     for raw in text[j..window_end].split_whitespace() {
-        seen += 1;
-        if seen > 8 {
+        count += 1;
+        if count > 8 {
             break;
         }
         // Quotes and sentence punctuation around the word are not part of it.
@@ -533,7 +545,7 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool) -> bool {
         let tok = raw.trim_matches(|c: char| matches!(c, '"' | '\'' | '«' | '»' | '`' | '(' | ')'));
         let bare = raw.trim_matches(edge);
         let low = bare.to_lowercase();
-        if CONNECTORS.contains(&low.as_str()) || CONNECTORS.contains(&tok) {
+        if CONNECTOR_SET.contains(low.as_str()) || CONNECTOR_SET.contains(tok) {
             connector = true;
             continue;
         }
@@ -652,18 +664,30 @@ pub fn detect(doc: &Doc) -> bool {
     if private_key(doc) || jwt(doc) || http_credentials(doc) || url_credentials(doc) {
         return true;
     }
+    // Each identifier is looked at once (`done`: the end of the last one looked at), so a run of
+    // `token=token=…` costs linear time.
+    let mut done = 0;
     for h in doc.hits.of(Cat::SecretName) {
+        if h.start < done {
+            continue;
+        }
+        done = h.end;
         if assignment(doc, h.start, h.end) {
             return true;
         }
     }
+    let mut seen = 0;
+    let mut done = 0;
     for h in doc.hits.of(Cat::PasswordWord) {
         let is_pin = doc.low[h.start..h.end].starts_with("pin");
-        if prose_password(doc, h.end, is_pin) {
+        if prose_password(doc, h.end, is_pin, &mut seen) {
             return true;
         }
-        if !word_before(doc.low, h.start) && assignment(doc, h.start, h.end) {
-            return true;
+        if h.start >= done && !word_before(doc.low, h.start) {
+            done = h.end;
+            if assignment(doc, h.start, h.end) {
+                return true;
+            }
         }
     }
     false
