@@ -70,57 +70,28 @@ struct Entry {
     inner: bool,
     /// Must end at a word boundary.
     end: bool,
-    /// The term as written (the automaton sees punctuation as one separator byte).
-    term: String,
 }
 
-/// The automaton reads the lower-case text with every non-word byte as `SEP`, and a term that
-/// must start a word is searched as `SEP` + term: so "ho" or "st" only match at word starts
-/// instead of inside every other word (which made the scan slow on ordinary text).
-const SEP: u8 = 0x01;
-
-fn map_byte(c: u8) -> u8 {
-    if c.is_ascii() && !c.is_ascii_alphanumeric() {
-        SEP
-    } else {
-        c
-    }
-}
-
-fn pattern_for(term: &str, inner: bool) -> Vec<u8> {
-    let mut p = Vec::with_capacity(term.len() + 1);
-    if !inner {
-        p.push(SEP);
-    }
-    p.extend(term.bytes().map(map_byte));
-    p
-}
-
-/// `SEP` + `low` mapped: ASCII punctuation and space, and non-ASCII characters that are not
-/// letters or digits, become `SEP`; offsets are `low`'s plus one.
-fn automaton_text(low: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(low.len() + 1);
-    out.push(SEP);
-    if low.is_ascii() {
-        out.extend(low.bytes().map(map_byte));
-        return out;
-    }
-    for c in low.chars() {
-        if c.is_ascii() {
-            out.push(map_byte(c as u8));
-        } else if c.is_alphanumeric() {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-        } else {
-            out.extend(std::iter::repeat_n(SEP, c.len_utf8()));
-        }
-    }
-    out
-}
-
+/// Terms that start a word are found by walking a byte trie from each word start (a word's first
+/// bytes rarely lead far into it, so this costs about one table lookup per word); the few terms
+/// that may start inside a word (compounds) go through a small Aho-Corasick DFA. One automaton
+/// over all ~1,500 terms was cache-bound at several ns per byte.
 pub struct Lexicon {
-    ac: AhoCorasick,
-    entries: Vec<Vec<Entry>>,
+    /// Root: first byte → node (0: none).
+    root: Vec<u32>,
+    nodes: Vec<Node>,
+    /// Term entries of the trie nodes.
+    entries: Vec<Entry>,
+    inner: AhoCorasick,
+    inner_entries: Vec<Vec<Entry>>,
+}
+
+#[derive(Default, Clone)]
+struct Node {
+    /// (byte, node) sorted by byte.
+    children: Vec<(u8, u32)>,
+    /// Range in `entries`.
+    entries: (u32, u32),
 }
 
 /// Parse the data files (plus extra `(term, cat, aux)` rows) into (term, entry) pairs.
@@ -156,7 +127,6 @@ fn terms(extra: &[(String, Cat, u16)]) -> Vec<(String, Entry)> {
                         aux: 0,
                         inner,
                         end,
-                        term: t,
                     },
                 ));
             }
@@ -170,7 +140,6 @@ fn terms(extra: &[(String, Cat, u16)]) -> Vec<(String, Entry)> {
                 aux: *aux,
                 inner: false,
                 end: false,
-                term: t.clone(),
             },
         ));
     }
@@ -184,24 +153,62 @@ impl Lexicon {
             .enumerate()
             .map(|(i, t)| (t.prefix.to_lowercase(), Cat::TokenPrefix, i as u16))
             .collect();
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut entries: Vec<Vec<Entry>> = Vec::new();
-        let mut index = std::collections::HashMap::new();
+        // Trie of word-start terms (entries grouped per node afterwards).
+        let mut nodes: Vec<Node> = vec![Node::default()];
+        let mut per_node: Vec<Vec<Entry>> = vec![Vec::new()];
+        let mut inner_patterns: Vec<String> = Vec::new();
+        let mut inner_entries: Vec<Vec<Entry>> = Vec::new();
         for (t, e) in terms(&extra) {
-            let p = pattern_for(&t, e.inner);
-            let i = *index.entry(p.clone()).or_insert_with(|| {
-                patterns.push(p);
-                entries.push(Vec::new());
-                patterns.len() - 1
-            });
-            entries[i].push(e);
+            if e.inner {
+                match inner_patterns.iter().position(|p| *p == t) {
+                    Some(i) => inner_entries[i].push(e),
+                    None => {
+                        inner_patterns.push(t);
+                        inner_entries.push(vec![e]);
+                    }
+                }
+                continue;
+            }
+            let mut n = 0usize;
+            for &byte in t.as_bytes() {
+                n = match nodes[n].children.iter().find(|(c, _)| *c == byte) {
+                    Some(&(_, next)) => next as usize,
+                    None => {
+                        nodes.push(Node::default());
+                        per_node.push(Vec::new());
+                        let next = nodes.len() - 1;
+                        nodes[n].children.push((byte, next as u32));
+                        next
+                    }
+                };
+            }
+            per_node[n].push(e);
         }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
+        let mut entries = Vec::new();
+        for (node, es) in nodes.iter_mut().zip(per_node) {
+            node.children.sort_unstable_by_key(|c| c.0);
+            let start = entries.len() as u32;
+            entries.extend(es);
+            node.entries = (start, entries.len() as u32);
+        }
+        let mut root = vec![0u32; 256];
+        for &(c, n) in &nodes[0].children {
+            root[c as usize] = n;
+        }
+        // In-word terms need no overlapping matches ("straße" over "str" at the same start), so
+        // the leftmost-longest search can use its prefilter.
+        let inner = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
+            .build(&inner_patterns)
             .expect("lexicon builds");
-        Lexicon { ac, entries }
+        Lexicon {
+            root,
+            nodes,
+            entries,
+            inner,
+            inner_entries,
+        }
     }
 }
 
@@ -237,23 +244,52 @@ impl Hits {
     pub fn find(low: &str) -> Hits {
         let lex = &*LEXICON;
         let mut by_cat: Vec<Vec<Hit>> = vec![Vec::new(); CATS];
-        let auto = automaton_text(low);
-        let lb = low.as_bytes();
-        for m in lex.ac.find_overlapping_iter(&auto) {
-            // Automaton offsets are `low`'s plus one; the leading SEP is not part of a term.
-            let e = m.end() - 1;
-            for en in &lex.entries[m.pattern().as_usize()] {
-                // Terms that map to the same automaton pattern ("_pass", "pass") differ in length.
-                let Some(s) = e.checked_sub(en.term.len()) else {
-                    continue;
-                };
-                if lb[s..e] == *en.term.as_bytes() && (!en.end || !word_at(low, e)) {
-                    by_cat[en.cat as usize].push(Hit {
-                        start: s,
-                        end: e,
-                        aux: en.aux,
-                    });
+        let b = low.as_bytes();
+        let mut push = |e: &Entry, s: usize, end: usize| {
+            if !e.end || !word_at(low, end) {
+                by_cat[e.cat as usize].push(Hit {
+                    start: s,
+                    end,
+                    aux: e.aux,
+                });
+            }
+        };
+        // Word starts: a letter or digit after a non-word character (decoded only when the
+        // character before is not ASCII).
+        let mut prev_word = false;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            let is_word = if c < 0x80 {
+                c.is_ascii_alphanumeric()
+            } else if c >= 0xC0 {
+                low[i..].chars().next().is_some_and(char::is_alphanumeric)
+            } else {
+                // A continuation byte: same as the character it belongs to.
+                prev_word
+            };
+            if is_word && !prev_word {
+                let mut n = lex.root[c as usize] as usize;
+                let mut j = i + 1;
+                while n != 0 {
+                    let node = &lex.nodes[n];
+                    for e in &lex.entries[node.entries.0 as usize..node.entries.1 as usize] {
+                        push(e, i, j);
+                    }
+                    let Some(&next) = b.get(j) else { break };
+                    n = match node.children.iter().find(|(k, _)| *k == next) {
+                        Some(&(_, x)) => x as usize,
+                        None => 0,
+                    };
+                    j += 1;
                 }
+            }
+            prev_word = is_word;
+            i += 1;
+        }
+        for m in lex.inner.find_iter(low) {
+            for e in &lex.inner_entries[m.pattern().as_usize()] {
+                push(e, m.start(), m.end());
             }
         }
         for v in &mut by_cat {
@@ -300,4 +336,10 @@ mod tests {
         // `epilep` must start a word.
         assert!(Hits::find("xepilepsy").of(Cat::Condition).is_empty());
     }
+}
+
+/// Matches of the in-word automaton alone (profiling).
+#[doc(hidden)]
+pub fn inner_matches(low: &str) -> usize {
+    LEXICON.inner.find_iter(low).count()
 }

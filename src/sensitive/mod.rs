@@ -280,3 +280,62 @@ pub fn scan_body(body: &[u8], opts: &ScanOptions) -> Result<Findings, BodyError>
 
 #[cfg(test)]
 mod tests;
+
+/// Time spent per phase on `text` (ns per byte), for tuning the scan. Not on the request path.
+#[doc(hidden)]
+pub fn profile(text: &str, rounds: u32) -> Vec<(&'static str, f64)> {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let _ = scan_text("warm up");
+    let mut out = Vec::new();
+    let per = |t: Instant| t.elapsed().as_nanos() as f64 / rounds as f64 / text.len().max(1) as f64;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let mut n = String::new();
+        normalize::push_normalized(&mut n, text);
+        black_box(normalize::lower_aligned(&n));
+    }
+    out.push(("normalize+lower", per(t)));
+    let low = normalize::lower_aligned(text);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        black_box(Hits::find(&low));
+    }
+    out.push(("lexicon", per(t)));
+    let t = Instant::now();
+    for _ in 0..rounds {
+        black_box(lexicon::inner_matches(&low));
+    }
+    out.push(("(of which in-word)", per(t)));
+    let t = Instant::now();
+    for _ in 0..rounds {
+        black_box(numbers::Clusters::find(text));
+    }
+    out.push(("clusters", per(t)));
+    let doc = Doc {
+        text,
+        low: &low,
+        hits: Hits::find(&low),
+        clusters: numbers::Clusters::find(text),
+        names: once_cell::unsync::OnceCell::new(),
+    };
+    type D = fn(&Doc) -> bool;
+    let dets: [(&str, D); 8] = [
+        ("email", contact::detect_email),
+        ("phone", contact::detect_phone),
+        ("iban", finance::detect_iban),
+        ("card", finance::detect_card),
+        ("ids", ids::detect),
+        ("secrets", secrets::detect),
+        ("health", health::detect),
+        ("address", address::detect),
+    ];
+    for (name, f) in dets {
+        let t = Instant::now();
+        for _ in 0..rounds {
+            black_box(f(&doc));
+        }
+        out.push((name, per(t)));
+    }
+    out
+}

@@ -45,6 +45,24 @@ fn map(c: char) -> Option<char> {
     }
 }
 
+/// Latin-1 and Latin Extended-A letters that NFKC leaves alone (all but the ligatures and
+/// compatibility forms Ĳ ĳ Ŀ ŀ ŉ ſ) and that `map` keeps: the common non-ASCII of the 12
+/// languages, copied without a normalisation check.
+fn stable_letter(c: char) -> bool {
+    matches!(c, '\u{C0}'..='\u{17F}')
+        && !matches!(
+            c,
+            '\u{D7}'
+                | '\u{F7}'
+                | '\u{132}'
+                | '\u{133}'
+                | '\u{13F}'
+                | '\u{140}'
+                | '\u{149}'
+                | '\u{17F}'
+        )
+}
+
 /// Append `s`, normalised, to `out`.
 pub fn push_normalized(out: &mut String, s: &str) {
     if s.is_ascii() {
@@ -68,7 +86,10 @@ pub fn push_normalized(out: &mut String, s: &str) {
             .position(u8::is_ascii)
             .map_or(b.len(), |p| i + p);
         let run = &s[i..end];
-        if is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+        if run.chars().all(stable_letter) {
+            // Latin letters with diacritics (ä, ß, ø, ł, č, …): already NFKC, nothing to map.
+            out.push_str(run);
+        } else if is_nfkc_quick(run.chars()) == IsNormalized::Yes {
             out.extend(run.chars().filter_map(map));
         } else {
             // A combining mark composes with the character before it, which may be the ASCII
@@ -91,20 +112,29 @@ pub fn lower_aligned(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
             out.push(c.to_ascii_lowercase());
+            i += 1;
             continue;
         }
-        let mut l = c.to_lowercase();
+        let ch = text[i..].chars().next().expect("on a char boundary");
+        let n = ch.len_utf8();
+        let mut l = ch.to_lowercase();
         match (l.next(), l.next()) {
-            (Some(x), None) if x.len_utf8() == c.len_utf8() => out.push(x),
-            _ => out.push(c),
+            (Some(x), None) if x.len_utf8() == n => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(x.encode_utf8(&mut buf).as_bytes());
+            }
+            _ => out.extend_from_slice(&b[i..i + n]),
         }
+        i += n;
     }
-    debug_assert_eq!(out.len(), text.len());
-    out
+    String::from_utf8(out).expect("characters were copied whole")
 }
 
 #[cfg(test)]

@@ -48,6 +48,23 @@ fn next_group(b: &[u8], i: usize) -> Option<usize> {
     (j > i && j < b.len() && b[j].is_ascii_alphanumeric()).then_some(j)
 }
 
+/// The first ASCII digit at or after `i`, eight bytes at a time (most text has few digits).
+fn next_digit(b: &[u8], mut i: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        // Digits become 0..=9 under XOR 0x30; "has a byte below 10" (may also fire on bytes
+        // whose high bit is set, which the byte loop below sorts out).
+        let v = x ^ (0x30 * LO);
+        if (v.wrapping_sub(10 * LO) & !v & HI) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..].iter().position(u8::is_ascii_digit).map(|p| i + p)
+}
+
 /// Calls `f` with each cluster: consecutive groups, at least one with a digit, joined by short
 /// separator gaps. Letter-only groups are kept inside a cluster only when short and followed by a
 /// group with digits (`NL14 WOXW 3191 ...`).
@@ -57,9 +74,9 @@ pub fn clusters(text: &str, mut f: impl FnMut(&[Group])) {
     let mut i = 0;
     while i < b.len() {
         // Next digit.
-        match b[i..].iter().position(u8::is_ascii_digit) {
+        match next_digit(b, i) {
             None => break,
-            Some(p) => i += p,
+            Some(p) => i = p,
         }
         // Back to the start of its group (letters before the digit belong to it).
         let mut s = i;

@@ -471,11 +471,12 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
         }
         None => return false,
     };
-    if v.is_empty() || weak_placeholder(v) || v.contains(' ') {
+    if v.is_empty() || v.contains(' ') {
         return false;
     }
-    if quoted {
-        v.chars().count() >= 6 && !technical(v) && (password_like(v, 6) || v.len() >= 12)
+    // Shape first (cheap), the placeholder lists last (they cost a lower-casing and a scan).
+    let shaped = if quoted {
+        v.chars().count() >= 6 && (password_like(v, 6) || v.len() >= 12)
     } else {
         // Unquoted: code (`password = get_password()`, `token: self.token`) or a config value.
         let code = v.contains('(')
@@ -483,8 +484,9 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
             || v.split('.').all(|p| {
                 !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
             }) && v.contains('.');
-        !code && password_like(v, 6) && !technical(v)
-    }
+        !code && password_like(v, 6)
+    };
+    shaped && !technical(v) && !weak_placeholder(v)
 }
 
 /// Connector words between "password" and the password itself, in the 12 languages.
@@ -544,13 +546,21 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool, seen: &mut usize) -> 
         };
         let tok = raw.trim_matches(|c: char| matches!(c, '"' | '\'' | '«' | '»' | '`' | '(' | ')'));
         let bare = raw.trim_matches(edge);
-        let low = bare.to_lowercase();
-        if CONNECTOR_SET.contains(low.as_str()) || CONNECTOR_SET.contains(tok) {
-            connector = true;
-            continue;
-        }
-        if raw.ends_with('.') && raw.len() > 1 && !raw.chars().any(|c| c.is_ascii_digit()) {
-            // End of the sentence on a plain word.
+        // Connectors are short words: only those are lower-cased and looked up.
+        if bare.len() <= 12 {
+            // Lower-cased on the stack (connectors are short).
+            let mut buf = [0u8; 12];
+            let low = if bare.is_ascii() {
+                buf[..bare.len()].copy_from_slice(bare.as_bytes());
+                buf[..bare.len()].make_ascii_lowercase();
+                std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..bare.len()]).unwrap_or(""))
+            } else {
+                std::borrow::Cow::Owned(bare.to_lowercase())
+            };
+            if CONNECTOR_SET.contains(&*low) || CONNECTOR_SET.contains(tok) {
+                connector = true;
+                continue;
+            }
         }
         if is_pin {
             if connector
@@ -562,12 +572,14 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool, seen: &mut usize) -> 
             continue;
         }
         let quoted = raw.starts_with(['"', '\'', '«', '`']) && bare.chars().count() >= 4;
-        let candidate = if tok.ends_with('!') && password_like(tok, 6) {
-            tok
-        } else {
-            bare
-        };
-        if technical(candidate) || weak_placeholder(candidate) || candidate.contains('/') {
+        let candidate = bare;
+        // Cheap shape test first; the placeholder and technical-word lists only for candidates.
+        let shaped = quoted && connector || password_like(candidate, 6);
+        if !shaped || technical(candidate) || weak_placeholder(candidate) || candidate.contains('/')
+        {
+            if raw.ends_with(['.', '?', '!', ';']) && !shaped {
+                break;
+            }
             continue;
         }
         if quoted && connector
@@ -683,7 +695,11 @@ pub fn detect(doc: &Doc) -> bool {
         if prose_password(doc, h.end, is_pin, &mut seen) {
             return true;
         }
-        if h.start >= done && !word_before(doc.low, h.start) {
+        // "password" is a secret name too: looked at there already.
+        if h.start >= done
+            && !word_before(doc.low, h.start)
+            && !doc.hits.any_in(Cat::SecretName, h.start, h.end)
+        {
             done = h.end;
             if assignment(doc, h.start, h.end) {
                 return true;
