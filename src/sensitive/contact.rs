@@ -172,6 +172,17 @@ fn email_at(text: &str, at: usize) -> Option<(&str, &str)> {
     if local.is_empty() || local.ends_with('.') {
         return None;
     }
+    // `scheme://user:password@host`: URL credentials (the secret detector's), not a mailbox.
+    let mut from = s.saturating_sub(80);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let before = &text[from..s];
+    if let Some(p) = before.rfind("://") {
+        if !before[p..].contains(char::is_whitespace) {
+            return None;
+        }
+    }
     // Domain: forward at most 253 bytes.
     let rest = &text[at + 1..];
     let mut e = 0;

@@ -92,7 +92,7 @@ pub fn luhn(d: &[u32]) -> bool {
             }
         })
         .sum();
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 /// ISO 7064 MOD 11,10 (German tax id, Croatian OIB).
@@ -279,7 +279,7 @@ pub fn dk_cpr_date(d: &[u32]) -> bool {
 }
 
 pub fn dk_cpr_mod11(d: &[u32]) -> bool {
-    dk_cpr_date(d) && weighted(d, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 == 0
+    dk_cpr_date(d) && weighted(d, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11)
 }
 
 pub fn no_fnr(d: &[u32]) -> bool {
@@ -325,7 +325,7 @@ pub fn bg_egn(d: &[u32]) -> bool {
 pub fn is_kennitala(d: &[u32]) -> bool {
     d.len() == 10
         && matches!(d[9], 0 | 8 | 9)
-        && weighted(d, &[3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 == 0
+        && weighted(d, &[3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11)
         && leap_ok((d[0] * 10 + d[1]) % 40, d[2] * 10 + d[3])
 }
 
@@ -568,7 +568,7 @@ pub fn pt_cc(c: &[u8]) -> bool {
             }
         })
         .sum();
-    s % 10 == 0
+    s.is_multiple_of(10)
 }
 
 /// The strength of the best id format `c` is valid in, if any.
@@ -589,33 +589,31 @@ pub fn check(c: &Cand) -> Option<Strength> {
     if digits_only {
         let d = d(c);
         match n {
-            9 => {
-                if nl_bsn(&d) || pt_nif(&d) || hu_taj(&d) {
-                    hit(Context);
-                }
+            9 if (nl_bsn(d) || pt_nif(d) || hu_taj(d)) => {
+                hit(Context);
             }
             10 => {
-                if se_pnr(&d) {
+                if se_pnr(d) {
                     hit(if sep_at(6, b"-+") { Strong } else { Context });
                 }
-                if dk_cpr_date(&d) && sep_at(6, b"-") {
-                    hit(if dk_cpr_mod11(&d) { Strong } else { Context });
-                } else if dk_cpr_date(&d) {
+                if dk_cpr_date(d) && sep_at(6, b"-") {
+                    hit(if dk_cpr_mod11(d) { Strong } else { Context });
+                } else if dk_cpr_date(d) {
                     hit(Context);
                 }
-                if cz_rc(&d) {
+                if cz_rc(d) {
                     hit(if sep_at(6, b"/") { Strong } else { Context });
                 }
-                if at_svnr(&d) {
+                if at_svnr(d) {
                     hit(if sep_at(4, b" ") { Strong } else { Context });
                 }
-                if is_kennitala(&d) {
+                if is_kennitala(d) {
                     hit(if sep_at(6, b"-") { Strong } else { Context });
                 }
-                if bg_egn(&d) || pl_nip(&d) {
+                if bg_egn(d) || pl_nip(d) {
                     hit(Context);
                 }
-                if gb_nhs(&d) {
+                if gb_nhs(d) {
                     hit(if lens == [3, 3, 4] { Strong } else { Context });
                 }
                 if fi_hetu(ch) && sep_at(6, b"-+") {
@@ -623,37 +621,31 @@ pub fn check(c: &Cand) -> Option<Strength> {
                 }
             }
             11 => {
-                if pl_pesel(&d) || be_nn(&d) || no_fnr(&d) || ee_ik(&d) {
+                if pl_pesel(d) || be_nn(d) || no_fnr(d) || ee_ik(d) {
                     hit(Strong);
                 }
-                if lv_pk(&d) {
+                if lv_pk(d) {
                     hit(if sep_at(6, b"-") { Strong } else { Context });
                 }
-                if de_idnr(&d) {
+                if de_idnr(d) {
                     hit(if lens == [2, 3, 3, 3] {
                         Strong
                     } else {
                         Context
                     });
                 }
-                if hr_oib(&d) || gr_amka(&d) {
+                if hr_oib(d) || gr_amka(d) {
                     hit(Context);
                 }
             }
-            12 => {
-                if se_pnr(&d) {
-                    hit(Strong);
-                }
+            12 if se_pnr(d) => {
+                hit(Strong);
             }
-            13 => {
-                if ro_cnp(&d) || si_emso(&d) || ch_ahv(&d) || lu_matricule(&d) {
-                    hit(Strong);
-                }
+            13 if (ro_cnp(d) || si_emso(d) || ch_ahv(d) || lu_matricule(d)) => {
+                hit(Strong);
             }
-            15 => {
-                if fr_nir(ch) {
-                    hit(Strong);
-                }
+            15 if fr_nir(ch) => {
+                hit(Strong);
             }
             _ => {}
         }
@@ -663,31 +655,21 @@ pub fn check(c: &Cand) -> Option<Strength> {
             _ => {}
         }
         match n {
-            9 => {
-                if es_dni(ch) || gb_nino(ch) || pl_id_card(ch) {
-                    hit(Strong);
-                }
+            9 if (es_dni(ch) || gb_nino(ch) || pl_id_card(ch)) => {
+                hit(Strong);
             }
             10 if fi_hetu(ch) && sep_at(6, b"-+") => hit(Strong),
-            11 => {
-                if fi_hetu(ch) {
-                    hit(Strong);
-                }
+            11 if fi_hetu(ch) => {
+                hit(Strong);
             }
-            12 => {
-                if de_rvnr(ch) || pt_cc(ch) {
-                    hit(Strong);
-                }
+            12 if (de_rvnr(ch) || pt_cc(ch)) => {
+                hit(Strong);
             }
-            15 => {
-                if fr_nir(ch) {
-                    hit(Strong);
-                }
+            15 if fr_nir(ch) => {
+                hit(Strong);
             }
-            16 => {
-                if it_cf(ch) {
-                    hit(Strong);
-                }
+            16 if it_cf(ch) => {
+                hit(Strong);
             }
             _ => {}
         }
@@ -791,7 +773,8 @@ mod tests {
 
     #[test]
     fn lettered_formats() {
-        let ok: &[(fn(&[u8]) -> bool, &str)] = &[
+        type C = fn(&[u8]) -> bool;
+        let ok: &[(C, &str)] = &[
             (es_dni, "82840825T"),
             (es_dni, "X6277279G"),
             (it_cf, "RSSMRA85T10A562S"),
@@ -804,7 +787,7 @@ mod tests {
         for (v, s) in ok {
             assert!(v(s.as_bytes()), "{s}");
         }
-        let bad: &[(fn(&[u8]) -> bool, &str)] = &[
+        let bad: &[(C, &str)] = &[
             (es_dni, "82840825A"),
             (it_cf, "RSSMRA85T10A562T"),
             (fr_nir, "158890375472734"),

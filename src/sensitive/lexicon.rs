@@ -314,6 +314,12 @@ impl Hits {
     }
 }
 
+/// Matches of the in-word automaton alone (profiling).
+#[doc(hidden)]
+pub fn inner_matches(low: &str) -> usize {
+    LEXICON.inner.find_iter(low).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,10 +342,4 @@ mod tests {
         // `epilep` must start a word.
         assert!(Hits::find("xepilepsy").of(Cat::Condition).is_empty());
     }
-}
-
-/// Matches of the in-word automaton alone (profiling).
-#[doc(hidden)]
-pub fn inner_matches(low: &str) -> usize {
-    LEXICON.inner.find_iter(low).count()
 }

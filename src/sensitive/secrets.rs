@@ -232,8 +232,13 @@ fn token_at(doc: &Doc, start: usize, row: usize) -> bool {
         && !placeholder(&doc.text[end..e])
 }
 
+/// A random token mixes at least two of lower case, upper case and digits (Hugging Face tokens
+/// are letters only, in both cases).
 fn has_digit_and_letter(s: &[u8]) -> bool {
-    s.iter().any(u8::is_ascii_digit) && s.iter().any(u8::is_ascii_alphabetic)
+    let lower = s.iter().any(u8::is_ascii_lowercase);
+    let upper = s.iter().any(u8::is_ascii_uppercase);
+    let digit = s.iter().any(u8::is_ascii_digit);
+    (lower as u8 + upper as u8 + digit as u8) >= 2
 }
 
 /// `-----BEGIN … PRIVATE KEY-----` (PEM, OpenSSH, PGP).
@@ -575,15 +580,18 @@ fn prose_password(doc: &Doc, hit_end: usize, is_pin: bool, seen: &mut usize) -> 
         let candidate = bare;
         // Cheap shape test first; the placeholder and technical-word lists only for candidates.
         let shaped = quoted && connector || password_like(candidate, 6);
-        if !shaped || technical(candidate) || weak_placeholder(candidate) || candidate.contains('/')
+        // Paths, URLs and code (`min_length=8)`) are not passwords stated in prose.
+        if !shaped
+            || technical(candidate)
+            || weak_placeholder(candidate)
+            || candidate.contains(['/', '=', '(', ')'])
         {
             if raw.ends_with(['.', '?', '!', ';']) && !shaped {
                 break;
             }
             continue;
         }
-        if quoted && connector
-            || connector && password_like(candidate, 6)
+        if connector && (quoted || password_like(candidate, 6))
             || password_like(candidate, 8)
                 && candidate.chars().filter(|c| !c.is_alphabetic()).count() >= 2
         {
@@ -660,13 +668,16 @@ pub fn detect(doc: &Doc) -> bool {
     if telegram(doc) {
         return true;
     }
-    if doc
-        .hits
-        .of(Cat::ConnectCall)
-        .iter()
-        .any(|h| literal_in_call(doc, h.end))
-    {
-        return true;
+    // Each call's arguments are read once: a call inside the previous one's window is skipped.
+    let mut until = 0;
+    for h in doc.hits.of(Cat::ConnectCall) {
+        if h.end < until {
+            continue;
+        }
+        until = h.end + 240;
+        if literal_in_call(doc, h.end) {
+            return true;
+        }
     }
     for h in doc.hits.of(Cat::TokenPrefix) {
         if token_at(doc, h.start, h.aux as usize) {

@@ -135,9 +135,7 @@ fn every_part_of_a_body_is_scanned() {
         format!(r#"{{"metadata":{{"user_id":"{iban}"}}}}"#),
         format!(r#"{{"unknown_field":{{"deep":[["{iban}"]]}}}}"#),
         format!(r#"{{"{iban}":1}}"#),
-        format!(
-            r#"{{"messages":[{{"role":"user","content":"my IBAN is DE89 3704 0044"}},{{"role":"user","content":"0532 0130 00"}}]}}"#
-        ),
+        r#"{"messages":[{"role":"user","content":"my IBAN is DE89 3704 0044"},{"role":"user","content":"0532 0130 00"}]}"#.to_string(),
     ];
     for body in &cases {
         assert_eq!(body_kinds(body), ["iban"], "{body}");
@@ -248,5 +246,37 @@ fn walker_survives_garbage() {
         }
         let _ = scan_body(&b, &ScanOptions::default());
         let _ = validate_body(&b);
+    }
+}
+
+#[test]
+fn vendor_tokens_and_credentials() {
+    for t in [
+        "HF_TOKEN=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",
+        "export GH=ghp_9f8Kd7Lm2Qx5Zr1Tb6Wn3Vc4Ys0Pa8Hj2Ue7",
+        "glpat-Xy7Qz2Lm9Kd4Rt6Pb1Wn",
+        "SLACK=xoxp-7203948516-3859201746-Zq8Wm3Kx7Pd2Lr5Tn9Vb",
+        "key: sk-ant-api03-Qm7Xk2Lp9Zr4Wd8Tn1Vb6Hc3Yf5Js0Ga-Ue2Ko7Pi9",
+        "AIzaSyD4kX9mQ2pL7vR8tW3nZ6bC1hJ5gF0eK9s",
+        "npm_Qx7Lm2Kd9Rt4Pb6Wn1Vc3Ys8Ha5Je0Uf2Go7",
+        "redis://:Zq8Wm3Kx7@cache.internal:6379/0",
+        "mysql://app:Tr0ub4dor&3@db:3306/shop",
+        "\"client_secret\": \"Gk29_sP0-xQw8Lm3\"",
+        "mein Passwort lautet Sommerwind!2024",
+        "moje hasło to Kot2024!Mruczek",
+        "salasanani on Revontuli77!",
+        "my PIN is 4821",
+    ] {
+        assert_eq!(kinds(t), ["secret"], "{t}");
+    }
+    for t in [
+        "hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "postgres://user:password@localhost:5432/test",
+        "password = os.environ[\"DB_PASSWORD\"]",
+        "password: str = Field(..., min_length=8)",
+        "the password must contain at least 8 characters",
+        "passwords are hashed with argon2id and SHA-256",
+    ] {
+        assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
     }
 }
