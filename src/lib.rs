@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bridge;
 pub mod catalogue;
 pub mod config;
 pub mod contract;
@@ -30,6 +31,7 @@ pub mod router;
 pub mod server;
 pub mod sse;
 pub mod store;
+pub mod tap;
 #[cfg(test)]
 mod test_support;
 pub mod tier;

@@ -4,6 +4,7 @@
 //! The body is validated by serde_json in full, but only the few top-level fields the gateway acts
 //! on are materialised; their positions come from borrowed `RawValue`s, so rewriting is a splice.
 
+use crate::contract::routes::ClientApi;
 use crate::contract::{ErrorKind, GatewayError};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
@@ -22,6 +23,9 @@ struct TopLevel<'a> {
     max_tokens: Option<&'a RawValue>,
     #[serde(borrow, default)]
     max_completion_tokens: Option<&'a RawValue>,
+    /// The Responses API's output budget.
+    #[serde(borrow, default)]
+    max_output_tokens: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,10 +98,14 @@ impl RequestView {
             }
             _ => (false, None),
         };
-        let max_output = [top.max_completion_tokens, top.max_tokens]
-            .into_iter()
-            .flatten()
-            .find_map(|raw| raw.get().parse::<u64>().ok());
+        let max_output = [
+            top.max_completion_tokens,
+            top.max_tokens,
+            top.max_output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|raw| raw.get().parse::<u64>().ok());
         Ok(Self {
             model_range: range_in(body, raw_model),
             model,
@@ -105,6 +113,42 @@ impl RequestView {
             include_usage,
             stream_options_range,
             max_output,
+        })
+    }
+}
+
+/// A request on its way through planning: the body as received, its top-level view, and the
+/// whole body parsed at most once, by whichever step first needs it (the scan, the router, a
+/// translating bridge).
+pub struct ClientRequest<'a> {
+    pub api: ClientApi,
+    pub body: &'a Bytes,
+    pub view: RequestView,
+    /// The client's query string (forwarded to Anthropic upstreams).
+    pub query: Option<&'a str>,
+    parsed: once_cell::unsync::OnceCell<serde_json::Value>,
+}
+
+impl<'a> ClientRequest<'a> {
+    pub fn new(
+        api: ClientApi,
+        body: &'a Bytes,
+        query: Option<&'a str>,
+    ) -> Result<Self, GatewayError> {
+        Ok(Self {
+            api,
+            body,
+            view: RequestView::parse(body)?,
+            query,
+            parsed: once_cell::unsync::OnceCell::new(),
+        })
+    }
+
+    /// The whole body as JSON.
+    pub fn json(&self) -> Result<&serde_json::Value, GatewayError> {
+        self.parsed.get_or_try_init(|| {
+            serde_json::from_slice(self.body)
+                .map_err(|e| bad(format!("the request body is not valid JSON: {e}")))
         })
     }
 }

@@ -80,8 +80,13 @@ impl GatewayError {
         }
     }
 
+    /// OpenAI `error.type`.
+    pub fn openai_type(&self) -> &'static str {
+        self.openai_type_code().0
+    }
+
     /// OpenAI `(type, code)`.
-    fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
+    pub fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
         match self.kind {
             ErrorKind::InvalidApiKey => ("invalid_request_error", Some("invalid_api_key")),
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
@@ -106,7 +111,7 @@ impl GatewayError {
     }
 
     /// Anthropic `error.type`, from Anthropic's own list.
-    fn anthropic_type(&self) -> &'static str {
+    pub fn anthropic_type(&self) -> &'static str {
         match self.kind {
             ErrorKind::InvalidApiKey => "authentication_error",
             ErrorKind::InvalidRequest | ErrorKind::WrongModelKind | ErrorKind::LengthRequired => {

@@ -7,10 +7,9 @@ use pingora_error::Error;
 use pingora_proxy::Session;
 
 pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
-    let provider = ctx
-        .plan
-        .as_ref()
-        .map_or("unknown", |p| gw.cfg.provider(p.provider).name.as_str());
+    let provider = ctx.plan.as_ref().map_or("unknown", |p| {
+        gw.cfg.provider(p.active.provider).name.as_str()
+    });
     metrics::UPSTREAM_ERRORS
         .with_label_values(&[provider, super::failure::upstream_error_label(e)])
         .inc();
@@ -18,9 +17,12 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
 
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
-    let route = ctx.route.as_label();
+    let route = ctx.route_label();
     let (model, tier) = ctx.plan.as_ref().map_or(("unknown", "none"), |p| {
-        (gw.cfg.catalogue.get(p.model).name.as_str(), p.tier.as_str())
+        (
+            gw.cfg.catalogue.get(p.active.model).name.as_str(),
+            p.active.tier.as_str(),
+        )
     });
     let streaming = if ctx.stream_open { "true" } else { "false" };
     let elapsed = ctx.started.elapsed();

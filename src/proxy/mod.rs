@@ -1,13 +1,13 @@
 //! The `ProxyHttp` implementation. Each phase is a thin hook over the pure modules:
 //!
 //! ```text
-//! request_filter          route → key → body (bounded) → plan        (admission.rs)
+//! request_filter          route → key → body (bounded) → plan        (admission.rs, local.rs)
 //! upstream_peer           the plan's provider                         (phases below)
-//! upstream_request_filter credential swap, Host, path, Content-Length
+//! upstream_request_filter path, Host, Content-Length; the bridge's header edits
 //! request_body_filter     emit the planned body
-//! upstream_response_filter upstream 401/403 become our 502
-//! response_filter         tier + request-id headers, choose the tap   (response.rs)
-//! response_body_filter    tap usage / strip the forced usage chunk    (response.rs)
+//! upstream_response_filter upstream 401/403 become our 502, failover
+//! response_filter         tier + request-id headers; the bridge picks the tap (response.rs)
+//! response_body_filter    ask the tap                                 (response.rs)
 //! fail_to_proxy           errors in the caller's contract             (failure.rs)
 //! logging                 metrics + access log                        (logging.rs)
 //! ```
@@ -17,11 +17,12 @@ mod body;
 pub mod ctx;
 mod failover;
 mod failure;
+mod local;
 mod logging;
 mod respond;
 mod response;
 
-use crate::config::{Config, ProviderApi};
+use crate::config::Config;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
 use crate::store::Store;
@@ -95,7 +96,7 @@ impl ProxyHttp for Edge {
         let plan = ctx.plan.as_ref().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "no plan for a proxied request")
         })?;
-        let up = &gw.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.active.provider];
         let t = &up.timeouts;
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(t.connect);
@@ -106,7 +107,7 @@ impl ProxyHttp for Edge {
         peer.options.write_timeout = Some(Duration::from_secs(30));
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         // Separate connection pools per tier: a sovereign request never rides a commercial socket.
-        peer.group_key = plan.tier as u64;
+        peer.group_key = plan.active.tier as u64;
         Ok(Box::new(peer))
     }
 
@@ -121,9 +122,9 @@ impl ProxyHttp for Edge {
             .plan
             .as_ref()
             .expect("upstream phases run only with a plan");
-        let up = &gw.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.active.provider];
         req.set_uri(
-            http::Uri::try_from(plan.path.as_str())
+            http::Uri::try_from(plan.active.path.as_str())
                 .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
         );
         // The client's credential never leaves the gateway.
@@ -133,35 +134,9 @@ impl ProxyHttp for Edge {
         // The taps read the body: keep it uncompressed.
         req.remove_header("accept-encoding");
         req.remove_header("transfer-encoding");
-        match plan.api {
-            ProviderApi::OpenAi => {
-                // Anthropic's protocol headers mean nothing to an OpenAI upstream.
-                let anthropic: Vec<http::HeaderName> = req
-                    .headers
-                    .keys()
-                    .filter(|k| k.as_str().starts_with("anthropic-"))
-                    .cloned()
-                    .collect();
-                for k in anthropic {
-                    req.remove_header(&k);
-                }
-                if let Some(cred) = &up.credential {
-                    req.insert_header("authorization", cred.clone())?;
-                }
-            }
-            // anthropic-version, anthropic-beta (every value) and the rest pass untouched.
-            ProviderApi::Anthropic => {
-                // OpenAI clients reaching Claude send no version; Anthropic requires one.
-                if req.headers.get("anthropic-version").is_none() {
-                    req.insert_header("anthropic-version", "2023-06-01")?;
-                }
-                if let Some(cred) = &up.credential {
-                    req.insert_header("x-api-key", cred.clone())?;
-                }
-            }
-        }
+        plan.bridge.edit_upstream(req, up.credential.as_ref())?;
         req.insert_header("host", up.authority.as_str())?;
-        req.insert_header("content-length", plan.body.len().to_string())?;
+        req.insert_header("content-length", plan.active.body.len().to_string())?;
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
         Ok(())
     }
@@ -176,7 +151,7 @@ impl ProxyHttp for Edge {
         if let Some(plan) = &ctx.plan {
             // `None` would mean end of body; an empty chunk means "nothing yet".
             *body = Some(if end_of_stream {
-                plan.body.clone()
+                plan.active.body.clone()
             } else {
                 Bytes::new()
             });
@@ -202,7 +177,7 @@ impl ProxyHttp for Edge {
                 ));
             }
         } else if let Some(plan) = &ctx.plan {
-            gw.health.success(plan.model);
+            gw.health.success(plan.active.model);
         }
         response::on_upstream_header(&gw, resp, ctx)
     }
@@ -260,7 +235,7 @@ impl ProxyHttp for Edge {
     ) -> PResult<Option<Duration>> {
         let gw = ctx.gw.clone();
         if let Some(plan) = &ctx.plan {
-            let total = gw.upstreams[plan.provider].timeouts.total;
+            let total = gw.upstreams[plan.active.provider].timeouts.total;
             if !end_of_stream && ctx.started.elapsed() > total {
                 // Headers are out: `fail_to_proxy` ends the stream with this error event.
                 ctx.failure = Some(GatewayError::new(
@@ -309,8 +284,15 @@ impl ProxyHttp for Edge {
                     }
                 } else if ctx.stream_open {
                     // Headers are out: end the stream with an error event, never a silent stop.
-                    let event = err.sse_event(ctx.contract, &ctx.request_id);
-                    let _ = session.write_response_body(Some(event.into()), true).await;
+                    let env = crate::tap::TapEnv {
+                        contract: ctx.contract,
+                        request_id: &ctx.request_id,
+                    };
+                    let event = match ctx.tap.as_mut() {
+                        Some(tap) => tap.fail(&err, &env),
+                        None => Bytes::from(err.sse_event(ctx.contract, &ctx.request_id)),
+                    };
+                    let _ = session.write_response_body(Some(event), true).await;
                 }
                 code
             }

@@ -9,14 +9,7 @@ use pingora_proxy::Session;
 
 pub type PResult<T> = pingora_error::Result<T>;
 
-/// Both SDK families read their own request-id header; set both.
-pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
-    resp.insert_header("x-request-id", request_id)?;
-    resp.insert_header("request-id", request_id)?;
-    Ok(())
-}
-
-pub fn add_rate_headers(resp: &mut ResponseHeader, ctx: &Ctx) -> PResult<()> {
+fn add_rate_headers(resp: &mut ResponseHeader, ctx: &Ctx) -> PResult<()> {
     for (name, value) in &ctx.rate_headers {
         resp.insert_header(*name, value.as_str())?;
     }
@@ -34,7 +27,7 @@ pub async fn send_json(
         ctx,
         status,
         body,
-        ctx.plan.as_ref().map(|p| p.tier),
+        ctx.plan.as_ref().map(|p| p.active.tier),
     )
     .await
 }
@@ -50,7 +43,7 @@ pub async fn send_json_with_tier(
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
-    add_request_id(&mut resp, &ctx.request_id)?;
+    crate::bridge::add_request_id(&mut resp, &ctx.request_id)?;
     let cap = ctx.plan.as_ref().map(|p| p.cap).or(ctx.cap);
     match (tier, cap) {
         (Some(tier), _) => resp.insert_header("x-stav-sovereignty-tier", tier.as_str())?,

@@ -403,6 +403,12 @@ impl StreamTranslator {
         self.terminated = true;
     }
 
+    /// End the stream now with an error event (a failure the gateway saw): what goes out.
+    pub fn fail_with(&mut self, ty: &str, message: &str) -> Bytes {
+        self.fail(ty, message);
+        self.out.split().freeze()
+    }
+
     /// End the stream with an error event, never a fake `end_turn`.
     pub fn fail(&mut self, ty: &str, message: &str) {
         if self.terminated {
@@ -486,18 +492,6 @@ impl std::io::Write for BytesMutWriter<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-impl crate::translate::EventTranslator for StreamTranslator {
-    fn process(&mut self, chunk: &Bytes) -> Bytes {
-        StreamTranslator::process(self, chunk)
-    }
-    fn finish(&mut self) -> Bytes {
-        StreamTranslator::finish(self)
-    }
-    fn usage(&self) -> Option<Usage> {
-        StreamTranslator::usage(self)
     }
 }
 

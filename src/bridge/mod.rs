@@ -1,0 +1,131 @@
+//! One bridge per (client contract × provider API) pair. A bridge is chosen once, when the request
+//! is planned, and owns everything that differs between pairs: the upstream path, the exact
+//! upstream body, the header edits on the way up, and the client's header and body tap on the way
+//! back. Pairs are translated directly, not through a common internal format: a pass-through pair
+//! forwards the client's bytes, and each translating pair keeps what only its two ends share.
+//!
+//! Adding a client contract or a provider API is adding files here and arms to `prepare`'s
+//! match, which is exhaustive on purpose.
+
+mod anthropic_anthropic;
+mod chat_anthropic;
+mod messages_openai;
+mod openai_openai;
+pub mod provider;
+mod responses_anthropic;
+mod responses_openai;
+
+use crate::config::ProviderApi;
+use crate::contract::routes::ClientApi;
+use crate::contract::{ErrorKind, GatewayError};
+use crate::request::ClientRequest;
+use crate::tap::{BodyTap, ErrorConvert, ErrorTap, Pass};
+use bytes::Bytes;
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::fmt;
+
+pub type PResult<T> = pingora_error::Result<T>;
+
+/// The upstream's answer as the bridge sees it when its header arrives.
+#[derive(Debug)]
+pub struct Answer<'a> {
+    pub status: u16,
+    /// The upstream sent `text/event-stream`.
+    pub sse: bool,
+    pub request_id: &'a str,
+    /// `routing_metadata`, serialized, when `model: "auto"` chose the model.
+    pub routing: Option<&'a [u8]>,
+    /// The upstream credential, for error bodies that may quote it.
+    pub redact: Option<Bytes>,
+}
+
+pub trait Bridge: Send + Sync + fmt::Debug {
+    /// The provider API this bridge speaks upstream.
+    fn provider_api(&self) -> ProviderApi;
+
+    /// The client's header for an upstream answer, and the tap its body goes through.
+    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>>;
+
+    /// Header edits on the way up: by default, those of the provider's API.
+    fn edit_upstream(
+        &self,
+        req: &mut RequestHeader,
+        credential: Option<&http::HeaderValue>,
+    ) -> PResult<()> {
+        provider::edit_upstream(self.provider_api(), req, credential)
+    }
+}
+
+/// The deployment chosen for a request, as a bridge needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The name the client's answers carry (the chosen model for `auto`).
+    pub client_model: &'a str,
+    /// The name sent upstream.
+    pub upstream_model: &'a str,
+    /// `routing_metadata`, for translating bridges that write it into their own events.
+    pub routing: Option<&'a serde_json::Value>,
+}
+
+/// What a bridge makes of a request.
+pub enum Crossing {
+    Proxy(Prepared),
+    /// Answered by the gateway itself, never sent anywhere (e.g. `count_tokens` for a model whose
+    /// API has no such endpoint).
+    Answer(Vec<u8>),
+}
+
+pub struct Prepared {
+    pub bridge: Box<dyn Bridge>,
+    /// Path (and query) under the provider's base URL.
+    pub path: String,
+    /// The body exactly as it will be sent upstream.
+    pub body: Bytes,
+    /// The exchange streams (the upstream is asked for events).
+    pub stream: bool,
+}
+
+/// The bridge for the request's contract and the provider's API: the one table of pairs.
+pub fn prepare(
+    req: &ClientRequest,
+    api: ProviderApi,
+    target: &Target,
+) -> Result<Crossing, GatewayError> {
+    use ClientApi::*;
+    match (req.api, api) {
+        (ChatCompletions | Embeddings, ProviderApi::OpenAi) => openai_openai::prepare(req, target),
+        (ChatCompletions, ProviderApi::Anthropic) => chat_anthropic::prepare(req, target),
+        (Messages | CountTokens, ProviderApi::Anthropic) => {
+            anthropic_anthropic::prepare(req, target)
+        }
+        (Messages | CountTokens, ProviderApi::OpenAi) => messages_openai::prepare(req, target),
+        (Responses, ProviderApi::OpenAi) => responses_openai::prepare(req, target),
+        (Responses, ProviderApi::Anthropic) => responses_anthropic::prepare(req, target),
+        // Configuration validation keeps embedding models off Anthropic providers.
+        (Embeddings, ProviderApi::Anthropic) => Err(GatewayError::new(
+            ErrorKind::Internal,
+            "Anthropic providers serve no embeddings.",
+        )),
+    }
+}
+
+/// Both SDK families read their own request-id header; set both.
+pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
+    resp.insert_header("x-request-id", request_id)?;
+    resp.insert_header("request-id", request_id)?;
+    Ok(())
+}
+
+/// An answer that is not a success: an error body is held and scrubbed of the upstream
+/// credential (and converted, for translating bridges); anything else passes.
+pub fn not_success(
+    a: &Answer,
+    resp: &mut ResponseHeader,
+    convert: Option<ErrorConvert>,
+) -> PResult<Box<dyn BodyTap>> {
+    if a.status >= 400 || convert.is_some() {
+        crate::tap::rechunk(resp)?;
+        return Ok(Box::new(ErrorTap::new(a.redact.clone(), convert)));
+    }
+    Ok(Box::new(Pass))
+}
