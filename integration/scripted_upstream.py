@@ -5,6 +5,8 @@ It records every request (path, headers, exact body bytes) and answers as the re
 
   x-script-content: text of the answer (default "Hello from the scripted upstream.")
   x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
+  x-script-thinking: reasoning to answer with first (chat: `reasoning_content`; Anthropic: a
+                    thinking block signed "sig:<text>")
   x-script:         a behaviour: status-<code> (error body quoting the upstream key; 429 and
                     529 with Retry-After: 1), anthropic-cut (an Anthropic stream that stops after
                     its first delta), sleep-<ms> (stall before the headers), no-done (stream ends
@@ -126,11 +128,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"input_tokens": 4242}, headers=self.ANTHROPIC_HEADERS)
         text = self.headers.get("x-script-content", "Claude says hi.")
         tools = json.loads(self.headers.get("x-script-tools", "[]"))
+        thinking = self.headers.get("x-script-thinking")
         usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
                  "cache_creation_input_tokens": 0}
         stop = "tool_use" if tools else "end_turn"
         if not req.get("stream"):
-            content = [{"type": "text", "text": text}]
+            content = [{"type": "thinking", "thinking": thinking, "signature": "sig:" + thinking}] if thinking else []
+            content += [{"type": "text", "text": text}]
             content += [{"type": "tool_use", "id": f"toolu_{i}", "name": t["name"], "input": json.loads(t["arguments"])}
                         for i, t in enumerate(tools)]
             return self._send(200, {"id": "msg_upstream_1", "type": "message", "role": "assistant",
@@ -143,17 +147,29 @@ class Handler(BaseHTTPRequestHandler):
             ev("message_start", {"type": "message_start", "message": {
                 "id": "msg_upstream_1", "type": "message", "role": "assistant", "model": req["model"],
                 "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}}),
-            ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}}),
             ev("ping", {"type": "ping"}),
         ]
-        events += [ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+        first = 0
+        if thinking:
+            events += [
+                ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "thinking_delta", "thinking": thinking}}),
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "signature_delta", "signature": "sig:" + thinking}}),
+                ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ]
+            first = 1
+        events.append(ev("content_block_start", {"type": "content_block_start", "index": first,
+                                                 "content_block": {"type": "text", "text": ""}}))
+        events += [ev("content_block_delta", {"type": "content_block_delta", "index": first,
                                               "delta": {"type": "text_delta", "text": text[j:j + 5]}})
                    for j in range(0, len(text), 5)]
-        events.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        for i, t in enumerate(tools, start=1):
+        events.append(ev("content_block_stop", {"type": "content_block_stop", "index": first}))
+        for i, t in enumerate(tools, start=first + 1):
             events.append(ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
-                "type": "tool_use", "id": f"toolu_{i - 1}", "name": t["name"], "input": {}}}))
+                "type": "tool_use", "id": f"toolu_{i - first - 1}", "name": t["name"], "input": {}}}))
             args = t["arguments"]
             events += [ev("content_block_delta", {"type": "content_block_delta", "index": i,
                                                   "delta": {"type": "input_json_delta", "partial_json": args[j:j + 6]}})
@@ -199,8 +215,11 @@ class Handler(BaseHTTPRequestHandler):
         n = req.get("n", 1)
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         finish = "tool_calls" if tools else "stop"
+        thinking = self.headers.get("x-script-thinking")
         if not req.get("stream"):
             message = {"role": "assistant", "content": None if tools else content}
+            if thinking:
+                message["reasoning_content"] = thinking
             if tools:
                 message["tool_calls"] = [{"id": f"call_{i}", "type": "function",
                                           "function": {"name": t["name"], "arguments": t["arguments"]}}
@@ -213,6 +232,9 @@ class Handler(BaseHTTPRequestHandler):
         u = None if include_usage else ...
         events = [chunk("c1", model, [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                        "finish_reason": None}], u)]
+        if thinking:
+            events.append(chunk("c1", model, [{"index": 0, "delta": {"reasoning_content": thinking},
+                                               "finish_reason": None}], u))
         if tools:
             # Two parallel calls with interleaved argument fragments.
             for i, t in enumerate(tools):

@@ -57,6 +57,30 @@ struct RawConfig {
     models: Vec<RawModel>,
     #[serde(default)]
     teams: Vec<RawTeam>,
+    #[serde(default)]
+    responses: RawResponses,
+}
+
+/// The Responses API's stored answers (`store`, `previous_response_id`, `GET /v1/responses/{id}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResponses {
+    /// `false`: keep nothing (`previous_response_id` is then a 400).
+    store: bool,
+    /// How long a stored response can be retrieved or continued, e.g. "24h".
+    ttl: String,
+    /// One node (`[store] kind = "file"`): responses kept in memory, oldest dropped beyond this.
+    max_memory_bytes: usize,
+}
+
+impl Default for RawResponses {
+    fn default() -> Self {
+        Self {
+            store: true,
+            ttl: "24h".into(),
+            max_memory_bytes: 64 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +400,38 @@ impl Team {
     }
 }
 
+/// Where and how long Responses API answers are kept: in memory on one node, in Redis (with a
+/// TTL) when `[store] kind = "redis"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsesSettings {
+    pub store: bool,
+    pub ttl: Duration,
+    pub max_memory_bytes: usize,
+}
+
+fn validate_responses(raw: RawResponses) -> Result<ResponsesSettings, ConfigError> {
+    let ttl = humantime::parse_duration(&raw.ttl).map_err(|e| {
+        ConfigError::new(
+            "responses.ttl",
+            format!("{:?} is not a duration: {e}", raw.ttl),
+        )
+    })?;
+    if ttl.as_secs() == 0 {
+        return Err(ConfigError::new("responses.ttl", "must be at least 1s"));
+    }
+    if raw.max_memory_bytes < 1 << 20 {
+        return Err(ConfigError::new(
+            "responses.max_memory_bytes",
+            "must be at least 1048576",
+        ));
+    }
+    Ok(ResponsesSettings {
+        store: raw.store,
+        ttl,
+        max_memory_bytes: raw.max_memory_bytes,
+    })
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
@@ -387,6 +443,7 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub catalogue: Catalogue,
     pub teams: Vec<Team>,
+    pub responses: ResponsesSettings,
 }
 
 impl Config {
@@ -410,6 +467,7 @@ impl Config {
         let providers = validate_providers(raw.providers)?;
         let catalogue = validate_models(raw.models, &providers)?;
         let teams = validate_teams(raw.teams, &catalogue)?;
+        let responses = validate_responses(raw.responses)?;
 
         let store = validate_store(raw.store, base_dir)?;
         let keys = match &store.kind {
@@ -426,6 +484,7 @@ impl Config {
             providers,
             catalogue,
             teams,
+            responses,
         })
     }
 
@@ -771,6 +830,12 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
                 ))
             }
         };
+        if kind == ModelKind::Embeddings && providers[provider].api == ProviderApi::Anthropic {
+            return Err(ConfigError::new(
+                field("kind"),
+                "Anthropic providers serve chat models only",
+            ));
+        }
         if let Some(u) = &m.upstream_model {
             if u.is_empty() {
                 return Err(ConfigError::new(

@@ -195,6 +195,15 @@ pub static CONFIG_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_responses_stored_total",
+        "Responses API answers kept for retrieval and continuation (stored), or lost because the shared store failed (failed)",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -238,6 +247,7 @@ pub fn init() {
     Lazy::force(&DEPLOYMENT_EJECTIONS);
     Lazy::force(&FAILOVERS);
     Lazy::force(&CONFIG_RELOADS);
+    Lazy::force(&RESPONSES_STORED);
     // Bounded label sets start at zero, so dashboards and alerts see the series before the
     // first event.
     for reason in ["scope", "model", "ip"] {
@@ -251,6 +261,9 @@ pub fn init() {
     for result in ["ok", "error"] {
         KEYSTORE_RELOADS.with_label_values(&[result]);
         CONFIG_RELOADS.with_label_values(&[result]);
+    }
+    for result in ["stored", "failed"] {
+        RESPONSES_STORED.with_label_values(&[result]);
     }
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])

@@ -178,21 +178,29 @@ pub fn assess<'c>(
         }
         Some((idx, entry))
     };
+    let conversation = req.history.as_ref().map(|h| h.cap);
     let base = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
+        conversation,
         ..CapInputs::default()
     });
     // The scan matters only if something above `sovereign` could still be chosen.
     let needs_scan = base.tier > Tier::Sovereign
         && !caller.team.sensitive_opt_out
         && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
-    let conv = if auto || needs_scan {
+    let mut conv = if auto || needs_scan {
         router::conversation(req.json()?)
     } else {
         router::Conversation::default()
     };
+    if needs_scan {
+        // A continued conversation is scanned whole: its stored turns are forwarded again.
+        for item in req.history.iter().flat_map(|h| &h.items) {
+            conv.add_forwarded(item);
+        }
+    }
     let entities: Vec<Entity> = if needs_scan {
         router::pii::scan(&conv.forwarded)
     } else {
@@ -206,6 +214,7 @@ pub fn assess<'c>(
         header: caller.header_max_tier,
         sensitive: Some(&entities),
         sensitive_opt_out: caller.team.sensitive_opt_out,
+        conversation,
     });
     Ok(Assessment {
         explicit,

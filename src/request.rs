@@ -26,6 +26,9 @@ struct TopLevel<'a> {
     /// The Responses API's output budget.
     #[serde(borrow, default)]
     max_output_tokens: Option<&'a RawValue>,
+    /// The Responses API's stored conversation to continue.
+    #[serde(default)]
+    previous_response_id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -46,6 +49,8 @@ pub struct RequestView {
     /// The output budget the client asked for (`max_completion_tokens`, else `max_tokens`), read
     /// leniently: a malformed value is the upstream's to refuse.
     pub max_output: Option<u64>,
+    /// Responses API: the stored response this request continues.
+    pub previous_response_id: Option<String>,
 }
 
 fn range_in(body: &[u8], raw: &RawValue) -> Range<usize> {
@@ -106,6 +111,14 @@ impl RequestView {
         .into_iter()
         .flatten()
         .find_map(|raw| raw.get().parse::<u64>().ok());
+        let previous_response_id = match top.previous_response_id {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+            Some(_) => {
+                return Err(bad("previous_response_id must be a response id")
+                    .with_param("previous_response_id"))
+            }
+        };
         Ok(Self {
             model_range: range_in(body, raw_model),
             model,
@@ -113,8 +126,18 @@ impl RequestView {
             include_usage,
             stream_options_range,
             max_output,
+            previous_response_id,
         })
     }
+}
+
+/// The stored conversation a Responses API request continues (`previous_response_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Every item of the conversation so far: earlier context, input and output.
+    pub items: Vec<serde_json::Value>,
+    /// The cap the conversation was served under: a continuation never goes above it.
+    pub cap: crate::tier::Tier,
 }
 
 /// A request on its way through planning: the body as received, its top-level view, and the
@@ -126,7 +149,11 @@ pub struct ClientRequest<'a> {
     pub view: RequestView,
     /// The client's query string (forwarded to Anthropic upstreams).
     pub query: Option<&'a str>,
-    parsed: once_cell::unsync::OnceCell<serde_json::Value>,
+    parsed: once_cell::sync::OnceCell<serde_json::Value>,
+    /// Responses API: the conversation `previous_response_id` names, loaded from the store.
+    pub history: Option<History>,
+    /// Responses API: the gateway keeps answers (`[responses] store`).
+    pub keep_responses: bool,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -140,7 +167,9 @@ impl<'a> ClientRequest<'a> {
             body,
             view: RequestView::parse(body)?,
             query,
-            parsed: once_cell::unsync::OnceCell::new(),
+            parsed: once_cell::sync::OnceCell::new(),
+            history: None,
+            keep_responses: true,
         })
     }
 

@@ -84,7 +84,7 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     server.add_service(admin);
 
     let store = Arc::new(
-        Store::new(&cfg.store, std::mem::take(&mut keys))
+        Store::new(&cfg.store, &cfg.responses, std::mem::take(&mut keys))
             .map_err(|e| ConfigError::new("store.url", e))?,
     );
     let source = match &cfg.store.kind {
@@ -164,6 +164,9 @@ impl ConfigReload {
         }
         if cfg.store != current.cfg.store {
             return Err("[store] changes only with an upgrade (-u)".into());
+        }
+        if cfg.responses != current.cfg.responses {
+            return Err("[responses] changes only with an upgrade (-u)".into());
         }
         let upstreams = resolve_upstreams(&cfg).map_err(|e| e.to_string())?;
         let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone());

@@ -13,6 +13,7 @@ mod messages_openai;
 mod openai_openai;
 pub mod provider;
 mod responses_anthropic;
+mod responses_common;
 mod responses_openai;
 
 use crate::config::ProviderApi;
@@ -46,6 +47,11 @@ pub trait Bridge: Send + Sync + fmt::Debug {
     /// The client's header for an upstream answer, and the tap its body goes through.
     fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>>;
 
+    /// A Responses API answer to keep (`store`), given the response object the client got.
+    fn keep(&self, _response: serde_json::Value) -> Option<Kept> {
+        None
+    }
+
     /// Header edits on the way up: by default, those of the provider's API.
     fn edit_upstream(
         &self,
@@ -54,6 +60,16 @@ pub trait Bridge: Send + Sync + fmt::Debug {
     ) -> PResult<()> {
         provider::edit_upstream(self.provider_api(), req, credential)
     }
+}
+
+/// A Responses API answer to store: with the team and cap the request was served under, what
+/// `GET /v1/responses/{id}` returns and `previous_response_id` continues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub id: String,
+    pub response: serde_json::Value,
+    pub input: Vec<serde_json::Value>,
+    pub context: Vec<serde_json::Value>,
 }
 
 /// The deployment chosen for a request, as a bridge needs it.

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// The client did not send its body in time.
     RequestTimeout,
+    /// A stored Responses API answer that does not exist (or belongs to another team).
+    ResponseNotFound,
+    /// The shared store cannot answer now (a stored response could not be read).
+    StoreUnavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,8 @@ impl GatewayError {
             ErrorKind::RateLimited => 429,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::RequestTimeout => 408,
+            ErrorKind::ResponseNotFound => 404,
+            ErrorKind::StoreUnavailable => 503,
         }
     }
 
@@ -107,6 +113,8 @@ impl GatewayError {
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
             ErrorKind::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
+            ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
+            ErrorKind::StoreUnavailable => ("server_error", Some("store_unavailable")),
         }
     }
 
@@ -127,6 +135,8 @@ impl GatewayError {
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::HeadersTooLarge | ErrorKind::RequestTimeout => "invalid_request_error",
+            ErrorKind::ResponseNotFound => "not_found_error",
+            ErrorKind::StoreUnavailable => "api_error",
         }
     }
 

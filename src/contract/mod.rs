@@ -3,6 +3,7 @@
 
 mod error;
 pub mod models;
+pub mod responses;
 pub mod routes;
 
 pub use error::{ErrorKind, GatewayError};

@@ -7,14 +7,14 @@ use super::ctx::Ctx;
 use super::respond::{send_error, send_json_with_tier, PResult};
 use super::{local, Gateway};
 use crate::auth::{self, access, client_ip::client_ip};
-use crate::contract::routes::{self, Handler, Reserve};
+use crate::contract::routes::{self, ClientApi, Handler, Reserve};
 use crate::contract::{ErrorKind, GatewayError};
 use crate::keys::record::now_unix;
 use crate::keys::KeyRecord;
 use crate::limits::{self, Limited};
 use crate::metrics;
 use crate::plan::{self, Caller, Decision};
-use crate::request::ClientRequest;
+use crate::request::{ClientRequest, History};
 use crate::tier::Tier;
 use http::HeaderMap;
 use pingora_proxy::Session;
@@ -102,8 +102,17 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         models: &key.models,
     };
     let query = session.req_header().uri.query().map(str::to_string);
-    let planned = ClientRequest::new(api, &body, query.as_deref())
-        .and_then(|req| plan::plan(&gw.cfg, &caller, &req));
+    let planned = match ClientRequest::new(api, &body, query.as_deref()) {
+        Ok(mut req) => match continued(gw, &key.team, &req).await {
+            Ok(history) => {
+                req.history = history;
+                req.keep_responses = gw.store.responses.enabled();
+                plan::plan(&gw.cfg, &caller, &req)
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     let decision = match planned {
         Ok(d) => d,
         Err(err) => {
@@ -159,6 +168,43 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
         }
+    }
+}
+
+/// The stored conversation a Responses API request continues (`previous_response_id`), if any:
+/// only the team's own, and only while the store keeps it.
+async fn continued(
+    gw: &Gateway,
+    team: &str,
+    req: &ClientRequest<'_>,
+) -> Result<Option<History>, GatewayError> {
+    let Some(id) = req.view.previous_response_id.as_deref() else {
+        return Ok(None);
+    };
+    if req.api != ClientApi::Responses {
+        return Ok(None);
+    }
+    if !gw.store.responses.enabled() {
+        return Err(GatewayError::new(
+            ErrorKind::InvalidRequest,
+            "previous_response_id cannot be used: this gateway keeps no responses ([responses] store = false). Send the whole conversation in `input` instead.",
+        )
+        .with_param("previous_response_id"));
+    }
+    match gw.store.responses.get(id, team).await {
+        Ok(Some(stored)) => Ok(Some(History {
+            items: stored.conversation(),
+            cap: stored.cap,
+        })),
+        Ok(None) => Err(GatewayError::new(
+            ErrorKind::ResponseNotFound,
+            format!("Previous response with id '{id}' not found."),
+        )
+        .with_param("previous_response_id")),
+        Err(_) => Err(GatewayError::new(
+            ErrorKind::StoreUnavailable,
+            "The response store is unavailable; try again shortly.",
+        )),
     }
 }
 
@@ -286,7 +332,6 @@ async fn refuse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::routes::ClientApi;
     use http::HeaderValue;
 
     #[test]

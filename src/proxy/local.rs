@@ -4,7 +4,7 @@ use super::ctx::Ctx;
 use super::respond::{send_error, send_json, PResult};
 use super::Gateway;
 use crate::contract::routes::Local;
-use crate::contract::{self, ErrorKind, GatewayError};
+use crate::contract::{self, responses, ErrorKind, GatewayError};
 use crate::keys::KeyRecord;
 use crate::plan::model_not_found;
 use pingora_proxy::Session;
@@ -42,12 +42,38 @@ pub async fn answer(
                 None => send_error(session, ctx, &model_not_found(id)).await,
             }
         }
-        Local::GetResponse | Local::DeleteResponse | Local::ResponseInputItems => {
-            let err = GatewayError::new(
-                ErrorKind::ModelNotFound,
-                format!("No response found with id '{}'.", param.unwrap_or_default()),
-            );
-            send_error(session, ctx, &err).await
+        Local::GetResponse | Local::ResponseInputItems => {
+            let id = param.unwrap_or_default();
+            let stored = match gw.store.responses.get(id, &key.team).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return send_error(session, ctx, &responses::not_found(id)).await,
+                Err(_) => return send_error(session, ctx, &unavailable()).await,
+            };
+            ctx.cap = Some(stored.cap);
+            if what == Local::GetResponse {
+                let body = serde_json::to_vec(&stored.response).expect("json serializes");
+                return send_json(session, ctx, 200, body).await;
+            }
+            let query = session.req_header().uri.query().map(str::to_string);
+            match responses::input_items_page(&stored.input, query.as_deref()) {
+                Ok(body) => send_json(session, ctx, 200, body).await,
+                Err(e) => send_error(session, ctx, &e).await,
+            }
+        }
+        Local::DeleteResponse => {
+            let id = param.unwrap_or_default();
+            match gw.store.responses.delete(id, &key.team).await {
+                Ok(true) => send_json(session, ctx, 200, responses::deleted(id)).await,
+                Ok(false) => send_error(session, ctx, &responses::not_found(id)).await,
+                Err(_) => send_error(session, ctx, &unavailable()).await,
+            }
         }
     }
+}
+
+fn unavailable() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::StoreUnavailable,
+        "The response store is unavailable; try again shortly.",
+    )
 }

@@ -3,6 +3,7 @@
 use super::ctx::Ctx;
 use super::Gateway;
 use crate::metrics;
+use crate::store::responses::StoredResponse;
 use pingora_error::Error;
 use pingora_proxy::Session;
 
@@ -81,4 +82,23 @@ pub fn tokens_used(ctx: &Ctx) -> Option<Option<u64>> {
         (None, Some(s)) if (200..300).contains(&s) => None,
         (None, _) => Some(None),
     }
+}
+
+/// A Responses API answer that completed and asked to be kept: its id and the stored record
+/// (the team's, under the cap it was served at).
+pub fn kept_response(ctx: &mut Ctx) -> Option<(String, StoredResponse)> {
+    let response = ctx.tap.as_mut()?.completed_response()?;
+    let plan = ctx.plan.as_ref()?;
+    let kept = plan.bridge.keep(response)?;
+    let team = ctx.key.as_ref()?.team.clone();
+    Some((
+        kept.id,
+        StoredResponse {
+            team,
+            cap: plan.cap,
+            response: kept.response,
+            input: kept.input,
+            context: kept.context,
+        },
+    ))
 }

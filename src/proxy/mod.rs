@@ -311,6 +311,9 @@ impl ProxyHttp for Edge {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let gw = ctx.gw.clone();
         logging::finish(&gw, session, e, ctx);
+        if let Some(kept) = logging::kept_response(ctx) {
+            gw.store.responses.put(&kept.0, kept.1).await;
+        }
         if let Some(r) = ctx.reservation.take() {
             if let Some(actual) = logging::tokens_used(ctx) {
                 gw.store.limiter.reconcile(&r, actual).await;

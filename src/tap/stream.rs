@@ -3,6 +3,7 @@
 
 use super::{BodyTap, TapEnv};
 use crate::contract::{Contract, ErrorKind, GatewayError};
+use crate::translate::responses::stream::{FromChatStream, FromMessagesStream};
 use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::stream::StreamTranslator;
 use crate::usage::{AnthropicStreamTap, OpenAiStreamTap, Usage};
@@ -136,6 +137,64 @@ impl BodyTap for ReverseStreamTranslator {
     fn fail(&mut self, err: &GatewayError, env: &TapEnv) -> Bytes {
         debug_assert_eq!(env.contract, Contract::OpenAi);
         self.fail_with(err.openai_type(), &err.message)
+    }
+}
+
+/// The Responses event sequence ends with `response.failed`; its error code follows OpenAI's.
+fn responses_code(err: &GatewayError) -> &'static str {
+    match err.kind {
+        ErrorKind::UpstreamTimeout => "timeout",
+        _ => "server_error",
+    }
+}
+
+impl BodyTap for FromChatStream {
+    fn on_body(&mut self, chunk: Option<Bytes>, end: bool, _env: &TapEnv) -> Option<Bytes> {
+        let processed = chunk.map(|b| self.process(&b));
+        let finished = end.then(|| self.finish());
+        translated(processed, finished)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.counts().map(|c| c.usage())
+    }
+
+    fn streaming(&self) -> bool {
+        true
+    }
+
+    fn fail(&mut self, err: &GatewayError, _env: &TapEnv) -> Bytes {
+        self.em.fail(responses_code(err), &err.message);
+        self.em.take()
+    }
+
+    fn completed_response(&mut self) -> Option<serde_json::Value> {
+        self.em.finished()
+    }
+}
+
+impl BodyTap for FromMessagesStream {
+    fn on_body(&mut self, chunk: Option<Bytes>, end: bool, _env: &TapEnv) -> Option<Bytes> {
+        let processed = chunk.map(|b| self.process(&b));
+        let finished = end.then(|| self.finish());
+        translated(processed, finished)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.counts().map(|c| c.usage())
+    }
+
+    fn streaming(&self) -> bool {
+        true
+    }
+
+    fn fail(&mut self, err: &GatewayError, _env: &TapEnv) -> Bytes {
+        self.em.fail(responses_code(err), &err.message);
+        self.em.take()
+    }
+
+    fn completed_response(&mut self) -> Option<serde_json::Value> {
+        self.em.finished()
     }
 }
 

@@ -5,5 +5,6 @@
 pub mod ids;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod reverse;
 pub mod stream;
