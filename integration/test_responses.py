@@ -289,3 +289,34 @@ def test_metrics_count_the_responses_route(gateway, openai_client):
     after = metric(gateway.metrics(), "stav_http_requests_total", route="responses", model="chat-a",
                    status_class="2xx")
     assert after == before + 1
+
+
+def test_a_gateway_that_keeps_nothing_says_so(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import Process, free_port, small_config
+    from stavkeys import record
+
+    upstream_port, port, admin = free_port(), free_port(), free_port()
+    upstream = subprocess.Popen([sys.executable, str(Path(__file__).parent / "scripted_upstream.py"),
+                                 str(upstream_port)], stdout=subprocess.DEVNULL)
+    (tmp_path / "keys.toml").write_text(record("itclient0001", "it", CLIENT_KEY))
+    store = '[store]\nkind = "file"\npath = "keys.toml"'
+    cfg = tmp_path / "stav.toml"
+    cfg.write_text(small_config(port, admin, upstream_port, store, teams="[responses]\nstore = false\n"))
+    node = Process(cfg, port, admin, upstream_port)
+    try:
+        c = openai.OpenAI(base_url=node.gw.base + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        r = c.responses.create(model="chat-a", input="x")
+        assert r.store is False
+        with pytest.raises(openai.NotFoundError):
+            c.responses.retrieve(r.id)
+        with pytest.raises(openai.BadRequestError) as e:
+            c.responses.create(model="chat-a", input="y", previous_response_id=r.id)
+        assert "keeps no responses" in e.value.message
+    finally:
+        node.stop()
+        upstream.terminate()
+        upstream.wait(10)
