@@ -4,7 +4,9 @@ It records every request (path, headers, exact body bytes) and answers as the re
 `x-script-*` headers say, so each test states its upstream's behaviour next to its assertions:
 
   x-script-content: text of the answer (default "Hello from the scripted upstream.")
-  x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
+  x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with when the request
+                    offers tools, unless it ends with a tool's result: then the answer is "Tool said: <result>" (so a
+                    client's tool loop ends, and its answer shows the tool really ran)
   x-script-thinking: reasoning to answer with first (chat: `reasoning_content`; Anthropic: a
                     thinking block signed "sig:<text>")
   x-script:         a behaviour: status-<code> (error body quoting the upstream key; 429 and
@@ -129,6 +131,11 @@ class Handler(BaseHTTPRequestHandler):
         text = self.headers.get("x-script-content", "Claude says hi.")
         tools = json.loads(self.headers.get("x-script-tools", "[]"))
         thinking = self.headers.get("x-script-thinking")
+        if not req.get("tools"):
+            tools = []
+        result = anthropic_tool_result(req)
+        if result is not None and tools:
+            tools, text = [], "Tool said: " + result
         usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
                  "cache_creation_input_tokens": 0}
         stop = "tool_use" if tools else "end_turn"
@@ -192,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
             for part in (data[:11], data[11:]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
+        # As a real server does, the body's end comes a moment after the last event: by then a
+        # client that has read message_stop may already have closed its connection.
+        time.sleep(0.05)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -211,6 +221,11 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, req, script):
         content = self.headers.get("x-script-content", "Hello from the scripted upstream.")
         tools = json.loads(self.headers.get("x-script-tools", "[]"))
+        if not req.get("tools"):
+            tools = []
+        last = (req.get("messages") or [{}])[-1]
+        if tools and last.get("role") == "tool":
+            tools, content = [], "Tool said: " + text_of(last.get("content"))
         model = req["model"]
         n = req.get("n", 1)
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
@@ -293,11 +308,27 @@ class Handler(BaseHTTPRequestHandler):
             for part in (data[:7], data[7:]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
+        # The end of the body a moment after [DONE], which clients stop reading at.
+        time.sleep(0.05)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
 
 DEFAULT_SCRIPT = ""
+
+
+def text_of(content):
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+
+
+def anthropic_tool_result(req):
+    """The text of the tool result the last user turn ends with, if it does."""
+    last = (req.get("messages") or [{}])[-1]
+    blocks = last.get("content") if last.get("role") == "user" else None
+    results = [b for b in blocks if b.get("type") == "tool_result"] if isinstance(blocks, list) else []
+    return text_of(results[-1].get("content")) if results else None
 
 
 def main():

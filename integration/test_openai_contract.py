@@ -312,7 +312,17 @@ def test_metrics_show_the_requests_just_made(gateway, openai_client):
     bad = openai.OpenAI(base_url=gateway.base + "/v1", api_key=make_key("unknownkey01", "W" * 32), max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
-    after = gateway.metrics()
+    # A stream is counted once the upstream's body has ended, which can be just after the client
+    # has read [DONE] and left.
+    deadline = time.time() + 2
+    while True:
+        after = gateway.metrics()
+        done = sample(after, "stav_http_requests_total", route="chat_completions", model="chat-b",
+                      tier="routed-commercial", status_class="2xx")
+        if done - sample(before, "stav_http_requests_total", route="chat_completions", model="chat-b",
+                         tier="routed-commercial", status_class="2xx") >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.02)
 
     def delta(name, **labels):
         return sample(after, name, **labels) - sample(before, name, **labels)
@@ -366,3 +376,30 @@ def test_expect_100_continue(gateway):
     up = last_upstream(gateway)
     assert "expect" not in up["headers"]
     assert len(up["body"]) == len(body.replace(b'"chat-a"', b'"scripted/chat-a"'))
+
+
+def test_completed_streams_end_cleanly_and_reuse_the_upstream_connection(gateway, openai_client, anthropic_client):
+    """Clients close their connection once they have read the stream's last event, before the
+    upstream's body has ended: the rest is still read, so the upstream connection goes back to the
+    pool and the request is logged without an error."""
+    def connections(reused):
+        return metric(gateway.metrics(), "stav_upstream_connections_total", provider="scripted", reused=reused)
+
+    new_before, reused_before, log_from = connections("false"), connections("true"), len(gateway.log())
+    msg = [{"role": "user", "content": "hi"}]
+    for _ in range(3):
+        list(openai_client.chat.completions.create(model="chat-a", messages=msg, stream=True))
+        with anthropic_client.messages.stream(model="chat-a", max_tokens=20, messages=msg) as s:
+            s.get_final_message()
+        with openai_client.responses.stream(model="chat-a", input="hi") as s:
+            s.get_final_response()
+    deadline = time.time() + 2
+    while connections("true") + connections("false") - reused_before - new_before < 9 and time.time() < deadline:
+        time.sleep(0.05)
+    # Back to back, the next stream can start while the last one's body is still being read: at
+    # most two connections take turns. A connection dropped after each stream would make nine.
+    assert connections("false") - new_before <= 2
+    assert connections("true") - reused_before >= 7
+    lines = [l for l in gateway.log()[log_from:].splitlines() if " access] " in l or "ERROR" in l]
+    assert len([l for l in lines if " access] " in l]) >= 9
+    assert not [l for l in lines if "error=" in l or "Prematurely" in l], lines

@@ -195,6 +195,15 @@ pub static CONFIG_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static UPSTREAM_CONNECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_upstream_connections_total",
+        "Upstream connections a request was sent on, by provider, new or reused from the pool",
+        &["provider", "reused"]
+    )
+    .expect("metric registers")
+});
+
 pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "stav_responses_stored_total",
@@ -248,6 +257,7 @@ pub fn init() {
     Lazy::force(&FAILOVERS);
     Lazy::force(&CONFIG_RELOADS);
     Lazy::force(&RESPONSES_STORED);
+    Lazy::force(&UPSTREAM_CONNECTIONS);
     // Bounded label sets start at zero, so dashboards and alerts see the series before the
     // first event.
     for reason in ["scope", "model", "ip"] {

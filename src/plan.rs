@@ -109,6 +109,8 @@ pub enum Decision {
     Proxy(Box<Plan>),
     /// Answered by the gateway itself, e.g. `count_tokens` for a model without an upstream count.
     Answer {
+        /// The catalogue entry it answers for.
+        model: usize,
         tier: Tier,
         cap: Tier,
         body: Vec<u8>,
@@ -325,6 +327,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
     };
     match bridge::prepare(req, provider.api, &target)? {
         Crossing::Answer(body) => Ok(Decision::Answer {
+            model: sel.idx,
             tier: entry.tier,
             cap: sel.cap,
             body,

@@ -163,8 +163,14 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             ctx.plan = Some(plan);
             Ok(false)
         }
-        Decision::Answer { tier, cap, body } => {
+        Decision::Answer {
+            model,
+            tier,
+            cap,
+            body,
+        } => {
             ctx.cap = Some(cap);
+            ctx.answered = Some((model, tier));
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
         }

@@ -24,6 +24,8 @@ pub struct Ctx {
     /// Boxed: the context lives inline in every request's future, which Pingora moves and keeps
     /// for each open stream.
     pub plan: Option<Box<Plan>>,
+    /// A request the gateway answered itself for a catalogue model: (entry, tier).
+    pub answered: Option<(usize, crate::tier::Tier)>,
     /// The effective sovereignty cap, once known (also set when a request is refused for it).
     pub cap: Option<crate::tier::Tier>,
     /// An error decided by the gateway, rendered by `fail_to_proxy`.
@@ -34,6 +36,8 @@ pub struct Ctx {
     pub first_byte: Option<Instant>,
     pub usage: Option<Usage>,
     pub stream_open: bool,
+    /// The stream's terminal event went out; the rest of the upstream body is only drained.
+    pub client_has_all: bool,
     /// Tokens held against rate limits, corrected with the real usage in `logging`.
     pub reservation: Option<Reservation>,
     /// `x-ratelimit-*` (and on 429 `retry-after`) for the answer's header.
@@ -56,6 +60,7 @@ impl Ctx {
             contract: Contract::OpenAi,
             key: None,
             plan: None,
+            answered: None,
             cap: None,
             failure: None,
             tap: None,
@@ -63,6 +68,7 @@ impl Ctx {
             first_byte: None,
             usage: None,
             stream_open: false,
+            client_has_all: false,
             reservation: None,
             rate_headers: Vec::new(),
             attempt: 0,

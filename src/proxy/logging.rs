@@ -19,11 +19,13 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let route = ctx.route_label();
-    let (model, tier) = ctx.plan.as_ref().map_or(("unknown", "none"), |p| {
-        (
-            gw.cfg.catalogue.get(p.active.model).name.as_str(),
-            p.active.tier.as_str(),
-        )
+    let served = ctx
+        .plan
+        .as_ref()
+        .map(|p| (p.active.model, p.active.tier))
+        .or(ctx.answered);
+    let (model, tier) = served.map_or(("unknown", "none"), |(m, t)| {
+        (gw.cfg.catalogue.get(m).name.as_str(), t.as_str())
     });
     let streaming = if ctx.stream_open { "true" } else { "false" };
     let elapsed = ctx.started.elapsed();

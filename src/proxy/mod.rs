@@ -25,6 +25,7 @@ mod response;
 use crate::config::Config;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
+use crate::metrics;
 use crate::store::Store;
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
@@ -228,7 +229,7 @@ impl ProxyHttp for Edge {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -248,7 +249,11 @@ impl ProxyHttp for Edge {
                 return Err(e);
             }
         }
-        response::on_body(body, end_of_stream, ctx);
+        if response::on_body(body, end_of_stream, ctx) {
+            // The client has the whole answer and may hang up now: its close must not cut the
+            // upstream body short, so the upstream connection goes back to the pool.
+            session.as_downstream_mut().set_abort_on_close(false);
+        }
         Ok(None)
     }
 
@@ -301,6 +306,26 @@ impl ProxyHttp for Edge {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora_core::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        let gw = ctx.gw.clone();
+        if let Some(plan) = &ctx.plan {
+            let provider = gw.cfg.provider(plan.active.provider).name.as_str();
+            metrics::UPSTREAM_CONNECTIONS
+                .with_label_values(&[provider, if reused { "true" } else { "false" }])
+                .inc();
+        }
+        Ok(())
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _e: &Error) -> bool {

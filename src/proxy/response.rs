@@ -125,12 +125,13 @@ pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) 
     Ok(())
 }
 
-pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
+/// Ask the tap; `true` once the stream is complete on the client's side (the first time only).
+pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> bool {
     if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
         ctx.first_byte = Some(Instant::now());
     }
     let Some(tap) = ctx.tap.as_mut() else {
-        return;
+        return false;
     };
     let env = TapEnv {
         contract: ctx.contract,
@@ -140,6 +141,11 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
     if let Some(u) = tap.usage() {
         ctx.usage = Some(u);
     }
+    let complete = !end_of_stream && !ctx.client_has_all && tap.finished();
+    if complete {
+        ctx.client_has_all = true;
+    }
+    complete
 }
 
 #[cfg(test)]

@@ -40,6 +40,13 @@ pub trait BodyTap: Send + Sync {
         false
     }
 
+    /// The stream's terminal event has gone to the client: it has the whole answer and may close
+    /// its connection, while what is left of the upstream body (its chunked terminator) is still
+    /// read, so the upstream connection can be reused.
+    fn finished(&self) -> bool {
+        false
+    }
+
     /// The stream failed after its header went out (a stall, the total timeout): the event that
     /// ends it, in the client's contract.
     fn fail(&mut self, err: &GatewayError, env: &TapEnv) -> Bytes {

@@ -62,6 +62,10 @@ impl BodyTap for OpenAiStreamTap {
     fn streaming(&self) -> bool {
         true
     }
+
+    fn finished(&self) -> bool {
+        self.saw_done
+    }
 }
 
 impl BodyTap for AnthropicStreamTap {
@@ -82,6 +86,10 @@ impl BodyTap for AnthropicStreamTap {
 
     fn streaming(&self) -> bool {
         true
+    }
+
+    fn finished(&self) -> bool {
+        self.terminated
     }
 }
 
@@ -114,6 +122,10 @@ impl BodyTap for StreamTranslator {
         true
     }
 
+    fn finished(&self) -> bool {
+        self.terminated
+    }
+
     fn fail(&mut self, err: &GatewayError, _env: &TapEnv) -> Bytes {
         self.fail_with(err.anthropic_type(), &err.message)
     }
@@ -132,6 +144,10 @@ impl BodyTap for ReverseStreamTranslator {
 
     fn streaming(&self) -> bool {
         true
+    }
+
+    fn finished(&self) -> bool {
+        self.terminated
     }
 
     fn fail(&mut self, err: &GatewayError, env: &TapEnv) -> Bytes {
@@ -163,6 +179,10 @@ impl BodyTap for FromChatStream {
         true
     }
 
+    fn finished(&self) -> bool {
+        self.em.terminated
+    }
+
     fn fail(&mut self, err: &GatewayError, _env: &TapEnv) -> Bytes {
         self.em.fail(responses_code(err), &err.message);
         self.em.take()
@@ -186,6 +206,10 @@ impl BodyTap for FromMessagesStream {
 
     fn streaming(&self) -> bool {
         true
+    }
+
+    fn finished(&self) -> bool {
+        self.em.terminated
     }
 
     fn fail(&mut self, err: &GatewayError, _env: &TapEnv) -> Bytes {
