@@ -3,6 +3,7 @@
 use crate::admin::Admin;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::demo::DemoUpstream;
+use crate::listener::{GuardedApp, Limits};
 use crate::proxy::{Edge, Gateway};
 use crate::store::sync::{KeySync, Source};
 use crate::store::Store;
@@ -119,11 +120,19 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
             path: std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone()),
         },
     ));
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Edge { live },
-        "stav gateway",
-    );
+    // Pingora's proxy behind a guard that bounds how long a request's header may take and how
+    // many connections may be waiting for one (`listener`).
+    let app = GuardedApp {
+        inner: Arc::new(pingora_proxy::http_proxy(
+            &server.configuration,
+            Edge { live },
+        )),
+        limits: Limits::new(
+            cfg.server.header_read_timeout,
+            cfg.server.max_pending_headers,
+        ),
+    };
+    let mut proxy = Service::new("stav gateway".to_string(), app);
     let buffers = L4BufferSettings::default().read(cfg.server.read_buffer_bytes);
     match &tls {
         None => proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(buffers)),

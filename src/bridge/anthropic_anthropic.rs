@@ -33,6 +33,10 @@ impl Bridge for AnthropicPass {
         ProviderApi::Anthropic
     }
 
+    fn verbatim(&self) -> bool {
+        true
+    }
+
     fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
         // Anthropic's own `request-id` comes back unchanged; ours is `x-request-id`.
         resp.insert_header("x-request-id", a.request_id)?;

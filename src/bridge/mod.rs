@@ -36,8 +36,6 @@ pub struct Answer<'a> {
     pub request_id: &'a str,
     /// `routing_metadata`, serialized, when `model: "auto"` chose the model.
     pub routing: Option<&'a [u8]>,
-    /// The upstream credential, for error bodies that may quote it.
-    pub redact: Option<Bytes>,
 }
 
 pub trait Bridge: Send + Sync + fmt::Debug {
@@ -52,13 +50,20 @@ pub trait Bridge: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The client gets the upstream's answer as it came (Claude's verbatim path): the headers its
+    /// SDKs read pass too.
+    fn verbatim(&self) -> bool {
+        false
+    }
+
     /// Header edits on the way up: by default, those of the provider's API.
     fn edit_upstream(
         &self,
         req: &mut RequestHeader,
         credential: Option<&http::HeaderValue>,
+        forward: &[String],
     ) -> PResult<()> {
-        provider::edit_upstream(self.provider_api(), req, credential)
+        provider::edit_upstream(self.provider_api(), req, credential, forward)
     }
 }
 
@@ -132,8 +137,8 @@ pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()
     Ok(())
 }
 
-/// An answer that is not a success: an error body is held and scrubbed of the upstream
-/// credential (and converted, for translating bridges); anything else passes.
+/// An answer that is not a success: an error body is held whole (and converted into the
+/// client's contract, for translating bridges); anything else passes.
 pub fn not_success(
     a: &Answer,
     resp: &mut ResponseHeader,
@@ -141,7 +146,7 @@ pub fn not_success(
 ) -> PResult<Box<dyn BodyTap>> {
     if a.status >= 400 || convert.is_some() {
         crate::tap::rechunk(resp)?;
-        return Ok(Box::new(ErrorTap::new(a.redact.clone(), convert)));
+        return Ok(Box::new(ErrorTap::new(convert)));
     }
     Ok(Box::new(Pass))
 }

@@ -4,7 +4,7 @@
 use super::ctx::Ctx;
 use super::respond::PResult;
 use super::Gateway;
-use crate::bridge::Answer;
+use crate::bridge::{provider, Answer};
 use crate::contract::{ErrorKind, GatewayError};
 use crate::metrics;
 use crate::plan::Plan;
@@ -14,10 +14,15 @@ use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
 
-/// The upstream's own header, before the client sees anything.
-pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
+/// The upstream's own header, before the client sees anything: only the headers the client may
+/// see stay (none that carries a credential), and the upstream's refusal of our credential
+/// becomes our 502.
+pub fn on_upstream_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
+    if let Some(plan) = &ctx.plan {
+        provider::retain_answer_headers(resp, plan.bridge.verbatim(), &gw.secrets);
+    }
     let provider = ctx.plan.as_ref().map_or("unknown", |p| {
         gw.cfg.provider(p.active.provider).name.as_str()
     });
@@ -51,15 +56,6 @@ fn is_sse(resp: &ResponseHeader) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// The key inside a credential header value (`Bearer <key>` or the bare key).
-fn secret_of(value: &[u8]) -> &[u8] {
-    if value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer ") {
-        &value[7..]
-    } else {
-        value
-    }
-}
-
 /// What every proxied answer carries, whatever the bridge: the tier that served it, the cap,
 /// the rate-limit state, the router's choice, and the upstream's own request id under its name.
 fn gateway_headers(
@@ -84,13 +80,11 @@ fn gateway_headers(
 }
 
 /// The client's header for an upstream answer, and the tap its body goes through. Pure: the
-/// plan, the request's id and rate headers, and the upstream credential (scrubbed from error
-/// bodies, which may quote it — OpenAI's 401 text does).
+/// plan, the request's id and rate headers.
 pub fn client_answer(
     plan: &Plan,
     request_id: &str,
     rate_headers: &[(&'static str, String)],
-    credential: Option<&http::HeaderValue>,
     resp: &mut ResponseHeader,
 ) -> PResult<Box<dyn BodyTap>> {
     gateway_headers(plan, rate_headers, resp)?;
@@ -104,19 +98,20 @@ pub fn client_answer(
         sse: is_sse(resp),
         request_id,
         routing: routing.as_deref(),
-        redact: (status >= 400)
-            .then(|| credential.map(|c| Bytes::copy_from_slice(secret_of(c.as_bytes()))))
-            .flatten(),
     };
     plan.bridge.answer(&answer, resp)
 }
 
 pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
-    let credential = gw.upstreams[plan.active.provider].credential.as_ref();
-    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, credential, resp)?;
+    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, resp)?;
     ctx.stream_open = tap.streaming();
     ctx.tap = Some(tap);
+    if !gw.secrets.is_empty() {
+        // Whatever the tap makes of the body, the client gets it through the scrubber: a
+        // credential the upstream quotes (escaped or not, in an error or a stream) never leaves.
+        ctx.scrub = Some(gw.secrets.stream());
+    }
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS
             .with_label_values(&[ctx.route_label()])
@@ -138,6 +133,9 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> 
         request_id: &ctx.request_id,
     };
     *body = tap.on_body(body.take(), end_of_stream, &env);
+    if let Some(s) = ctx.scrub.as_mut() {
+        *body = s.process(body.take(), end_of_stream);
+    }
     if let Some(u) = tap.usage() {
         ctx.usage = Some(u);
     }
@@ -236,7 +234,7 @@ router = { default = "qwen3-32b" }
         );
         let rate = vec![("x-ratelimit-limit-requests", "60".to_string())];
         let mut h = upstream(200, "application/json", Some(2));
-        client_answer(&p, "req_1", &rate, None, &mut h).unwrap();
+        client_answer(&p, "req_1", &rate, &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-sovereignty-tier"), Some("sovereign"));
         assert_eq!(header(&h, "x-stav-max-tier"), Some("global-commercial"));
         assert_eq!(header(&h, "x-ratelimit-limit-requests"), Some("60"));
@@ -254,7 +252,7 @@ router = { default = "qwen3-32b" }
         );
         let body = br#"{"id":"c","choices":[]}"#;
         let mut h = upstream(200, "application/json", Some(body.len()));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-selected-model"), Some("qwen3-32b"));
         assert!(header(&h, "x-stav-routing-reason").unwrap().contains("->"));
         let out = run(tap.as_mut(), &[body], &OPENAI);
@@ -264,27 +262,20 @@ router = { default = "qwen3-32b" }
     }
 
     #[test]
-    fn upstream_errors_are_held_and_scrubbed_of_the_credential() {
+    fn upstream_errors_are_held_whole_and_successes_are_not() {
         let p = planned(
             ClientApi::ChatCompletions,
             r#"{"model":"qwen3-32b","messages":[]}"#,
         );
-        let cred = http::HeaderValue::from_static("Bearer sk-upstream-secret");
         let mut h = upstream(400, "application/json", Some(40));
-        let mut tap = client_answer(&p, "req_1", &[], Some(&cred), &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert_eq!(header(&h, "transfer-encoding"), Some("chunked"));
-        let out = run(
-            tap.as_mut(),
-            &[
-                b"{\"error\":{\"message\":\"bad key sk-upstream-",
-                b"secret\"}}",
-            ],
-            &OPENAI,
-        );
-        assert_eq!(out, b"{\"error\":{\"message\":\"bad key [redacted]\"}}");
-        // A success is not held: the credential is not looked for.
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &OPENAI);
+        assert_eq!(first, None, "held");
+        let rest = tap.on_body(Some(Bytes::from_static(b"1}")), true, &OPENAI);
+        assert_eq!(rest.as_deref(), Some(&b"{\"error\":1}"[..]));
         let mut h = upstream(200, "application/json", None);
-        let mut tap = client_answer(&p, "req_1", &[], Some(&cred), &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         let first = tap.on_body(Some(Bytes::from_static(b"{\"a\"")), false, &OPENAI);
         assert_eq!(first.as_deref(), Some(&b"{\"a\""[..]));
     }
@@ -296,13 +287,13 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","stream":true,"messages":[]}"#,
         );
         let mut h = upstream(200, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert!(tap.streaming());
         let mut h = upstream(500, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert!(!tap.streaming());
         let mut h = upstream(200, "application/json", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert!(
             !tap.streaming(),
             "a JSON answer to a stream request is not a stream"
@@ -317,7 +308,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(503, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         assert_eq!(h.status.as_u16(), 529);
         let env = TapEnv {
             contract: Contract::Anthropic,
@@ -339,7 +330,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(429, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
         let out = run(
             tap.as_mut(),
             &[br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#],

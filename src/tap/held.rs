@@ -154,19 +154,17 @@ impl BodyTap for JsonAnswer {
 /// Rewrites an upstream error body into the client's contract.
 pub type ErrorConvert = Box<dyn Fn(&[u8], &TapEnv) -> Vec<u8> + Send + Sync>;
 
-/// An upstream error body, held to its end so that the upstream credential can be taken out if
-/// the upstream quoted it, then (translating bridges) put in the client's contract.
+/// An upstream error body, held to its end (the scrubber then sees it whole) and, for
+/// translating bridges, put in the client's contract.
 pub struct ErrorTap {
     tap: JsonTap,
-    redact: Option<Bytes>,
     convert: Option<ErrorConvert>,
 }
 
 impl ErrorTap {
-    pub fn new(redact: Option<Bytes>, convert: Option<ErrorConvert>) -> Self {
+    pub fn new(convert: Option<ErrorConvert>) -> Self {
         Self {
             tap: JsonTap::holding(),
-            redact,
             convert,
         }
     }
@@ -181,32 +179,11 @@ impl BodyTap for ErrorTap {
             return None;
         }
         let whole = self.tap.body().unwrap_or_default();
-        let scrubbed = match &self.redact {
-            Some(secret) => Bytes::from(redacted(&whole, secret)),
-            None => whole,
-        };
         Some(match &self.convert {
-            Some(convert) => Bytes::from(convert(&scrubbed, env)),
-            None => scrubbed,
+            Some(convert) => Bytes::from(convert(&whole, env)),
+            None => whole,
         })
     }
-}
-
-/// `body` with every occurrence of `secret` replaced.
-pub fn redacted(body: &[u8], secret: &[u8]) -> Vec<u8> {
-    if secret.len() < 4 {
-        return body.to_vec();
-    }
-    let finder = memchr::memmem::Finder::new(secret);
-    let mut out = Vec::with_capacity(body.len());
-    let mut at = 0;
-    for hit in finder.find_iter(body) {
-        out.extend_from_slice(&body[at..hit]);
-        out.extend_from_slice(b"[redacted]");
-        at = hit + secret.len();
-    }
-    out.extend_from_slice(&body[at..]);
-    out
 }
 
 #[cfg(test)]
@@ -290,23 +267,17 @@ mod tests {
     }
 
     #[test]
-    fn error_tap_scrubs_the_secret_before_converting() {
-        let secret = Bytes::from_static(b"sk-upstream-1234");
-        let mut tap = ErrorTap::new(Some(secret.clone()), None);
-        let out = run(
-            &mut tap,
-            &[b"{\"error\":\"bad key sk-upst", b"ream-1234\"}"],
-            &ENV,
-        );
-        assert_eq!(out, b"{\"error\":\"bad key [redacted]\"}");
+    fn error_tap_holds_the_body_and_converts_it_whole() {
+        let mut tap = ErrorTap::new(None);
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &ENV);
+        assert_eq!(first, None);
+        let out = tap.on_body(Some(Bytes::from_static(b"1}")), true, &ENV);
+        assert_eq!(out.as_deref(), Some(&b"{\"error\":1}"[..]));
 
-        let mut tap = ErrorTap::new(
-            Some(secret),
-            Some(Box::new(|b: &[u8], env: &TapEnv| {
-                format!("{}:{}", env.request_id, String::from_utf8_lossy(b)).into_bytes()
-            })),
-        );
-        let out = run(&mut tap, &[b"key=sk-upstream-1234"], &ENV);
-        assert_eq!(out, b"req_t:key=[redacted]");
+        let mut tap = ErrorTap::new(Some(Box::new(|b: &[u8], env: &TapEnv| {
+            format!("{}:{}", env.request_id, String::from_utf8_lossy(b)).into_bytes()
+        })));
+        let out = run(&mut tap, &[b"key=", b"x"], &ENV);
+        assert_eq!(out, b"req_t:key=x");
     }
 }
