@@ -125,6 +125,8 @@ struct RawServer {
     body_read_timeout_ms: u64,
     header_read_timeout_ms: u64,
     max_pending_headers: usize,
+    /// `stderr` (default), `off`, or a file path (relative to the configuration file).
+    access_log: String,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -148,6 +150,7 @@ impl Default for RawServer {
             body_read_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
             max_pending_headers: 2048,
+            access_log: "stderr".into(),
             tls_cert: None,
             tls_key: None,
         }
@@ -256,6 +259,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// Connections waiting for a header at once; more are closed on arrival.
     pub max_pending_headers: usize,
+    /// Where the access log goes.
+    pub access_log: crate::access_log::Sink,
     /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -610,6 +615,17 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
             10_000,
             "server.header_read_timeout_ms",
         )?),
+        access_log: match raw.access_log.as_str() {
+            "stderr" => crate::access_log::Sink::Stderr,
+            "off" => crate::access_log::Sink::Off,
+            "" => {
+                return Err(ConfigError::new(
+                    "server.access_log",
+                    "must be stderr, off, or a file path",
+                ))
+            }
+            path => crate::access_log::Sink::File(base_dir.join(path)),
+        },
         max_pending_headers: if raw.max_pending_headers == 0 {
             return Err(ConfigError::new(
                 "server.max_pending_headers",

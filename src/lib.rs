@@ -7,6 +7,7 @@
 //! minute), `upstream` (the resolved peer), `sse` + `usage` + `json_member` (the response on its way back),
 //! `metrics`, and `proxy`, the Pingora phases that call them.
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod bridge;

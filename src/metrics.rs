@@ -3,8 +3,8 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
-    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -221,6 +221,14 @@ pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static ACCESS_LOG_DROPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_access_log_dropped_total",
+        "Access-log entries dropped because the writer fell behind or failed (requests never wait for it)"
+    )
+    .expect("metric registers")
+});
+
 pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "stav_responses_stored_total",
@@ -276,6 +284,7 @@ pub fn init() {
     Lazy::force(&RESPONSES_STORED);
     Lazy::force(&UPSTREAM_CONNECTIONS);
     Lazy::force(&PENDING_HEADERS);
+    Lazy::force(&ACCESS_LOG_DROPPED);
     for reason in ["pending_headers", "header_timeout"] {
         CONNECTIONS_REFUSED.with_label_values(&[reason]);
     }

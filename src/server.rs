@@ -60,6 +60,8 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     let mut keys = std::mem::take(&mut cfg.keys);
     let upstreams = resolve_upstreams(&cfg)?;
     crate::metrics::init();
+    crate::access_log::init(cfg.server.access_log.clone())
+        .map_err(|e| ConfigError::new("server.access_log", e.to_string()))?;
     let opt = Opt {
         upgrade: mode.upgrade,
         daemon: mode.daemon,
@@ -170,6 +172,9 @@ impl ConfigReload {
         let (old, new) = (&current.cfg.server, &cfg.server);
         if old.listen != new.listen || old.admin_listen != new.admin_listen || old.tls != new.tls {
             return Err("listeners and TLS files change only with an upgrade (-u)".into());
+        }
+        if old.access_log != new.access_log {
+            return Err("server.access_log changes only with an upgrade (-u)".into());
         }
         if cfg.store != current.cfg.store {
             return Err("[store] changes only with an upgrade (-u)".into());

@@ -90,6 +90,11 @@ impl Gateway {
 impl ProxyHttp for Edge {
     type CTX = Ctx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {
+        // None: Pingora's default adds a disabled compression module, which still costs every
+        // request an allocation and a boxed filter call per body read.
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx::new(self.live.load_full())
     }
