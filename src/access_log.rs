@@ -197,7 +197,7 @@ mod tests {
         let lines: Vec<serde_json::Value> =
             text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 500);
-        assert_eq!(lines[0]["time"], "2026-11-30T02:13:20.123Z");
+        assert_eq!(lines[0]["time"], "2026-11-30T00:53:20.123Z");
         assert_eq!(lines[499]["tokens_out"], 499);
         assert_eq!(lines[0]["key"], "itclient0001");
         assert!(lines[0].get("error").is_none());
