@@ -18,6 +18,7 @@ pub mod demo;
 #[cfg(test)]
 mod fuzz;
 pub mod hangup;
+pub mod headers;
 pub mod health;
 pub mod inject;
 pub mod json_member;
