@@ -57,6 +57,30 @@ struct RawConfig {
     models: Vec<RawModel>,
     #[serde(default)]
     teams: Vec<RawTeam>,
+    #[serde(default)]
+    responses: RawResponses,
+}
+
+/// The Responses API's stored answers (`store`, `previous_response_id`, `GET /v1/responses/{id}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResponses {
+    /// `false`: keep nothing (`previous_response_id` is then a 400).
+    store: bool,
+    /// How long a stored response can be retrieved or continued, e.g. "24h".
+    ttl: String,
+    /// One node (`[store] kind = "file"`): responses kept in memory, oldest dropped beyond this.
+    max_memory_bytes: usize,
+}
+
+impl Default for RawResponses {
+    fn default() -> Self {
+        Self {
+            store: true,
+            ttl: "24h".into(),
+            max_memory_bytes: 64 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +92,9 @@ struct RawTeam {
     /// Sensitive prompts may leave `sovereign` (an explicit, audited choice).
     #[serde(default)]
     sensitive_opt_out: bool,
+    /// What binary media (images, PDFs, audio) the scan cannot read mean for the cap.
+    #[serde(default)]
+    unscannable: Unscannable,
     #[serde(default)]
     router: Option<RouterPolicy>,
     /// Requests per minute for the whole team, across its keys (and nodes, with Redis).
@@ -99,6 +126,10 @@ struct RawServer {
     max_header_bytes: usize,
     read_buffer_bytes: usize,
     body_read_timeout_ms: u64,
+    header_read_timeout_ms: u64,
+    max_pending_headers: usize,
+    /// `stderr` (default), `off`, or a file path (relative to the configuration file).
+    access_log: String,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -120,6 +151,9 @@ impl Default for RawServer {
             max_header_bytes: 32 * 1024,
             read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
             body_read_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            max_pending_headers: 2048,
+            access_log: "stderr".into(),
             tls_cert: None,
             tls_key: None,
         }
@@ -174,6 +208,10 @@ struct RawProvider {
     idle_timeout_ms: Option<u64>,
     #[serde(default)]
     total_timeout_ms: Option<u64>,
+    /// Client request headers this provider also receives, beyond what its API needs (exact
+    /// names, or a prefix ending in `*`). Everything else stays at the gateway.
+    #[serde(default)]
+    forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +258,12 @@ pub struct ServerSettings {
     pub read_buffer_bytes: usize,
     /// Longest pause while the client sends its body; then 408.
     pub body_read_timeout: Duration,
+    /// A request's header must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// Connections waiting for a header at once; more are closed on arrival.
+    pub max_pending_headers: usize,
+    /// Where the access log goes.
+    pub access_log: crate::access_log::Sink,
     /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -263,6 +307,8 @@ pub struct Provider {
     /// Environment variable holding the upstream credential; read at start-up, never logged.
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
+    /// Extra client headers forwarded to this provider (lower-case; a trailing `*` is a prefix).
+    pub forward_headers: Vec<String>,
 }
 
 /// How long the gateway waits on a provider. Pingora bounds each read with one timeout, so the
@@ -357,9 +403,20 @@ pub struct Team {
     pub name: String,
     pub max_tier: Tier,
     pub sensitive_opt_out: bool,
+    pub unscannable: Unscannable,
     pub router: Option<RouterPolicy>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+}
+
+/// A team's reading of binary media no text detector can read: images, PDFs and audio are
+/// forwarded as they are (`allow`, the default) or keep the request `sovereign`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unscannable {
+    #[default]
+    Allow,
+    Sovereign,
 }
 
 impl Team {
@@ -369,11 +426,44 @@ impl Team {
             name: name.to_string(),
             max_tier: Tier::GlobalCommercial,
             sensitive_opt_out: false,
+            unscannable: Unscannable::Allow,
             router: None,
             rpm: None,
             tpm: None,
         }
     }
+}
+
+/// Where and how long Responses API answers are kept: in memory on one node, in Redis (with a
+/// TTL) when `[store] kind = "redis"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsesSettings {
+    pub store: bool,
+    pub ttl: Duration,
+    pub max_memory_bytes: usize,
+}
+
+fn validate_responses(raw: RawResponses) -> Result<ResponsesSettings, ConfigError> {
+    let ttl = humantime::parse_duration(&raw.ttl).map_err(|e| {
+        ConfigError::new(
+            "responses.ttl",
+            format!("{:?} is not a duration: {e}", raw.ttl),
+        )
+    })?;
+    if ttl.as_secs() == 0 {
+        return Err(ConfigError::new("responses.ttl", "must be at least 1s"));
+    }
+    if raw.max_memory_bytes < 1 << 20 {
+        return Err(ConfigError::new(
+            "responses.max_memory_bytes",
+            "must be at least 1048576",
+        ));
+    }
+    Ok(ResponsesSettings {
+        store: raw.store,
+        ttl,
+        max_memory_bytes: raw.max_memory_bytes,
+    })
 }
 
 #[derive(Debug)]
@@ -387,6 +477,7 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub catalogue: Catalogue,
     pub teams: Vec<Team>,
+    pub responses: ResponsesSettings,
 }
 
 impl Config {
@@ -410,6 +501,7 @@ impl Config {
         let providers = validate_providers(raw.providers)?;
         let catalogue = validate_models(raw.models, &providers)?;
         let teams = validate_teams(raw.teams, &catalogue)?;
+        let responses = validate_responses(raw.responses)?;
 
         let store = validate_store(raw.store, base_dir)?;
         let keys = match &store.kind {
@@ -426,6 +518,7 @@ impl Config {
             providers,
             catalogue,
             teams,
+            responses,
         })
     }
 
@@ -532,6 +625,30 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
             30_000,
             "server.body_read_timeout_ms",
         )?),
+        header_read_timeout: Duration::from_millis(positive(
+            Some(raw.header_read_timeout_ms),
+            10_000,
+            "server.header_read_timeout_ms",
+        )?),
+        access_log: match raw.access_log.as_str() {
+            "stderr" => crate::access_log::Sink::Stderr,
+            "off" => crate::access_log::Sink::Off,
+            "" => {
+                return Err(ConfigError::new(
+                    "server.access_log",
+                    "must be stderr, off, or a file path",
+                ))
+            }
+            path => crate::access_log::Sink::File(base_dir.join(path)),
+        },
+        max_pending_headers: if raw.max_pending_headers == 0 {
+            return Err(ConfigError::new(
+                "server.max_pending_headers",
+                "must be at least 1",
+            ));
+        } else {
+            raw.max_pending_headers
+        },
     })
 }
 
@@ -637,11 +754,33 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
                 return Err(ConfigError::new(field("api_key_env"), "must not be empty"));
             }
         }
+        let mut forward_headers = Vec::with_capacity(p.forward_headers.len());
+        for (j, h) in p.forward_headers.iter().enumerate() {
+            let name = h.to_ascii_lowercase();
+            let bare = name.strip_suffix('*').unwrap_or(&name);
+            if bare.is_empty() || http::HeaderName::from_bytes(bare.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} is not a header name (or a prefix ending in *)"),
+                ));
+            }
+            if crate::bridge::provider::NEVER_FORWARDED
+                .iter()
+                .any(|n| n.starts_with(bare) || bare.starts_with(n))
+            {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} would forward credentials or hop-by-hop headers"),
+                ));
+            }
+            forward_headers.push(name);
+        }
         out.push(Provider {
             name: p.name,
             api,
             base,
             api_key_env: p.api_key_env,
+            forward_headers,
             timeouts: Timeouts {
                 connect: Duration::from_millis(positive(
                     p.connect_timeout_ms,
@@ -724,6 +863,7 @@ fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>,
             name: t.name,
             max_tier,
             sensitive_opt_out: t.sensitive_opt_out,
+            unscannable: t.unscannable,
             router: t.router,
             rpm: t.rpm,
             tpm: t.tpm,
@@ -771,6 +911,12 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
                 ))
             }
         };
+        if kind == ModelKind::Embeddings && providers[provider].api == ProviderApi::Anthropic {
+            return Err(ConfigError::new(
+                field("kind"),
+                "Anthropic providers serve chat models only",
+            ));
+        }
         if let Some(u) = &m.upstream_model {
             if u.is_empty() {
                 return Err(ConfigError::new(

@@ -20,6 +20,8 @@ pub struct CapInputs<'a> {
     pub sensitive: Option<&'a [Entity]>,
     /// The team explicitly allows sensitive prompts above `sovereign`.
     pub sensitive_opt_out: bool,
+    /// The cap of the stored conversation a Responses request continues.
+    pub conversation: Option<Tier>,
 }
 
 pub fn effective_cap(inputs: &CapInputs) -> Cap {
@@ -32,6 +34,9 @@ pub fn effective_cap(inputs: &CapInputs) -> Cap {
     }
     if let Some(t) = inputs.header {
         candidates.push((t, "X-Stav-Max-Tier header".into()));
+    }
+    if let Some(t) = inputs.conversation {
+        candidates.push((t, "the continued conversation's cap".into()));
     }
     if let Some(entities) = inputs.sensitive.filter(|e| !e.is_empty()) {
         if !inputs.sensitive_opt_out {
@@ -112,7 +117,7 @@ mod tests {
         let e = [Entity::Card];
         for team in opts {
             for key in opts {
-                for header in opts {
+                for (header, conversation) in opts.into_iter().zip(opts.into_iter().rev()) {
                     for sens in [None, Some(&e[..]), Some(&[][..])] {
                         for opt_out in [false, true] {
                             let c = effective_cap(&CapInputs {
@@ -121,8 +126,9 @@ mod tests {
                                 header,
                                 sensitive: sens,
                                 sensitive_opt_out: opt_out,
+                                conversation,
                             });
-                            for s in [team, key, header].into_iter().flatten() {
+                            for s in [team, key, header, conversation].into_iter().flatten() {
                                 assert!(c.tier <= s);
                             }
                             if sens.is_some_and(|s| !s.is_empty()) && !opt_out {

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// The client did not send its body in time.
     RequestTimeout,
+    /// A stored Responses API answer that does not exist (or belongs to another team).
+    ResponseNotFound,
+    /// The shared store cannot answer now (a stored response could not be read).
+    StoreUnavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,11 +82,18 @@ impl GatewayError {
             ErrorKind::RateLimited => 429,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::RequestTimeout => 408,
+            ErrorKind::ResponseNotFound => 404,
+            ErrorKind::StoreUnavailable => 503,
         }
     }
 
+    /// OpenAI `error.type`.
+    pub fn openai_type(&self) -> &'static str {
+        self.openai_type_code().0
+    }
+
     /// OpenAI `(type, code)`.
-    fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
+    pub fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
         match self.kind {
             ErrorKind::InvalidApiKey => ("invalid_request_error", Some("invalid_api_key")),
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
@@ -103,11 +114,13 @@ impl GatewayError {
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
             ErrorKind::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
+            ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
+            ErrorKind::StoreUnavailable => ("server_error", Some("store_unavailable")),
         }
     }
 
     /// Anthropic `error.type`, from Anthropic's own list.
-    fn anthropic_type(&self) -> &'static str {
+    pub fn anthropic_type(&self) -> &'static str {
         match self.kind {
             ErrorKind::InvalidApiKey => "authentication_error",
             ErrorKind::InvalidRequest | ErrorKind::WrongModelKind | ErrorKind::LengthRequired => {
@@ -123,6 +136,8 @@ impl GatewayError {
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::HeadersTooLarge | ErrorKind::RequestTimeout => "invalid_request_error",
+            ErrorKind::ResponseNotFound => "not_found_error",
+            ErrorKind::StoreUnavailable => "api_error",
         }
     }
 

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 /// What a key may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
-    /// `POST /v1/chat/completions` and `POST /v1/messages`.
+    /// `POST /v1/chat/completions`, `/v1/messages`, `/v1/responses` (and its stored responses).
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,

@@ -115,6 +115,58 @@ impl RedisLink {
         format!("{}:keys:changed", self.prefix)
     }
 
+    pub fn response_key(&self, id: &str) -> String {
+        format!("{}:resp:{id}", self.prefix)
+    }
+
+    /// GET; `Err` when Redis cannot answer now.
+    pub async fn get_string(&self, key: &str) -> Result<Option<String>, ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let call = cmd.query_async::<Option<String>>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
+    }
+
+    /// SET with an expiry.
+    pub async fn set_string_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        let call = cmd.query_async::<()>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
+    }
+
+    /// DEL; whether the key existed.
+    pub async fn delete(&self, key: &str) -> Result<bool, ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        let call = cmd.query_async::<u64>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(n)) => Ok(n > 0),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
+    }
+
     fn bucket_key(&self, name: &str) -> String {
         format!("{}:rl:{name}", self.prefix)
     }

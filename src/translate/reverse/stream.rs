@@ -60,6 +60,12 @@ impl ReverseStreamTranslator {
         }
     }
 
+    /// End the stream now with an error event (a failure the gateway saw): what goes out.
+    pub fn fail_with(&mut self, ty: &str, message: &str) -> Bytes {
+        self.fail(ty, message);
+        self.out.split().freeze()
+    }
+
     pub fn fail(&mut self, ty: &str, message: &str) {
         if self.terminated {
             return;
@@ -196,18 +202,6 @@ impl ReverseStreamTranslator {
             input_tokens: get("prompt_tokens"),
             output_tokens: get("completion_tokens"),
         })
-    }
-}
-
-impl crate::translate::EventTranslator for ReverseStreamTranslator {
-    fn process(&mut self, chunk: &Bytes) -> Bytes {
-        ReverseStreamTranslator::process(self, chunk)
-    }
-    fn finish(&mut self) -> Bytes {
-        ReverseStreamTranslator::finish(self)
-    }
-    fn usage(&self) -> Option<Usage> {
-        ReverseStreamTranslator::usage(self)
     }
 }
 
