@@ -167,6 +167,10 @@ fn house_number_before(text: &str, i: usize) -> Option<usize> {
     while j > 0 && matches!(b[j - 1], b' ' | b',') && i - j < 3 {
         j -= 1;
     }
+    // The number stands apart from the name (`14 Mulberry Row`), never glued to it (`50M-row`).
+    if j == i {
+        return None;
+    }
     let e = j;
     // An attached letter (221b).
     if j > 0 && b[j - 1].is_ascii_alphabetic() && j > 1 && b[j - 2].is_ascii_digit() {
@@ -305,7 +309,13 @@ fn separate_after(doc: &Doc, h: &Hit) -> Option<usize> {
     let mut at = h.start;
     for _ in 0..3 {
         match word_before(text, at) {
-            Some((s, e)) if (capitalised(text, s) || particle(&text[s..e])) && e + 1 >= at => {
+            // A single capital is an initial or a unit (`50M-row`), not a street name.
+            Some((s, e))
+                if (capitalised(text, s)
+                    && text[s..e].chars().filter(|c| c.is_alphabetic()).count() >= 2
+                    || particle(&text[s..e]))
+                    && e + 1 >= at =>
+            {
                 first = Some(s);
                 at = s;
             }

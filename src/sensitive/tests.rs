@@ -182,6 +182,12 @@ fn binary_media_is_unscannable_and_budget_counts_as_sensitive() {
 
 #[test]
 fn claude_code_system_prompt_is_not_sensitive() {
+    // From Claude Code 2.1's Task tool description: a row count is not a house number.
+    assert!(scan_text("we're adding a NOT NULL column to a 50M-row table").is_empty());
+    assert_eq!(
+        scan_text("She lives at 14 Mulberry Row, Bath"),
+        vec![Entity::Address]
+    );
     let sys = "You are Claude Code, Anthropic's official CLI for Claude. When you create a commit, end the message with:\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n\nIf the user asks for help, they can report issues at https://github.com/anthropics/claude-code/issues. Use the TodoWrite tool. Never commit secrets such as .env files or credentials.json.";
     let body = serde_json::json!({"model": "claude-sonnet-4-5", "system": [{"type": "text", "text": sys}], "messages": [{"role": "user", "content": "fix the failing test in src/lib.rs"}]});
     assert!(body_kinds(&body.to_string()).is_empty());
