@@ -194,8 +194,10 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 500);
         assert_eq!(lines[0]["time"], "2026-11-30T00:53:20.123Z");
         assert_eq!(lines[499]["tokens_out"], 499);

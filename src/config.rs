@@ -59,6 +59,34 @@ struct RawConfig {
     teams: Vec<RawTeam>,
     #[serde(default)]
     responses: RawResponses,
+    #[serde(default)]
+    telemetry: RawTelemetry,
+}
+
+/// OpenTelemetry traces (`[telemetry]`): off unless `otlp_endpoint` is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTelemetry {
+    /// OTLP over HTTP (protobuf), e.g. `http://collector:4318`; `/v1/traces` is appended.
+    otlp_endpoint: Option<String>,
+    service_name: String,
+    sample_ratio: f64,
+    /// Sent with every export, e.g. the collector's auth header.
+    headers: std::collections::BTreeMap<String, String>,
+    /// Join the client's W3C trace (`traceparent`) instead of starting a new one.
+    trust_client_trace: bool,
+}
+
+impl Default for RawTelemetry {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "stav-gateway".into(),
+            sample_ratio: 1.0,
+            headers: Default::default(),
+            trust_client_trace: false,
+        }
+    }
 }
 
 /// The Responses API's stored answers (`store`, `previous_response_id`, `GET /v1/responses/{id}`).
@@ -451,6 +479,96 @@ fn validate_responses(raw: RawResponses) -> Result<ResponsesSettings, ConfigErro
     })
 }
 
+/// Validated `[telemetry]`. Changes only with a restart or an upgrade: the exporter thread and
+/// its client are built once, at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    /// `None`: tracing is off (no spans, no `traceparent` sent upstream).
+    pub otlp: Option<OtlpSettings>,
+    pub service_name: String,
+    /// In [0, 1]: the share of new traces recorded (a trusted client's decision is followed).
+    pub sample_ratio: f64,
+    pub trust_client_trace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The traces URL, `…/v1/traces`.
+    pub traces_url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+fn validate_telemetry(raw: RawTelemetry) -> Result<TelemetrySettings, ConfigError> {
+    if raw.service_name.trim().is_empty() {
+        return Err(ConfigError::new(
+            "telemetry.service_name",
+            "must not be empty",
+        ));
+    }
+    if !(0.0..=1.0).contains(&raw.sample_ratio) {
+        return Err(ConfigError::new(
+            "telemetry.sample_ratio",
+            "must be between 0.0 and 1.0",
+        ));
+    }
+    for (name, value) in &raw.headers {
+        let field = || format!("telemetry.headers.{name}");
+        http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::new(field(), "is not a header name"))?;
+        http::HeaderValue::from_str(value)
+            .map_err(|_| ConfigError::new(field(), "is not a valid header value"))?;
+    }
+    let otlp = match raw.otlp_endpoint {
+        None => {
+            if !raw.headers.is_empty() {
+                return Err(ConfigError::new(
+                    "telemetry.headers",
+                    "only with telemetry.otlp_endpoint",
+                ));
+            }
+            None
+        }
+        Some(url) => Some(OtlpSettings {
+            traces_url: otlp_traces_url(&url)
+                .map_err(|m| ConfigError::new("telemetry.otlp_endpoint", m))?,
+            headers: raw.headers.into_iter().collect(),
+        }),
+    };
+    Ok(TelemetrySettings {
+        otlp,
+        service_name: raw.service_name,
+        sample_ratio: raw.sample_ratio,
+        trust_client_trace: raw.trust_client_trace,
+    })
+}
+
+/// The collector's base URL with OTLP/HTTP's traces path, as `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// read: `http://collector:4318` → `http://collector:4318/v1/traces` (a URL already ending in
+/// `/v1/traces` is kept). Plain HTTP only: the exporter is built without TLS, so spans go to a
+/// collector agent on the host or in the pod, which forwards them on.
+fn otlp_traces_url(url: &str) -> Result<String, String> {
+    let base = BaseUrl::parse(url)?;
+    if base.tls {
+        return Err(format!(
+            "{url:?}: https is not supported; send to a local collector over http:// (it forwards over TLS)"
+        ));
+    }
+    if url.contains(['?', '#']) {
+        return Err(format!("{url:?} must not have a query or fragment"));
+    }
+    let host = if base.host.contains(':') {
+        format!("[{}]", base.host)
+    } else {
+        base.host.clone()
+    };
+    let path = if base.path.ends_with("/v1/traces") {
+        base.path.clone()
+    } else {
+        format!("{}/v1/traces", base.path)
+    };
+    Ok(format!("http://{host}:{}{path}", base.port))
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
@@ -463,6 +581,7 @@ pub struct Config {
     pub catalogue: Catalogue,
     pub teams: Vec<Team>,
     pub responses: ResponsesSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 impl Config {
@@ -487,6 +606,7 @@ impl Config {
         let catalogue = validate_models(raw.models, &providers)?;
         let teams = validate_teams(raw.teams, &catalogue)?;
         let responses = validate_responses(raw.responses)?;
+        let telemetry = validate_telemetry(raw.telemetry)?;
 
         let store = validate_store(raw.store, base_dir)?;
         let keys = match &store.kind {
@@ -504,6 +624,7 @@ impl Config {
             catalogue,
             teams,
             responses,
+            telemetry,
         })
     }
 
@@ -1114,6 +1235,72 @@ kind = "chat"
         let bad = GOOD.replace("max_body_bytes = 1000", "max_body_byte = 1000");
         let e = load(&bad, "unk").unwrap_err();
         assert!(e.message.contains("max_body_byte"), "{e}");
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_validated_by_field() {
+        let cfg = load(GOOD, "tel-off").unwrap();
+        assert_eq!(cfg.telemetry.otlp, None);
+        assert_eq!(cfg.telemetry.service_name, "stav-gateway");
+        assert_eq!(cfg.telemetry.sample_ratio, 1.0);
+        assert!(!cfg.telemetry.trust_client_trace);
+
+        let on = format!(
+            "{GOOD}\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\nsample_ratio = 0.25\n\
+             trust_client_trace = true\nheaders = {{ authorization = \"Bearer t\" }}\n"
+        );
+        let cfg = load(&on, "tel-on").unwrap();
+        let otlp = cfg.telemetry.otlp.unwrap();
+        assert_eq!(otlp.traces_url, "http://collector:4318/v1/traces");
+        assert_eq!(otlp.headers, [("authorization".into(), "Bearer t".into())]);
+        assert_eq!(cfg.telemetry.sample_ratio, 0.25);
+        assert!(cfg.telemetry.trust_client_trace);
+
+        for (table, field) in [
+            (
+                "otlp_endpoint = \"https://collector:4318\"",
+                "telemetry.otlp_endpoint",
+            ),
+            (
+                "otlp_endpoint = \"collector:4318\"",
+                "telemetry.otlp_endpoint",
+            ),
+            ("sample_ratio = 1.5", "telemetry.sample_ratio"),
+            ("sample_ratio = -0.1", "telemetry.sample_ratio"),
+            ("service_name = \" \"", "telemetry.service_name"),
+            (
+                "otlp_endpoint = \"http://c:4318\"\nheaders = { \"bad name\" = \"x\" }",
+                "telemetry.headers.bad name",
+            ),
+            ("headers = { a = \"b\" }", "telemetry.headers"),
+        ] {
+            let text = format!("{GOOD}\n[telemetry]\n{table}\n");
+            let e = load(&text, "tel-bad").unwrap_err();
+            assert_eq!(e.field, field, "{table}: {e}");
+        }
+        let e = load(
+            &format!("{GOOD}\n[telemetry]\nsample_rate = 1\n"),
+            "tel-unk",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("sample_rate"), "{e}");
+    }
+
+    #[test]
+    fn otlp_urls_get_the_traces_path_once() {
+        assert_eq!(
+            otlp_traces_url("http://127.0.0.1:4318/").unwrap(),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            otlp_traces_url("http://c/otlp/v1/traces").unwrap(),
+            "http://c:80/otlp/v1/traces"
+        );
+        assert_eq!(
+            otlp_traces_url("http://[::1]:4318").unwrap(),
+            "http://[::1]:4318/v1/traces"
+        );
+        assert!(otlp_traces_url("http://c:4318/?x=1").is_err());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod server;
 pub mod sse;
 pub mod store;
 pub mod tap;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 pub mod tier;

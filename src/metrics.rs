@@ -285,6 +285,7 @@ pub fn init() {
     Lazy::force(&UPSTREAM_CONNECTIONS);
     Lazy::force(&PENDING_HEADERS);
     Lazy::force(&ACCESS_LOG_DROPPED);
+    crate::telemetry::metrics::init();
     for reason in ["pending_headers", "header_timeout"] {
         CONNECTIONS_REFUSED.with_label_values(&[reason]);
     }

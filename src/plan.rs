@@ -7,7 +7,7 @@ use crate::bridge::{self, Bridge, Crossing};
 use crate::catalogue::{ModelEntry, ModelKind};
 use crate::config::{Config, ProviderApi, Team};
 use crate::contract::{ErrorKind, GatewayError};
-use crate::policy::{effective_cap, Cap, CapInputs};
+use crate::policy::{effective_cap, Cap, CapInputs, CauseKind};
 use crate::request::{rewrite_openai_body, ClientRequest, RequestView};
 use crate::router::{self, pii::Entity, Signals};
 use crate::tier::Tier;
@@ -37,6 +37,11 @@ pub struct Plan {
     pub bridge: Box<dyn Bridge>,
     /// The effective sovereignty cap (`X-Stav-Max-Tier`).
     pub cap: Tier,
+    /// What set the cap, as kinds (for traces).
+    pub cap_causes: Vec<CauseKind>,
+    /// The model name the client's answers carry (the chosen one for `auto`; the concrete name
+    /// for a family entry such as `claude-*`).
+    pub model_name: String,
     /// Set when `model: "auto"` chose the model.
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
@@ -57,7 +62,7 @@ impl Plan {
     /// within the cap. Only the `model` field of the upstream body differs between them (the
     /// bridge, translation included, is the same: deployments share a wire API), so the body is
     /// spliced, not rebuilt.
-    fn with_deployments(mut self, cfg: &Config, requested: &str) -> Result<Self, GatewayError> {
+    fn with_deployments(mut self, cfg: &Config) -> Result<Self, GatewayError> {
         let others: Vec<usize> = cfg.catalogue.deployments(self.active.model)[1..]
             .iter()
             .copied()
@@ -73,7 +78,7 @@ impl Plan {
         for d in others {
             let entry = cfg.catalogue.get(d);
             let provider = cfg.provider(entry.provider);
-            let upstream_model = entry.upstream_model_for(requested);
+            let upstream_model = entry.upstream_model_for(&self.model_name);
             let body = if upstream_model == view.model {
                 self.active.body.clone()
             } else {
@@ -152,6 +157,8 @@ pub struct Selection<'c> {
     /// The name used for the upstream model and in answers (the chosen one for `auto`).
     pub name: String,
     pub cap: Tier,
+    /// What set the cap, as kinds.
+    pub cap_causes: Vec<CauseKind>,
     pub routing: Option<Routing>,
     /// Router candidates passed over (above the cap, not allowed for the key, ...).
     pub skipped: Vec<String>,
@@ -247,13 +254,14 @@ pub fn decide<'c>(
                 ),
             )
             .with_param("model")
-            .with_cap(cap.tier));
+            .with_cap(&cap));
         };
         return Ok(Selection {
             idx,
             entry,
             name: requested.to_string(),
             cap: cap.tier,
+            cap_causes: cap.kinds.clone(),
             routing: None,
             skipped: Vec::new(),
         });
@@ -281,6 +289,7 @@ pub fn decide<'c>(
                 entry,
                 name: d.model_name.clone(),
                 cap: cap.tier,
+                cap_causes: cap.kinds.clone(),
                 routing: Some(Routing {
                     selected_model: d.model_name,
                     reason: d.reason,
@@ -300,7 +309,7 @@ pub fn decide<'c>(
             ),
         )
         .with_param("model")
-        .with_cap(cap.tier)),
+        .with_cap(&cap)),
     }
 }
 
@@ -345,13 +354,13 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
                 stream: p.stream,
                 bridge: p.bridge,
                 cap: sel.cap,
+                cap_causes: sel.cap_causes,
+                model_name: sel.name,
                 routing: sel.routing,
                 max_output: req.view.max_output,
                 attempts: Vec::new(),
             };
-            Ok(Decision::Proxy(Box::new(
-                plan.with_deployments(cfg, &sel.name)?,
-            )))
+            Ok(Decision::Proxy(Box::new(plan.with_deployments(cfg)?)))
         }
     }
 }

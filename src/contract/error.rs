@@ -43,6 +43,8 @@ pub struct GatewayError {
     pub param: Option<&'static str>,
     /// The sovereignty cap the request was refused under (`X-Stav-Max-Tier` on policy errors).
     pub cap: Option<crate::tier::Tier>,
+    /// What set that cap, as kinds (for traces; never content).
+    pub cap_causes: Vec<crate::policy::CauseKind>,
 }
 
 impl GatewayError {
@@ -52,11 +54,13 @@ impl GatewayError {
             message: message.into(),
             param: None,
             cap: None,
+            cap_causes: Vec::new(),
         }
     }
 
-    pub fn with_cap(mut self, cap: crate::tier::Tier) -> Self {
-        self.cap = Some(cap);
+    pub fn with_cap(mut self, cap: &crate::policy::Cap) -> Self {
+        self.cap = Some(cap.tier);
+        self.cap_causes = cap.kinds.clone();
         self
     }
 

@@ -50,6 +50,8 @@ pub struct Ctx {
     pub failing_over: bool,
     /// A pooled connection that turned out closed was retried once on the same deployment.
     pub reuse_retried: bool,
+    /// Span data for OpenTelemetry (`None` with tracing off).
+    pub trace: Option<Box<crate::telemetry::RequestTrace>>,
 }
 
 impl Ctx {
@@ -77,6 +79,7 @@ impl Ctx {
             attempt: 0,
             failing_over: false,
             reuse_retried: false,
+            trace: None,
         }
     }
 }

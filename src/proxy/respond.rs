@@ -66,6 +66,7 @@ pub async fn send_json_with_tier(
 /// body may be unread, and draining it would let a client hold the connection.
 pub async fn send_error(session: &mut Session, ctx: &Ctx, err: &GatewayError) -> PResult<()> {
     session.set_keepalive(None);
+    crate::telemetry::note_error(ctx, err);
     let body = err.body(ctx.contract, &ctx.request_id);
     send_json(session, ctx, err.status(), body).await
 }
