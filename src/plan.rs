@@ -118,6 +118,8 @@ pub enum Decision {
         model: usize,
         tier: Tier,
         cap: Tier,
+        /// What set the cap, as kinds (for traces).
+        cap_causes: Vec<CauseKind>,
         body: Vec<u8>,
     },
 }
@@ -339,6 +341,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
             model: sel.idx,
             tier: entry.tier,
             cap: sel.cap,
+            cap_causes: sel.cap_causes,
             body,
         }),
         Crossing::Proxy(p) => {

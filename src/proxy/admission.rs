@@ -167,9 +167,11 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             model,
             tier,
             cap,
+            cap_causes,
             body,
         } => {
             ctx.cap = Some(cap);
+            crate::telemetry::note_cap_causes(ctx, cap_causes);
             ctx.answered = Some((model, tier));
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)

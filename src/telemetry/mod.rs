@@ -116,6 +116,7 @@ impl Tracer {
             start: SystemTime::now(),
             started: Instant::now(),
             attempts: Vec::new(),
+            cap_causes: Vec::new(),
             error: OnceLock::new(),
         }
     }
@@ -160,6 +161,9 @@ pub struct RequestTrace {
     pub start: SystemTime,
     started: Instant,
     pub attempts: Vec<AttemptTrace>,
+    /// What set the cap of a request the gateway answered itself (a proxied one's are in its
+    /// plan).
+    cap_causes: Vec<CauseKind>,
     /// The error the gateway answered with, if it did (set through `&Ctx`, hence a cell).
     error: OnceLock<Noted>,
 }
@@ -263,6 +267,14 @@ pub fn attempt_ended(ctx: &mut Ctx, outcome: &'static str) {
     }
 }
 
+/// The gateway answers a request itself (`count_tokens` for a translated model) under a cap
+/// set by `causes`.
+pub fn note_cap_causes(ctx: &mut Ctx, causes: Vec<CauseKind>) {
+    if let Some(t) = ctx.trace.as_deref_mut() {
+        t.cap_causes = causes;
+    }
+}
+
 /// The gateway answers with `err` (a refusal, or an upstream failure in the client's contract).
 pub fn note_error(ctx: &Ctx, err: &GatewayError) {
     if let Some(t) = ctx.trace.as_deref() {
@@ -335,7 +347,7 @@ pub fn finish(
     let cap_causes = match (noted, ctx.plan.as_ref()) {
         (Some(n), _) if !n.causes.is_empty() => n.causes,
         (_, Some(p)) => p.cap_causes.clone(),
-        _ => Vec::new(),
+        _ => std::mem::take(&mut trace.cap_causes),
     };
     let served = match (&ctx.plan, ctx.answered) {
         (Some(p), _) => Some(Served {

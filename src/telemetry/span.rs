@@ -309,7 +309,7 @@ fn server_span(f: &Finished) -> SpanData {
         if let Some(r) = &s.routing_reason {
             attrs.push(KeyValue::new(attr::ROUTING_REASON, r.clone()));
         }
-    } else if f.cap.is_some() {
+    } else if f.cap.is_some() && op.is_some() {
         // Refused by policy: nothing served it.
         attrs.push(KeyValue::new(attr::TIER, "none"));
     }
