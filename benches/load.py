@@ -7,6 +7,8 @@ Scenarios (all against the same `stav-mock-upstream`, on this machine):
   passthrough  wrk -> gateway, OpenAI chat completions, explicit model -> mock
   translate    wrk -> gateway, Anthropic /v1/messages translated to Chat Completions -> mock
   auto         wrk -> gateway, model "auto" (classification + policy) -> mock
+  otlp         (with --otlp) wrk -> gateway with `[telemetry] otlp_endpoint` at a local OTLP sink,
+               every request traced (sample_ratio 1.0), otherwise as passthrough -> mock
 
 For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
 proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
@@ -15,7 +17,7 @@ token on a paced stream, and, for the gateway and bare Pingora, resident memory 
 neighbours, each proxy runs once more under callgrind: user-space instructions per request, a count
 that does not. Prints one table and writes it as JSON.
 
-Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/results.json] [--idle 1000,10000]
+Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/results.json] [--idle 1000,10000] [--otlp]
 
 Each throughput figure is the median over the rounds; each ratio to bare Pingora is computed within a
 round (the same minutes of machine load) and the median of those is reported.
@@ -35,7 +37,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +106,43 @@ def wrk(url, body, headers, conns, duration):
     if non2xx:
         raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses\n{out}")
     return rps, ms("50"), ms("99"), total
+
+
+class OtlpSink:
+    """A local OTLP/HTTP endpoint that takes every export (an empty ExportTraceServiceResponse is
+    an empty protobuf body) and counts requests and bytes: the collector's side costs nothing
+    measurable, so the figure is the gateway's own."""
+
+    def __init__(self):
+        self.posts, self.bytes = 0, 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("content-length", "0"))
+                self.rfile.read(n)
+                sink.posts, sink.bytes = sink.posts + 1, sink.bytes + n
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def admin_metric(port, name, label=""):
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = re.search(rf"^{name}{re.escape(label)} ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def sequential(port, path, body, headers, n):
@@ -203,6 +244,8 @@ def main():
     ap.add_argument("--idle", default="1000,10000")
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--bin-dir", default=str(REL), help="where the binaries are (the tests use debug ones)")
+    ap.add_argument("--otlp", action="store_true",
+                    help="also run a gateway that traces every request to a local OTLP sink (row `otlp`)")
     a = ap.parse_args()
     bins = Path(a.bin_dir)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -267,6 +310,19 @@ router = {{ default = "m-slow" }}
         (tmp / "stav.toml").write_text(config(gw_port, admin_port))
         gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
         procs.append(gw)
+        traced = lambda listen, admin: config(listen, admin) + f"""
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:{sink.port}"
+sample_ratio = 1.0
+"""
+        if a.otlp:
+            sink = OtlpSink()
+            otlp_port, otlp_admin = free_port(), free_port()
+            (tmp / "otlp.toml").write_text(traced(otlp_port, otlp_admin))
+            gw_otlp = start([bins / "stav-gateway", "--config", str(tmp / "otlp.toml")],
+                            env=dict(os.environ, RUST_LOG="error"))
+            procs.append(gw_otlp)
+            wait_port(otlp_port)
         for p in (mock_port, slow_port, idle_port, bare_port, gw_port):
             wait_port(p)
         time.sleep(0.5)
@@ -282,6 +338,8 @@ router = {{ default = "m-slow" }}
              {**auth, "anthropic-version": "2023-06-01"}, gw.pid),
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
         ]
+        if a.otlp:
+            scenarios.append(("otlp", otlp_port, "/v1/chat/completions", chat, auth, gw_otlp.pid))
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
         samples = {name: [] for name, *_ in scenarios}
@@ -304,6 +362,10 @@ router = {{ default = "m-slow" }}
                             for s, b in zip(samples[name], samples["bare"])] for name in samples}
         rows = {name: {k: statistics.median(x[k] for x in runs) if runs[0][k] is not None else None
                        for k in runs[0]} for name, runs in samples.items()}
+        if a.otlp:
+            # Tracing's cost: the traced gateway against the untraced one, within each round.
+            for x, t, u in zip(per_round["otlp"], samples["otlp"], samples["passthrough"]):
+                x["cpu_vs_passthrough"] = round(t["cpu_us_per_req"] / u["cpu_us_per_req"], 3)
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
@@ -317,6 +379,14 @@ router = {{ default = "m-slow" }}
         # auto for a team whose router picks the paced model
         rows["auto"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", {**stream, "model": "auto"},
                                        {"Authorization": f"Bearer {PACED_KEY}"})
+        if a.otlp:
+            rows["otlp"]["ttft_ms"] = ttft(otlp_port, "/v1/chat/completions", stream, auth)
+            time.sleep(1.5)  # the last batch goes out
+            exported = admin_metric(otlp_admin, "stav_otel_spans_exported_total")
+            dropped = sum(admin_metric(otlp_admin, "stav_otel_spans_dropped_total", f'{{reason="{r}"}}')
+                          for r in ("queue_full", "export_failed"))
+            otlp = {"spans_exported": exported, "spans_dropped": dropped, "sink_posts": sink.posts,
+                    "sink_bytes": sink.bytes}
 
         memory = {"rest_kib": rest}
         idle = {**stream, "model": "m-idle"}
@@ -354,6 +424,12 @@ router = {{ default = "m-slow" }}
             ir.update(instructions_per_request(
                 [bins / "stav-gateway", "--config", tmp / "cg.toml"], cg_gw,
                 [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw"))
+            if a.otlp:
+                cg_otlp, cg_otlp_admin = free_port(), free_port()
+                (tmp / "cg-otlp.toml").write_text(traced(cg_otlp, cg_otlp_admin))
+                ir.update(instructions_per_request(
+                    [bins / "stav-gateway", "--config", tmp / "cg-otlp.toml"], cg_otlp,
+                    [("otlp", *by_name["otlp"])], a.callgrind, tmp / "cg-otlp"))
             for name, count in ir.items():
                 rows[name]["instructions_per_req"] = round(count)
                 rows[name]["instructions_vs_bare"] = round(count / ir["bare"], 3)
@@ -373,6 +449,13 @@ router = {{ default = "m-slow" }}
             })
         result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "rounds": a.rounds, "chunks": a.chunks,
                   "scenarios": table, "memory": memory}
+        if a.otlp:
+            o = rows["otlp"]
+            otlp["cpu_vs_passthrough"] = statistics.median(x["cpu_vs_passthrough"] for x in per_round["otlp"])
+            if "instructions_per_req" in o:
+                otlp["instructions_vs_passthrough"] = round(
+                    o["instructions_per_req"] / rows["passthrough"]["instructions_per_req"], 3)
+            result["otlp"] = otlp
         Path(a.out).write_text(json.dumps(result, indent=2))
 
         cols = ["scenario", "rps_32", "rps_vs_bare", "p50_1_ms", "p99_1_ms", "added_p99_1_ms", "p99_32_ms",
@@ -381,6 +464,10 @@ router = {{ default = "m-slow" }}
         for row in table:
             print(" | ".join("-" if row.get(c) is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
                              for c in cols))
+        if a.otlp:
+            print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough}, instructions/req x{ins}; "
+                  "spans exported {spans_exported:.0f}, dropped {spans_dropped:.0f}; sink {sink_posts} posts, "
+                  "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
         print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
         for k, v in memory.items():
             if k.startswith("idle_"):

@@ -222,14 +222,14 @@ pub fn attempt_started(ctx: &mut Ctx) {
 }
 
 /// `upstream_request_filter`: the upstream joins the trace under the attempt's span. The
-/// client's own trace headers never go up as they came (with tracing off, the provider's header
-/// allowlist decides, as for any header).
+/// client's own trace headers never go up as they came, even where a provider's
+/// `forward_headers` would pass them: the trace context is the gateway's (none with tracing off).
 pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
+    req.remove_header(propagate::TRACEPARENT);
+    req.remove_header(propagate::TRACESTATE);
     let Some(trace) = ctx.trace.as_deref() else {
         return Ok(());
     };
-    req.remove_header(propagate::TRACEPARENT);
-    req.remove_header(propagate::TRACESTATE);
     let parent = trace
         .attempts
         .last()
@@ -760,6 +760,14 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
             format!("00-{}-{}-01", own.trace_id(), own.span_id()),
             "the client's traceparent is replaced"
         );
+        assert!(req.headers.get("tracestate").is_none());
+
+        // Tracing off: nothing of the client's trace context goes up.
+        ctx.trace = None;
+        req.insert_header("traceparent", PARENT).unwrap();
+        req.insert_header("tracestate", "vendor=abc").unwrap();
+        inject(&mut req, &ctx).unwrap();
+        assert!(req.headers.get("traceparent").is_none());
         assert!(req.headers.get("tracestate").is_none());
     }
 }
