@@ -21,6 +21,7 @@ pub mod health;
 pub mod inject;
 pub mod json_member;
 pub mod keys;
+pub mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod plan;

@@ -37,6 +37,8 @@ pub struct Plan {
     pub bridge: Box<dyn Bridge>,
     /// The effective sovereignty cap (`X-Stav-Max-Tier`).
     pub cap: Tier,
+    /// What set the cap (kinds only, never the text), for the request ledger.
+    pub cap_causes: Vec<String>,
     /// Set when `model: "auto"` chose the model.
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
@@ -152,6 +154,8 @@ pub struct Selection<'c> {
     /// The name used for the upstream model and in answers (the chosen one for `auto`).
     pub name: String,
     pub cap: Tier,
+    /// What set the cap (kinds only), for the request ledger.
+    pub cap_causes: Vec<String>,
     pub routing: Option<Routing>,
     /// Router candidates passed over (above the cap, not allowed for the key, ...).
     pub skipped: Vec<String>,
@@ -247,13 +251,14 @@ pub fn decide<'c>(
                 ),
             )
             .with_param("model")
-            .with_cap(cap.tier));
+            .with_cap_of(&cap));
         };
         return Ok(Selection {
             idx,
             entry,
             name: requested.to_string(),
             cap: cap.tier,
+            cap_causes: cap.causes,
             routing: None,
             skipped: Vec::new(),
         });
@@ -281,6 +286,7 @@ pub fn decide<'c>(
                 entry,
                 name: d.model_name.clone(),
                 cap: cap.tier,
+                cap_causes: cap.causes,
                 routing: Some(Routing {
                     selected_model: d.model_name,
                     reason: d.reason,
@@ -300,7 +306,7 @@ pub fn decide<'c>(
             ),
         )
         .with_param("model")
-        .with_cap(cap.tier)),
+        .with_cap_of(&cap)),
     }
 }
 
@@ -345,6 +351,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
                 stream: p.stream,
                 bridge: p.bridge,
                 cap: sel.cap,
+                cap_causes: sel.cap_causes,
                 routing: sel.routing,
                 max_output: req.view.max_output,
                 attempts: Vec::new(),

@@ -102,15 +102,19 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         models: &key.models,
     };
     let query = session.req_header().uri.query().map(str::to_string);
+    ctx.input_estimate = body.len() as u64 / 4;
     let planned = match ClientRequest::new(api, &body, query.as_deref()) {
-        Ok(mut req) => match continued(gw, &key.team, &req).await {
-            Ok(history) => {
-                req.history = history;
-                req.keep_responses = gw.store.responses.enabled();
-                plan::plan(&gw.cfg, &caller, &req)
+        Ok(mut req) => {
+            ctx.requested_model = Some(crate::ledger::hook::bounded(&req.view.model));
+            match continued(gw, &key.team, &req).await {
+                Ok(history) => {
+                    req.history = history;
+                    req.keep_responses = gw.store.responses.enabled();
+                    plan::plan(&gw.cfg, &caller, &req)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         Err(e) => Err(e),
     };
     let decision = match planned {
