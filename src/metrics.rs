@@ -318,7 +318,7 @@ pub fn init() {
         ACCESS_DENIED.with_label_values(&[reason]);
     }
     for scope in ["key", "team"] {
-        for limit in ["requests", "tokens"] {
+        for limit in ["requests", "tokens", "budget"] {
             RATE_LIMITED.with_label_values(&[scope, limit]);
         }
     }

@@ -343,15 +343,15 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
     #[test]
     fn a_policy_refusal_names_the_cap_and_its_causes_by_kind() {
         let gw = gateway();
-        let mut ctx = ctx_for(
+        let ctx = ctx_for(
             &gw,
             r#"{"model":"claude-opus-4-1","messages":[{"role":"user","content":"My IBAN is DE89 3704 0044 0532 0130 00"}]}"#,
         );
         assert!(ctx.plan.is_none());
-        ctx.sent_error = ctx.sent_error.take().map(|e| {
-            assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
-            e
-        });
+        assert_eq!(
+            ctx.sent_error.as_ref().map(|e| e.kind),
+            Some(ErrorKind::SovereigntyViolation)
+        );
         let r = record_of(&gw, &ctx, &done(403));
         assert_eq!(r.decision, Decision::Refused);
         assert_eq!(r.reason.as_deref(), Some("sovereignty_policy_violation"));

@@ -14,9 +14,14 @@
 //! Nothing here runs on the request path but building the record and one `try_send`.
 
 pub mod chain;
+pub mod cli;
 pub mod hook;
 pub mod journal;
 pub mod record;
+pub mod report;
+pub mod seed;
+pub mod service;
+pub mod ship;
 pub mod verify;
 pub mod writer;
 
