@@ -26,11 +26,7 @@ pub fn start(
     if let Some(url) = &settings.postgres_url {
         server.add_service(background_service(
             "stav ledger shipper",
-            Shipper {
-                dir: settings.dir.clone(),
-                url: url.clone(),
-                written: ledger.written.clone(),
-            },
+            Shipper::new(settings.dir.clone(), url.clone(), ledger.written.clone()),
         ));
     }
     server.add_service(background_service(

@@ -165,6 +165,31 @@ pub struct Shipper {
     pub dir: PathBuf,
     pub url: String,
     pub written: Arc<AtomicU64>,
+    /// The last seq PostgreSQL has (as the position file says), for the lag during an outage.
+    pub shipped: AtomicU64,
+}
+
+impl Shipper {
+    pub fn new(dir: PathBuf, url: String, written: Arc<AtomicU64>) -> Self {
+        let shipped = journal::read_position(&dir)
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.seq);
+        Self {
+            dir,
+            url,
+            written,
+            shipped: AtomicU64::new(shipped),
+        }
+    }
+
+    fn publish_lag(&self) {
+        let lag = self
+            .written
+            .load(Ordering::Acquire)
+            .saturating_sub(self.shipped.load(Ordering::Acquire));
+        metrics::LEDGER_LAG.set(lag as i64);
+    }
 }
 
 #[async_trait]
@@ -186,9 +211,13 @@ impl BackgroundService for Shipper {
                     }
                 }
             }
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            // The journal keeps growing meanwhile: the lag shows it.
+            for _ in 0..5 {
+                self.publish_lag();
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
             }
         }
     }
@@ -221,8 +250,8 @@ impl Shipper {
             let (lines, next) = tokio::task::spawn_blocking(move || next_batch(&dir, &from))
                 .await
                 .expect("reading the journal does not panic")?;
-            let written = self.written.load(Ordering::Acquire);
-            metrics::LEDGER_LAG.set(written.saturating_sub(pos.seq) as i64);
+            self.shipped.store(pos.seq, Ordering::Release);
+            self.publish_lag();
             if lines.is_empty() {
                 if next != pos {
                     pos = next;
@@ -241,7 +270,8 @@ impl Shipper {
                 .await
                 .expect("writing the position does not panic")?;
             pos = next;
-            metrics::LEDGER_LAG.set(written.saturating_sub(pos.seq) as i64);
+            self.shipped.store(pos.seq, Ordering::Release);
+            self.publish_lag();
         }
     }
 }
