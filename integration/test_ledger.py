@@ -268,7 +268,8 @@ def test_postgres_stopped_during_traffic_every_record_arrives_exactly_once(tmp_p
         assert metric(n.gw.metrics(), "stav_ledger_shipped_total") >= 80
         assert keyed(postgres, "outage") == 80
         # Every journal record is in the table once: the first start's probe, the restart's.
-        assert postgres.sql("select count(*), count(distinct request_id) from stav_ledger", "outage") == [["82", "82"]]
+        wait_until(lambda: postgres.sql("select count(*), count(distinct request_id) from stav_ledger",
+                                        "outage") == [["82", "82"]], timeout=5)
     finally:
         n.stop()
 
