@@ -7,6 +7,9 @@ Scenarios (all against the same `stav-mock-upstream`, on this machine):
   passthrough  wrk -> gateway, OpenAI chat completions, explicit model -> mock
   translate    wrk -> gateway, Anthropic /v1/messages translated to Chat Completions -> mock
   auto         wrk -> gateway, model "auto" (classification + policy) -> mock
+  ledger       the passthrough scenario on a second gateway with the request ledger on (journal,
+               and shipping to a PostgreSQL started here when its binaries are installed): the
+               ledger's cost per request, and whether shipping keeps up (lag, drain time)
 
 For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
 proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
@@ -42,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from stavkeys import make_key, record  # noqa: E402
+import pg  # noqa: E402
 
 KEY = make_key("benchkey0001", "LoadBenchmarkKeyNotForProduction")
 PACED_KEY = make_key("benchpaced01", "LoadBenchmarkKeyNotForProduction")
@@ -223,7 +227,7 @@ def main():
         procs.append(bare)
         (tmp / "keys.toml").write_text(record("benchkey0001", "bench", KEY)
                                        + record("benchpaced01", "bench-paced", PACED_KEY))
-        config = lambda listen, admin: f"""
+        config = lambda listen, admin, ledger="": f"""
 [server]
 listen = "127.0.0.1:{listen}"
 admin_listen = "127.0.0.1:{admin}"
@@ -263,11 +267,34 @@ router = {{ default = "m", rules = [{{ when = {{ code = true }}, model = "m" }}]
 [[teams]]
 name = "bench-paced"
 router = {{ default = "m-slow" }}
+{ledger}
 """
         (tmp / "stav.toml").write_text(config(gw_port, admin_port))
         gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
         procs.append(gw)
-        for p in (mock_port, slow_port, idle_port, bare_port, gw_port):
+        # The same gateway with the ledger on, shipping to a PostgreSQL of its own when possible.
+        postgres = None
+        if pg.available():
+            postgres = pg.Postgres(free_port())
+            postgres.init()
+            postgres.start()
+            postgres.wait_up()
+        ledger_port, ledger_admin = free_port(), free_port()
+        ship = f'postgres_url = "{postgres.url()}"' if postgres else ""
+        (tmp / "ledger.toml").write_text(config(ledger_port, ledger_admin,
+                                                f'[ledger]\ndir = "ledger"\n{ship}\n'))
+        gwl = start([bins / "stav-gateway", "--config", str(tmp / "ledger.toml")],
+                    env=dict(os.environ, RUST_LOG="error"))
+        procs.append(gwl)
+        lag_max = 0.0
+
+        def lag():
+            import urllib.request
+            text = urllib.request.urlopen(f"http://127.0.0.1:{ledger_admin}/metrics").read().decode()
+            get = lambda name: sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " "))
+            return get("stav_ledger_lag_records"), get("stav_ledger_shipped_total"), get("stav_ledger_dropped_total")
+
+        for p in (mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port):
             wait_port(p)
         time.sleep(0.5)
         rest = {"gateway": rss_kib(gw.pid), "bare": rss_kib(bare.pid)}
@@ -281,6 +308,7 @@ router = {{ default = "m-slow" }}
             ("translate", gw_port, "/v1/messages", {**chat, "max_tokens": 64},
              {**auth, "anthropic-version": "2023-06-01"}, gw.pid),
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
+            ("ledger", ledger_port, "/v1/chat/completions", chat, auth, gwl.pid),
         ]
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
@@ -296,6 +324,8 @@ router = {{ default = "m-slow" }}
                 cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
                 samples[name].append({"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
                                       "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]})
+                if name == "ledger" and postgres:
+                    lag_max = max(lag_max, lag()[0])
                 print(f"  round {rnd + 1} {name}: {r32[0]:.0f} req/s"
                       + (f", {cpu_us:.1f} us/req" if cpu_us else ""), file=sys.stderr)
         per_round = {name: [{"rps_vs_bare": round(s["rps_32"] / b["rps_32"], 3),
@@ -304,6 +334,21 @@ router = {{ default = "m-slow" }}
                             for s, b in zip(samples[name], samples["bare"])] for name in samples}
         rows = {name: {k: statistics.median(x[k] for x in runs) if runs[0][k] is not None else None
                        for k in runs[0]} for name, runs in samples.items()}
+        # The ledger's own cost: the ledger gateway against the same pass-through without it,
+        # within each round.
+        ledger_overhead = statistics.median(l["cpu_us_per_req"] / p["cpu_us_per_req"] - 1
+                                            for l, p in zip(samples["ledger"], samples["passthrough"]))
+        drained_s, shipped, dropped = None, 0.0, lag()[2]
+        if postgres:
+            t0 = time.time()
+            while lag()[0] > 0 and time.time() - t0 < 60:
+                time.sleep(0.05)
+            drained_s = time.time() - t0
+            shipped = lag()[1]
+        ledger = {"cpu_overhead": round(ledger_overhead, 4), "shipping": bool(postgres),
+                  "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
+                  "dropped_records": dropped,
+                  "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"]}
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
@@ -312,6 +357,7 @@ router = {{ default = "m-slow" }}
         rows["direct"]["ttft_ms"] = ttft(slow_port, "/v1/chat/completions", stream, {})
         rows["bare"]["ttft_ms"] = ttft(sb, "/v1/chat/completions", stream, {})
         rows["passthrough"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", stream, auth)
+        rows["ledger"]["ttft_ms"] = ttft(ledger_port, "/v1/chat/completions", stream, auth)
         rows["translate"]["ttft_ms"] = ttft(gw_port, "/v1/messages", {**stream, "max_tokens": 64},
                                             {**auth, "anthropic-version": "2023-06-01"})
         # auto for a team whose router picks the paced model
@@ -354,6 +400,11 @@ router = {{ default = "m-slow" }}
             ir.update(instructions_per_request(
                 [bins / "stav-gateway", "--config", tmp / "cg.toml"], cg_gw,
                 [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw"))
+            cgl_gw, cgl_admin = free_port(), free_port()
+            (tmp / "cgl.toml").write_text(config(cgl_gw, cgl_admin, '[ledger]\ndir = "ledger-cg"\n'))
+            ir.update(instructions_per_request(
+                [bins / "stav-gateway", "--config", tmp / "cgl.toml"], cgl_gw,
+                [("ledger", *by_name["ledger"])], a.callgrind, tmp / "cg-gwl"))
             for name, count in ir.items():
                 rows[name]["instructions_per_req"] = round(count)
                 rows[name]["instructions_vs_bare"] = round(count / ir["bare"], 3)
@@ -372,7 +423,7 @@ router = {{ default = "m-slow" }}
                 "rounds": per_round[name],
             })
         result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "rounds": a.rounds, "chunks": a.chunks,
-                  "scenarios": table, "memory": memory}
+                  "scenarios": table, "memory": memory, "ledger": ledger}
         Path(a.out).write_text(json.dumps(result, indent=2))
 
         cols = ["scenario", "rps_32", "rps_vs_bare", "p50_1_ms", "p99_1_ms", "added_p99_1_ms", "p99_32_ms",
@@ -381,6 +432,11 @@ router = {{ default = "m-slow" }}
         for row in table:
             print(" | ".join("-" if row.get(c) is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
                              for c in cols))
+        print(f"ledger: {ledger_overhead * 100:+.1f}% CPU per request against the same pass-through; "
+              + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
+                 f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
+                 if postgres else "no PostgreSQL installed: journal only")
+              + f"; dropped {dropped:.0f}")
         print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
         for k, v in memory.items():
             if k.startswith("idle_"):
@@ -395,6 +451,8 @@ router = {{ default = "m-slow" }}
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if "postgres" in locals() and postgres:
+            postgres.remove()
 
 
 if __name__ == "__main__":
