@@ -48,6 +48,10 @@ from stavkeys import make_key, record  # noqa: E402
 import pg  # noqa: E402
 
 KEY = make_key("benchkey0001", "LoadBenchmarkKeyNotForProduction")
+# The gateway as shipped: its default logging (the access log on), and a provider credential, so
+# every answer passes the credential scrubber as in production.
+GATEWAY_ENV = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+GATEWAY_ENV["STAV_BENCH_UPSTREAM_KEY"] = "sk-bench-upstream-credential-0123456789"
 PACED_KEY = make_key("benchpaced01", "LoadBenchmarkKeyNotForProduction")
 TICK = os.sysconf("SC_CLK_TCK")
 PROMPT = "In one sentence, what is EU sovereignty for AI?"
@@ -127,7 +131,7 @@ def instructions_per_request(args, port, scenarios, n, out_prefix):
     time, the count does not move with the machine's load (the kernel's share is not in it)."""
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_prefix}",
                              *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, RUST_LOG="error"))
+                            env=GATEWAY_ENV)
     try:
         wait_port(port, timeout=120)
         result = {}
@@ -207,6 +211,8 @@ def main():
     ap.add_argument("--idle", default="1000,10000")
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--bin-dir", default=str(REL), help="where the binaries are (the tests use debug ones)")
+    ap.add_argument("--no-log-off", action="store_true",
+                    help="skip the row of a gateway with its access log off (binaries older than the option)")
     a = ap.parse_args()
     bins = Path(a.bin_dir)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -227,13 +233,14 @@ def main():
         procs.append(bare)
         (tmp / "keys.toml").write_text(record("benchkey0001", "bench", KEY)
                                        + record("benchpaced01", "bench-paced", PACED_KEY))
-        config = lambda listen, admin, ledger="": f"""
+        config = lambda listen, admin, extra_server="", ledger="": f"""
 [server]
 listen = "127.0.0.1:{listen}"
 admin_listen = "127.0.0.1:{admin}"
 threads = 2
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
+{extra_server}
 [store]
 kind = "file"
 path = "keys.toml"
@@ -241,6 +248,7 @@ path = "keys.toml"
 name = "mock"
 api = "openai"
 base_url = "http://127.0.0.1:{mock_port}/v1"
+api_key_env = "STAV_BENCH_UPSTREAM_KEY"
 [[providers]]
 name = "slow"
 api = "openai"
@@ -270,7 +278,7 @@ router = {{ default = "m-slow" }}
 {ledger}
 """
         (tmp / "stav.toml").write_text(config(gw_port, admin_port))
-        gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
+        gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=GATEWAY_ENV)
         procs.append(gw)
         # The same gateway with the ledger on, shipping to a PostgreSQL of its own when possible.
         postgres = None
@@ -284,7 +292,7 @@ router = {{ default = "m-slow" }}
         (tmp / "ledger.toml").write_text(config(ledger_port, ledger_admin,
                                                 f'[ledger]\ndir = "ledger"\n{ship}\n'))
         gwl = start([bins / "stav-gateway", "--config", str(tmp / "ledger.toml")],
-                    env=dict(os.environ, RUST_LOG="error"))
+                    env=GATEWAY_ENV)
         procs.append(gwl)
         lag_max = 0.0
 
@@ -294,7 +302,14 @@ router = {{ default = "m-slow" }}
             get = lambda name: sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " "))
             return get("stav_ledger_lag_records"), get("stav_ledger_shipped_total"), get("stav_ledger_dropped_total")
 
-        for p in (mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port):
+        ports = [mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port]
+        if not a.no_log_off:
+            off_port, off_admin = free_port(), free_port()
+            (tmp / "off.toml").write_text(config(off_port, off_admin, 'access_log = "off"'))
+            gw_off = start([bins / "stav-gateway", "--config", str(tmp / "off.toml")], env=GATEWAY_ENV)
+            procs.append(gw_off)
+            ports.append(off_port)
+        for p in ports:
             wait_port(p)
         time.sleep(0.5)
         rest = {"gateway": rss_kib(gw.pid), "bare": rss_kib(bare.pid)}
@@ -310,6 +325,8 @@ router = {{ default = "m-slow" }}
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
             ("ledger", ledger_port, "/v1/chat/completions", chat, auth, gwl.pid),
         ]
+        if not a.no_log_off:
+            scenarios.append(("passthrough_log_off", off_port, "/v1/chat/completions", chat, auth, gw_off.pid))
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
         samples = {name: [] for name, *_ in scenarios}
@@ -363,6 +380,8 @@ router = {{ default = "m-slow" }}
         # auto for a team whose router picks the paced model
         rows["auto"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", {**stream, "model": "auto"},
                                        {"Authorization": f"Bearer {PACED_KEY}"})
+        if "passthrough_log_off" in rows:
+            rows["passthrough_log_off"]["ttft_ms"] = None
 
         memory = {"rest_kib": rest}
         idle = {**stream, "model": "m-idle"}
@@ -373,7 +392,7 @@ router = {{ default = "m-slow" }}
             (tmp / f"idle{n}.toml").write_text(config(ig, ia))
             fresh = [start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{ib}", f"127.0.0.1:{idle_port}", "2"]),
                      start([bins / "stav-gateway", "--config", str(tmp / f"idle{n}.toml")],
-                           env=dict(os.environ, RUST_LOG="error"))]
+                           env=GATEWAY_ENV)]
             procs.extend(fresh)
             wait_port(ib)
             wait_port(ig)

@@ -20,7 +20,10 @@ It records every request (path, headers, exact body bytes) and answers as the re
                     JSON is broken), huge-event (one 10 MB content event), drip (the whole stream
                     one byte per write), slow-stream[-N] (N, default 200,
                     events 50 ms apart), ignore-body (answers
-                    before reading the request body, then closes)
+                    before reading the request body, then closes), leak-escaped (a 400 whose body
+                    quotes the upstream key JSON-escaped and percent-encoded), leak-stream (a 200
+                    stream whose error event quotes the key); and x-script-echo: 1 echoes the
+                    credential it received in an `x-echo-auth` answer header
 
 A second argument sets the behaviour for requests without `x-script` (a faulty deployment for
 failover tests). A request whose answer could not be written to the end is recorded with
@@ -59,12 +62,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def echo_headers(self):
+        """An upstream that echoes the credential it got (x-script-echo)."""
+        if not self.headers.get("x-script-echo"):
+            return
+        got = self.headers.get("authorization") or self.headers.get("x-api-key") or ""
+        self.send_header("x-echo-auth", got)
+        self.send_header("x-echo-basic", base64.b64encode(f"api:{UPSTREAM_KEY}".encode()).decode())
+
     def _send(self, status, body, content_type="application/json", headers=()):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "upstream-req-1")
+        self.echo_headers()
         for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
@@ -113,6 +125,29 @@ class Handler(BaseHTTPRequestHandler):
             extra = (("retry-after", "1"),) if code in (429, 529) else ()
             return self._send(code, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}",
                                                "type": "upstream_error", "code": str(code)}}, headers=extra)
+        if script == "leak-escaped":
+            escaped = UPSTREAM_KEY.replace("-", "\\u002d")
+            percent = "".join(f"%{b:02X}" for b in UPSTREAM_KEY.encode())
+            body = ('{"error": {"message": "key ' + escaped + ' (url ' + percent + ')", "type": "invalid_request_error"},'
+                    ' "type": "error"}').encode()
+            return self._send(400, body)
+        if script == "leak-stream":
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.echo_headers()
+            self.end_headers()
+            if self.path.startswith("/v1/messages"):
+                events = ['event: error\ndata: {"type": "error", "error": {"type": "api_error", "message": "bad key '
+                          + UPSTREAM_KEY + '"}}\n\n']
+            else:
+                events = ['data: {"error": {"message": "bad key ' + UPSTREAM_KEY + '"}}\n\n']
+            for ev in events:
+                data = ev.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         if script.startswith("sleep-"):
             time.sleep(int(script.split("-", 1)[1]) / 1000)
         req = json.loads(raw)
@@ -199,6 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         for k, v in self.ANTHROPIC_HEADERS:
             self.send_header(k, v)
+        self.echo_headers()
         self.end_headers()
         for data in events:
             for part in (data[:11], data[11:]):
@@ -290,6 +326,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
+        self.echo_headers()
         self.end_headers()
         if script == "drip":
             for b in "".join(events).encode():

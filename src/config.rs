@@ -166,6 +166,9 @@ struct RawTeam {
     /// Sensitive prompts may leave `sovereign` (an explicit, audited choice).
     #[serde(default)]
     sensitive_opt_out: bool,
+    /// What binary media (images, PDFs, audio) the scan cannot read mean for the cap.
+    #[serde(default)]
+    unscannable: Unscannable,
     #[serde(default)]
     router: Option<RouterPolicy>,
     /// Requests per minute for the whole team, across its keys (and nodes, with Redis).
@@ -200,6 +203,10 @@ struct RawServer {
     max_header_bytes: usize,
     read_buffer_bytes: usize,
     body_read_timeout_ms: u64,
+    header_read_timeout_ms: u64,
+    max_pending_headers: usize,
+    /// `stderr` (default), `off`, or a file path (relative to the configuration file).
+    access_log: String,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -221,6 +228,9 @@ impl Default for RawServer {
             max_header_bytes: 32 * 1024,
             read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
             body_read_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            max_pending_headers: 2048,
+            access_log: "stderr".into(),
             tls_cert: None,
             tls_key: None,
         }
@@ -275,6 +285,10 @@ struct RawProvider {
     idle_timeout_ms: Option<u64>,
     #[serde(default)]
     total_timeout_ms: Option<u64>,
+    /// Client request headers this provider also receives, beyond what its API needs (exact
+    /// names, or a prefix ending in `*`). Everything else stays at the gateway.
+    #[serde(default)]
+    forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +335,12 @@ pub struct ServerSettings {
     pub read_buffer_bytes: usize,
     /// Longest pause while the client sends its body; then 408.
     pub body_read_timeout: Duration,
+    /// A request's header must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// Connections waiting for a header at once; more are closed on arrival.
+    pub max_pending_headers: usize,
+    /// Where the access log goes.
+    pub access_log: crate::access_log::Sink,
     /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -364,6 +384,8 @@ pub struct Provider {
     /// Environment variable holding the upstream credential; read at start-up, never logged.
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
+    /// Extra client headers forwarded to this provider (lower-case; a trailing `*` is a prefix).
+    pub forward_headers: Vec<String>,
 }
 
 /// How long the gateway waits on a provider. Pingora bounds each read with one timeout, so the
@@ -458,11 +480,22 @@ pub struct Team {
     pub name: String,
     pub max_tier: Tier,
     pub sensitive_opt_out: bool,
+    pub unscannable: Unscannable,
     pub router: Option<RouterPolicy>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     /// Tokens per calendar month (UTC), all keys together; 429 `insufficient_quota` past it.
     pub budget_tokens_month: Option<u64>,
+}
+
+/// A team's reading of binary media no text detector can read: images, PDFs and audio are
+/// forwarded as they are (`allow`, the default) or keep the request `sovereign`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unscannable {
+    #[default]
+    Allow,
+    Sovereign,
 }
 
 impl Team {
@@ -472,6 +505,7 @@ impl Team {
             name: name.to_string(),
             max_tier: Tier::GlobalCommercial,
             sensitive_opt_out: false,
+            unscannable: Unscannable::Allow,
             router: None,
             rpm: None,
             tpm: None,
@@ -678,6 +712,30 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
             30_000,
             "server.body_read_timeout_ms",
         )?),
+        header_read_timeout: Duration::from_millis(positive(
+            Some(raw.header_read_timeout_ms),
+            10_000,
+            "server.header_read_timeout_ms",
+        )?),
+        access_log: match raw.access_log.as_str() {
+            "stderr" => crate::access_log::Sink::Stderr,
+            "off" => crate::access_log::Sink::Off,
+            "" => {
+                return Err(ConfigError::new(
+                    "server.access_log",
+                    "must be stderr, off, or a file path",
+                ))
+            }
+            path => crate::access_log::Sink::File(base_dir.join(path)),
+        },
+        max_pending_headers: if raw.max_pending_headers == 0 {
+            return Err(ConfigError::new(
+                "server.max_pending_headers",
+                "must be at least 1",
+            ));
+        } else {
+            raw.max_pending_headers
+        },
     })
 }
 
@@ -783,11 +841,33 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
                 return Err(ConfigError::new(field("api_key_env"), "must not be empty"));
             }
         }
+        let mut forward_headers = Vec::with_capacity(p.forward_headers.len());
+        for (j, h) in p.forward_headers.iter().enumerate() {
+            let name = h.to_ascii_lowercase();
+            let bare = name.strip_suffix('*').unwrap_or(&name);
+            if bare.is_empty() || http::HeaderName::from_bytes(bare.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} is not a header name (or a prefix ending in *)"),
+                ));
+            }
+            if crate::bridge::provider::NEVER_FORWARDED
+                .iter()
+                .any(|n| n.starts_with(bare) || bare.starts_with(n))
+            {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} would forward credentials or hop-by-hop headers"),
+                ));
+            }
+            forward_headers.push(name);
+        }
         out.push(Provider {
             name: p.name,
             api,
             base,
             api_key_env: p.api_key_env,
+            forward_headers,
             timeouts: Timeouts {
                 connect: Duration::from_millis(positive(
                     p.connect_timeout_ms,
@@ -876,6 +956,7 @@ fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>,
             name: t.name,
             max_tier,
             sensitive_opt_out: t.sensitive_opt_out,
+            unscannable: t.unscannable,
             router: t.router,
             rpm: t.rpm,
             tpm: t.tpm,

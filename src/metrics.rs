@@ -204,6 +204,31 @@ pub static UPSTREAM_CONNECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static PENDING_HEADERS: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_pending_header_connections",
+        "Client connections waiting for a request header to complete"
+    )
+    .expect("metric registers")
+});
+
+pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_connections_refused_total",
+        "Client connections closed before a request was read: too many pending headers, or a header past its deadline",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static ACCESS_LOG_DROPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_access_log_dropped_total",
+        "Access-log entries dropped because the writer fell behind or failed (requests never wait for it)"
+    )
+    .expect("metric registers")
+});
+
 pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "stav_responses_stored_total",
@@ -312,6 +337,11 @@ pub fn init() {
     Lazy::force(&LEDGER_LAG);
     Lazy::force(&LEDGER_SHIP_ERRORS);
     Lazy::force(&LEDGER_SHIPPED);
+    Lazy::force(&PENDING_HEADERS);
+    Lazy::force(&ACCESS_LOG_DROPPED);
+    for reason in ["pending_headers", "header_timeout"] {
+        CONNECTIONS_REFUSED.with_label_values(&[reason]);
+    }
     // Bounded label sets start at zero, so dashboards and alerts see the series before the
     // first event.
     for reason in ["scope", "model", "ip"] {

@@ -3,6 +3,7 @@
 use crate::admin::Admin;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::demo::DemoUpstream;
+use crate::listener::{GuardedApp, Limits};
 use crate::proxy::{Edge, Gateway};
 use crate::store::sync::{KeySync, Source};
 use crate::store::Store;
@@ -59,6 +60,8 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     let mut keys = std::mem::take(&mut cfg.keys);
     let upstreams = resolve_upstreams(&cfg)?;
     crate::metrics::init();
+    crate::access_log::init(cfg.server.access_log.clone())
+        .map_err(|e| ConfigError::new("server.access_log", e.to_string()))?;
     let opt = Opt {
         upgrade: mode.upgrade,
         daemon: mode.daemon,
@@ -118,11 +121,19 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
             path: std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone()),
         },
     ));
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Edge { live },
-        "stav gateway",
-    );
+    // Pingora's proxy behind a guard that bounds how long a request's header may take and how
+    // many connections may be waiting for one (`listener`).
+    let app = GuardedApp {
+        inner: Arc::new(pingora_proxy::http_proxy(
+            &server.configuration,
+            Edge { live },
+        )),
+        limits: Limits::new(
+            cfg.server.header_read_timeout,
+            cfg.server.max_pending_headers,
+        ),
+    };
+    let mut proxy = Service::new("stav gateway".to_string(), app);
     let buffers = L4BufferSettings::default().read(cfg.server.read_buffer_bytes);
     match &tls {
         None => proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(buffers)),
@@ -160,6 +171,9 @@ impl ConfigReload {
         let (old, new) = (&current.cfg.server, &cfg.server);
         if old.listen != new.listen || old.admin_listen != new.admin_listen || old.tls != new.tls {
             return Err("listeners and TLS files change only with an upgrade (-u)".into());
+        }
+        if old.access_log != new.access_log {
+            return Err("server.access_log changes only with an upgrade (-u)".into());
         }
         if cfg.store != current.cfg.store {
             return Err("[store] changes only with an upgrade (-u)".into());

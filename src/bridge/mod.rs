@@ -19,10 +19,11 @@ mod responses_openai;
 use crate::config::ProviderApi;
 use crate::contract::routes::ClientApi;
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, ErrorConvert, ErrorTap, Pass};
 use bytes::Bytes;
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::RequestHeader;
 use std::fmt;
 
 pub type PResult<T> = pingora_error::Result<T>;
@@ -36,8 +37,6 @@ pub struct Answer<'a> {
     pub request_id: &'a str,
     /// `routing_metadata`, serialized, when `model: "auto"` chose the model.
     pub routing: Option<&'a [u8]>,
-    /// The upstream credential, for error bodies that may quote it.
-    pub redact: Option<Bytes>,
 }
 
 pub trait Bridge: Send + Sync + fmt::Debug {
@@ -45,11 +44,17 @@ pub trait Bridge: Send + Sync + fmt::Debug {
     fn provider_api(&self) -> ProviderApi;
 
     /// The client's header for an upstream answer, and the tap its body goes through.
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>>;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>>;
 
     /// A Responses API answer to keep (`store`), given the response object the client got.
     fn keep(&self, _response: serde_json::Value) -> Option<Kept> {
         None
+    }
+
+    /// The client gets the upstream's answer as it came (Claude's verbatim path): the headers its
+    /// SDKs read pass too.
+    fn verbatim(&self) -> bool {
+        false
     }
 
     /// Header edits on the way up: by default, those of the provider's API.
@@ -57,8 +62,9 @@ pub trait Bridge: Send + Sync + fmt::Debug {
         &self,
         req: &mut RequestHeader,
         credential: Option<&http::HeaderValue>,
+        forward: &[String],
     ) -> PResult<()> {
-        provider::edit_upstream(self.provider_api(), req, credential)
+        provider::edit_upstream(self.provider_api(), req, credential, forward)
     }
 }
 
@@ -126,22 +132,24 @@ pub fn prepare(
 }
 
 /// Both SDK families read their own request-id header; set both.
-pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
-    resp.insert_header("x-request-id", request_id)?;
-    resp.insert_header("request-id", request_id)?;
+pub fn add_request_id(head: &mut ClientHead, request_id: &str) -> PResult<()> {
+    let v = http::HeaderValue::from_str(request_id)
+        .map_err(|_| pingora_error::Error::new(pingora_error::ErrorType::InternalError))?;
+    head.insert(headers::X_REQUEST_ID, v.clone());
+    head.insert(headers::REQUEST_ID, v);
     Ok(())
 }
 
-/// An answer that is not a success: an error body is held and scrubbed of the upstream
-/// credential (and converted, for translating bridges); anything else passes.
+/// An answer that is not a success: an error body is held whole (and converted into the
+/// client's contract, for translating bridges); anything else passes.
 pub fn not_success(
     a: &Answer,
-    resp: &mut ResponseHeader,
+    head: &mut ClientHead,
     convert: Option<ErrorConvert>,
 ) -> PResult<Box<dyn BodyTap>> {
     if a.status >= 400 || convert.is_some() {
-        crate::tap::rechunk(resp)?;
-        return Ok(Box::new(ErrorTap::new(a.redact.clone(), convert)));
+        head.rechunk();
+        return Ok(Box::new(ErrorTap::new(convert)));
     }
     Ok(Box::new(Pass))
 }

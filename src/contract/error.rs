@@ -42,7 +42,8 @@ pub enum ErrorKind {
 pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
-    pub param: Option<&'static str>,
+    /// The offending field: a name (`model`) or a JSON path (`$.messages[0].content`).
+    pub param: Option<std::borrow::Cow<'static, str>>,
     /// The sovereignty cap the request was refused under (`X-Stav-Max-Tier` on policy errors).
     pub cap: Option<crate::tier::Tier>,
     /// What set that cap (kinds only), for the request ledger.
@@ -72,8 +73,8 @@ impl GatewayError {
         self
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
         self
     }
 

@@ -32,6 +32,8 @@ pub struct Ctx {
     pub failure: Option<GatewayError>,
     /// What the answer's body goes through, chosen by the plan's bridge.
     pub tap: Option<Box<dyn BodyTap>>,
+    /// Then every byte passes this, so no provider credential reaches the client.
+    pub scrub: Option<crate::scrub::StreamScrubber>,
     pub upstream_status: Option<u16>,
     pub first_byte: Option<Instant>,
     pub usage: Option<Usage>,
@@ -72,6 +74,7 @@ impl Ctx {
             cap: None,
             failure: None,
             tap: None,
+            scrub: None,
             upstream_status: None,
             first_byte: None,
             usage: None,

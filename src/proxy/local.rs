@@ -50,13 +50,18 @@ pub async fn answer(
                 Err(_) => return send_error(session, ctx, &unavailable()).await,
             };
             ctx.cap = Some(stored.cap);
+            // Stored as the upstream answered: scrubbed of credentials on the way out, as a
+            // proxied answer is.
             if what == Local::GetResponse {
                 let body = serde_json::to_vec(&stored.response).expect("json serializes");
+                let body = gw.secrets.scrub(&body).into_owned();
                 return send_json(session, ctx, 200, body).await;
             }
             let query = session.req_header().uri.query().map(str::to_string);
             match responses::input_items_page(&stored.input, query.as_deref()) {
-                Ok(body) => send_json(session, ctx, 200, body).await,
+                Ok(body) => {
+                    send_json(session, ctx, 200, gw.secrets.scrub(&body).into_owned()).await
+                }
                 Err(e) => send_error(session, ctx, &e).await,
             }
         }

@@ -1,7 +1,8 @@
-//! The end of every request: metrics and one access-log line.
+//! The end of every request: metrics and one access-log entry.
 
 use super::ctx::Ctx;
 use super::Gateway;
+use crate::access_log::{bounded_path, Entry};
 use crate::metrics;
 use crate::store::responses::StoredResponse;
 use pingora_error::Error;
@@ -64,23 +65,26 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
 
     let req = session.req_header();
     let usage = ctx.usage.unwrap_or_default();
-    log::info!(
-        target: "access",
-        "{} {} {} {} model={} tier={} key={} upstream_status={} ms={} ttfb_ms={} tokens_in={} tokens_out={}{}",
-        ctx.request_id,
-        req.method,
-        req.uri.path(),
+    crate::access_log::global().record(Entry {
+        time: std::time::SystemTime::now(),
+        request_id: ctx.request_id.clone(),
+        method: req.method.as_str().to_string(),
+        path: bounded_path(req.uri.path()),
+        route,
         status,
-        model,
+        key: ctx.key.as_ref().map(|k| k.id.clone()),
+        team: ctx.key.as_ref().map(|k| k.team.clone()),
+        model: served.map(|_| model.to_string()),
         tier,
-        ctx.key.as_ref().map_or("-", |k| k.id.as_str()),
-        ctx.upstream_status.map_or("-".to_string(), |s| s.to_string()),
-        elapsed.as_millis(),
-        ctx.first_byte.map_or("-".to_string(), |t| t.duration_since(ctx.started).as_millis().to_string()),
-        usage.input_tokens,
-        usage.output_tokens,
-        e.map_or(String::new(), |e| format!(" error=\"{e}\"")),
-    );
+        upstream_status: ctx.upstream_status,
+        duration_ms: elapsed.as_millis() as u64,
+        ttfb_ms: ctx
+            .first_byte
+            .map(|t| t.duration_since(ctx.started).as_millis() as u64),
+        tokens_in: usage.input_tokens,
+        tokens_out: usage.output_tokens,
+        error: e.map(|e| e.to_string()),
+    });
 }
 
 /// What to correct a token reservation to: the reported usage; nothing when the request failed

@@ -13,6 +13,7 @@
 //! ```
 
 mod admission;
+pub use admission::header_max_tier;
 mod body;
 pub mod ctx;
 mod failover;
@@ -26,6 +27,7 @@ use crate::config::Config;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
 use crate::metrics;
+use crate::scrub::Secrets;
 use crate::store::Store;
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
@@ -52,6 +54,8 @@ pub struct Edge {
 pub struct Gateway {
     pub cfg: Arc<Config>,
     pub upstreams: Vec<Upstream>,
+    /// Every upstream credential in every form it could come back in.
+    pub secrets: Secrets,
     /// Keys snapshot and rate limiter, shared with the key sync service.
     pub store: Arc<Store>,
     /// Passive health of every deployment.
@@ -68,7 +72,13 @@ impl Gateway {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let secrets = Secrets::new(
+            upstreams
+                .iter()
+                .filter_map(|u| u.credential.as_ref().map(|c| c.as_bytes())),
+        );
         Self {
+            secrets,
             health: Health::new(&cfg.catalogue),
             cfg,
             upstreams,
@@ -88,8 +98,20 @@ impl Gateway {
 impl ProxyHttp for Edge {
     type CTX = Ctx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {
+        // None: Pingora's default adds a disabled compression module, which still costs every
+        // request an allocation and a boxed filter call per body read.
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx::new(self.live.load_full())
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> PResult<()> {
+        // Requests a client pipelines on one connection are answered in order (RFC 9112
+        // §9.3.2), rather than the connection closing after the first with the rest unanswered.
+        session.as_downstream_mut().set_pipelining_enabled(true);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
@@ -136,14 +158,11 @@ impl ProxyHttp for Edge {
             http::Uri::try_from(plan.active.path.as_str())
                 .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
         );
-        // The client's credential never leaves the gateway.
-        req.remove_header("authorization");
-        req.remove_header("x-api-key");
-        req.remove_header("expect");
-        // The taps read the body: keep it uncompressed.
-        req.remove_header("accept-encoding");
-        req.remove_header("transfer-encoding");
-        plan.bridge.edit_upstream(req, up.credential.as_ref())?;
+        // An allowlist: the client's credentials, cookies, account and forwarding headers stay
+        // here; `accept-encoding` too (the taps read the body uncompressed).
+        let provider = gw.cfg.provider(plan.active.provider);
+        plan.bridge
+            .edit_upstream(req, up.credential.as_ref(), &provider.forward_headers)?;
         req.insert_header("host", up.authority.as_str())?;
         req.insert_header("content-length", plan.active.body.len().to_string())?;
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
@@ -305,7 +324,12 @@ impl ProxyHttp for Edge {
                         Some(tap) => tap.fail(&err, &env),
                         None => Bytes::from(err.sse_event(ctx.contract, &ctx.request_id)),
                     };
-                    let _ = session.write_response_body(Some(event), true).await;
+                    // The event may quote the upstream; whatever the scrubber held goes first.
+                    let event = match ctx.scrub.as_mut() {
+                        Some(s) => s.process(Some(event), true),
+                        None => Some(event),
+                    };
+                    let _ = session.write_response_body(event, true).await;
                 }
                 code
             }

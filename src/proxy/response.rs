@@ -4,17 +4,21 @@
 use super::ctx::Ctx;
 use super::respond::PResult;
 use super::Gateway;
-use crate::bridge::Answer;
+use crate::bridge::{provider, Answer};
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::metrics;
 use crate::plan::Plan;
+use crate::scrub::Secrets;
 use crate::tap::{BodyTap, TapEnv};
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
 
-/// The upstream's own header, before the client sees anything.
+/// The upstream's own header, before the client sees anything: the upstream's refusal of our
+/// credential becomes our 502.
 pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
@@ -45,19 +49,9 @@ pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) ->
     Ok(())
 }
 
-fn is_sse(resp: &ResponseHeader) -> bool {
-    resp.headers
-        .get(http::header::CONTENT_TYPE)
+fn is_sse(head: &ClientHead) -> bool {
+    head.get(&headers::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
-}
-
-/// The key inside a credential header value (`Bearer <key>` or the bare key).
-fn secret_of(value: &[u8]) -> &[u8] {
-    if value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer ") {
-        &value[7..]
-    } else {
-        value
-    }
 }
 
 /// What every proxied answer carries, whatever the bridge: the tier that served it, the cap,
@@ -65,58 +59,64 @@ fn secret_of(value: &[u8]) -> &[u8] {
 fn gateway_headers(
     plan: &Plan,
     rate_headers: &[(&'static str, String)],
-    resp: &mut ResponseHeader,
+    head: &mut ClientHead,
 ) -> PResult<()> {
-    resp.insert_header("x-stav-sovereignty-tier", plan.active.tier.as_str())?;
-    resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
+    let tier = |t: crate::tier::Tier| HeaderValue::from_static(t.as_str());
+    head.insert(headers::X_STAV_SOVEREIGNTY_TIER, tier(plan.active.tier));
+    head.insert(headers::X_STAV_MAX_TIER, tier(plan.cap));
     for (name, value) in rate_headers {
-        resp.insert_header(*name, value.as_str())?;
+        head.insert_str(HeaderName::from_static(name), value)?;
     }
     if let Some(r) = &plan.routing {
-        resp.insert_header("x-stav-selected-model", r.selected_model.as_str())?;
+        head.insert_str(headers::X_STAV_SELECTED_MODEL, &r.selected_model)?;
         // Header values are ASCII.
-        resp.insert_header("x-stav-routing-reason", r.reason.replace('→', "->"))?;
+        head.insert_str(headers::X_STAV_ROUTING_REASON, &r.reason.replace('→', "->"))?;
     }
-    if let Some(up) = resp.headers.get("x-request-id").cloned() {
-        resp.insert_header("x-upstream-request-id", up)?;
+    if let Some(up) = head.get(&headers::X_REQUEST_ID).cloned() {
+        head.insert(headers::X_UPSTREAM_REQUEST_ID, up);
     }
     Ok(())
 }
 
 /// The client's header for an upstream answer, and the tap its body goes through. Pure: the
-/// plan, the request's id and rate headers, and the upstream credential (scrubbed from error
-/// bodies, which may quote it — OpenAI's 401 text does).
+/// plan, the request's id and rate headers, and the credentials the answer's headers may not
+/// carry.
 pub fn client_answer(
     plan: &Plan,
     request_id: &str,
     rate_headers: &[(&'static str, String)],
-    credential: Option<&http::HeaderValue>,
+    secrets: &Secrets,
     resp: &mut ResponseHeader,
 ) -> PResult<Box<dyn BodyTap>> {
-    gateway_headers(plan, rate_headers, resp)?;
-    let status = resp.status.as_u16();
+    let mut head = ClientHead::take(resp)?;
+    provider::retain_answer_headers(&mut head.parts.headers, plan.bridge.verbatim(), secrets);
+    gateway_headers(plan, rate_headers, &mut head)?;
+    let status = head.status();
     let routing = plan
         .routing
         .as_ref()
         .map(|r| serde_json::to_vec(&r.metadata).expect("json serializes"));
     let answer = Answer {
         status,
-        sse: is_sse(resp),
+        sse: is_sse(&head),
         request_id,
         routing: routing.as_deref(),
-        redact: (status >= 400)
-            .then(|| credential.map(|c| Bytes::copy_from_slice(secret_of(c.as_bytes()))))
-            .flatten(),
     };
-    plan.bridge.answer(&answer, resp)
+    let tap = plan.bridge.answer(&answer, &mut head);
+    head.put(resp);
+    tap
 }
 
 pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
-    let credential = gw.upstreams[plan.active.provider].credential.as_ref();
-    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, credential, resp)?;
+    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, &gw.secrets, resp)?;
     ctx.stream_open = tap.streaming();
     ctx.tap = Some(tap);
+    if !gw.secrets.is_empty() {
+        // Whatever the tap makes of the body, the client gets it through the scrubber: a
+        // credential the upstream quotes (escaped or not, in an error or a stream) never leaves.
+        ctx.scrub = Some(gw.secrets.stream());
+    }
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS
             .with_label_values(&[ctx.route_label()])
@@ -138,6 +138,9 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> 
         request_id: &ctx.request_id,
     };
     *body = tap.on_body(body.take(), end_of_stream, &env);
+    if let Some(s) = ctx.scrub.as_mut() {
+        *body = s.process(body.take(), end_of_stream);
+    }
     if let Some(b) = body.as_deref() {
         ctx.sent_bytes += b.len() as u64;
         if ctx.stream_open {
@@ -244,7 +247,7 @@ router = { default = "qwen3-32b" }
         );
         let rate = vec![("x-ratelimit-limit-requests", "60".to_string())];
         let mut h = upstream(200, "application/json", Some(2));
-        client_answer(&p, "req_1", &rate, None, &mut h).unwrap();
+        client_answer(&p, "req_1", &rate, &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-sovereignty-tier"), Some("sovereign"));
         assert_eq!(header(&h, "x-stav-max-tier"), Some("global-commercial"));
         assert_eq!(header(&h, "x-ratelimit-limit-requests"), Some("60"));
@@ -262,7 +265,7 @@ router = { default = "qwen3-32b" }
         );
         let body = br#"{"id":"c","choices":[]}"#;
         let mut h = upstream(200, "application/json", Some(body.len()));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-selected-model"), Some("qwen3-32b"));
         assert!(header(&h, "x-stav-routing-reason").unwrap().contains("->"));
         let out = run(tap.as_mut(), &[body], &OPENAI);
@@ -272,27 +275,20 @@ router = { default = "qwen3-32b" }
     }
 
     #[test]
-    fn upstream_errors_are_held_and_scrubbed_of_the_credential() {
+    fn upstream_errors_are_held_whole_and_successes_are_not() {
         let p = planned(
             ClientApi::ChatCompletions,
             r#"{"model":"qwen3-32b","messages":[]}"#,
         );
-        let cred = http::HeaderValue::from_static("Bearer sk-upstream-secret");
         let mut h = upstream(400, "application/json", Some(40));
-        let mut tap = client_answer(&p, "req_1", &[], Some(&cred), &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "transfer-encoding"), Some("chunked"));
-        let out = run(
-            tap.as_mut(),
-            &[
-                b"{\"error\":{\"message\":\"bad key sk-upstream-",
-                b"secret\"}}",
-            ],
-            &OPENAI,
-        );
-        assert_eq!(out, b"{\"error\":{\"message\":\"bad key [redacted]\"}}");
-        // A success is not held: the credential is not looked for.
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &OPENAI);
+        assert_eq!(first, None, "held");
+        let rest = tap.on_body(Some(Bytes::from_static(b"1}")), true, &OPENAI);
+        assert_eq!(rest.as_deref(), Some(&b"{\"error\":1}"[..]));
         let mut h = upstream(200, "application/json", None);
-        let mut tap = client_answer(&p, "req_1", &[], Some(&cred), &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         let first = tap.on_body(Some(Bytes::from_static(b"{\"a\"")), false, &OPENAI);
         assert_eq!(first.as_deref(), Some(&b"{\"a\""[..]));
     }
@@ -304,13 +300,13 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","stream":true,"messages":[]}"#,
         );
         let mut h = upstream(200, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(tap.streaming());
         let mut h = upstream(500, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(!tap.streaming());
         let mut h = upstream(200, "application/json", None);
-        let tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(
             !tap.streaming(),
             "a JSON answer to a stream request is not a stream"
@@ -325,7 +321,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(503, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(h.status.as_u16(), 529);
         let env = TapEnv {
             contract: Contract::Anthropic,
@@ -347,7 +343,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(429, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], None, &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         let out = run(
             tap.as_mut(),
             &[br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#],

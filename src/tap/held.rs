@@ -3,19 +3,12 @@
 
 use super::{BodyTap, TapEnv};
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::usage::{JsonTap, Usage};
 use bytes::Bytes;
 use pingora_core::protocols::http::v1::common::header_value_content_length;
-use pingora_http::ResponseHeader;
 
 const ROUTING_KEY: &str = "routing_metadata";
-
-/// The body will change length: chunk it.
-pub fn rechunk(resp: &mut ResponseHeader) -> pingora_error::Result<()> {
-    resp.remove_header("content-length");
-    resp.insert_header("transfer-encoding", "chunked")?;
-    Ok(())
-}
 
 /// A whole JSON answer passing through, its usage read at the end. With `routing`, it is held to
 /// its end to get `routing_metadata`; its length is then known in advance when the upstream's is,
@@ -31,18 +24,18 @@ impl JsonPass {
     pub fn new(
         usage_of: fn(&[u8]) -> Option<Usage>,
         routing: Option<Vec<u8>>,
-        resp: &mut ResponseHeader,
+        head: &mut ClientHead,
     ) -> pingora_error::Result<Self> {
         let tap = match &routing {
             None => JsonTap::default(),
             Some(r) => {
                 // Read as Pingora reads it for the body it will pass on.
-                match header_value_content_length(resp.headers.get(http::header::CONTENT_LENGTH)) {
+                match header_value_content_length(head.get(&headers::CONTENT_LENGTH)) {
                     Some(n) => {
                         let len = n + crate::inject::member_len(ROUTING_KEY, r);
-                        resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+                        head.insert(headers::CONTENT_LENGTH, len.into());
                     }
-                    None => rechunk(resp)?,
+                    None => head.rechunk(),
                 }
                 JsonTap::holding()
             }
@@ -154,19 +147,17 @@ impl BodyTap for JsonAnswer {
 /// Rewrites an upstream error body into the client's contract.
 pub type ErrorConvert = Box<dyn Fn(&[u8], &TapEnv) -> Vec<u8> + Send + Sync>;
 
-/// An upstream error body, held to its end so that the upstream credential can be taken out if
-/// the upstream quoted it, then (translating bridges) put in the client's contract.
+/// An upstream error body, held to its end (the scrubber then sees it whole) and, for
+/// translating bridges, put in the client's contract.
 pub struct ErrorTap {
     tap: JsonTap,
-    redact: Option<Bytes>,
     convert: Option<ErrorConvert>,
 }
 
 impl ErrorTap {
-    pub fn new(redact: Option<Bytes>, convert: Option<ErrorConvert>) -> Self {
+    pub fn new(convert: Option<ErrorConvert>) -> Self {
         Self {
             tap: JsonTap::holding(),
-            redact,
             convert,
         }
     }
@@ -181,32 +172,11 @@ impl BodyTap for ErrorTap {
             return None;
         }
         let whole = self.tap.body().unwrap_or_default();
-        let scrubbed = match &self.redact {
-            Some(secret) => Bytes::from(redacted(&whole, secret)),
-            None => whole,
-        };
         Some(match &self.convert {
-            Some(convert) => Bytes::from(convert(&scrubbed, env)),
-            None => scrubbed,
+            Some(convert) => Bytes::from(convert(&whole, env)),
+            None => whole,
         })
     }
-}
-
-/// `body` with every occurrence of `secret` replaced.
-pub fn redacted(body: &[u8], secret: &[u8]) -> Vec<u8> {
-    if secret.len() < 4 {
-        return body.to_vec();
-    }
-    let finder = memchr::memmem::Finder::new(secret);
-    let mut out = Vec::with_capacity(body.len());
-    let mut at = 0;
-    for hit in finder.find_iter(body) {
-        out.extend_from_slice(&body[at..hit]);
-        out.extend_from_slice(b"[redacted]");
-        at = hit + secret.len();
-    }
-    out.extend_from_slice(&body[at..]);
-    out
 }
 
 #[cfg(test)]
@@ -220,12 +190,12 @@ mod tests {
         request_id: "req_t",
     };
 
-    fn header(len: Option<usize>) -> ResponseHeader {
-        let mut h = ResponseHeader::build(200, None).unwrap();
+    fn header(len: Option<usize>) -> ClientHead {
+        let mut resp = pingora_http::ResponseHeader::build(200, None).unwrap();
         if let Some(n) = len {
-            h.insert_header("content-length", n.to_string()).unwrap();
+            resp.insert_header("content-length", n.to_string()).unwrap();
         }
-        h
+        ClientHead::take(&mut resp).unwrap()
     }
 
     #[test]
@@ -239,7 +209,7 @@ mod tests {
         assert_eq!(rest.as_deref(), Some(&body[10..]));
         assert_eq!(tap.usage().unwrap().output_tokens, 4);
         assert_eq!(
-            h.headers.get("content-length").unwrap(),
+            h.get(&headers::CONTENT_LENGTH).unwrap(),
             &body.len().to_string()
         );
     }
@@ -252,8 +222,7 @@ mod tests {
         let mut tap = JsonPass::new(crate::usage::openai_usage, Some(routing), &mut h).unwrap();
         let out = run(&mut tap, &[&body[..5], &body[5..]], &ENV);
         let announced: usize = h
-            .headers
-            .get("content-length")
+            .get(&headers::CONTENT_LENGTH)
             .unwrap()
             .to_str()
             .unwrap()
@@ -267,7 +236,7 @@ mod tests {
         // No upstream length: the answer is chunked instead.
         let mut h = header(None);
         JsonPass::new(crate::usage::openai_usage, Some(b"{}".to_vec()), &mut h).unwrap();
-        assert_eq!(h.headers.get("transfer-encoding").unwrap(), "chunked");
+        assert_eq!(h.get(&headers::TRANSFER_ENCODING).unwrap(), "chunked");
     }
 
     #[test]
@@ -290,23 +259,17 @@ mod tests {
     }
 
     #[test]
-    fn error_tap_scrubs_the_secret_before_converting() {
-        let secret = Bytes::from_static(b"sk-upstream-1234");
-        let mut tap = ErrorTap::new(Some(secret.clone()), None);
-        let out = run(
-            &mut tap,
-            &[b"{\"error\":\"bad key sk-upst", b"ream-1234\"}"],
-            &ENV,
-        );
-        assert_eq!(out, b"{\"error\":\"bad key [redacted]\"}");
+    fn error_tap_holds_the_body_and_converts_it_whole() {
+        let mut tap = ErrorTap::new(None);
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &ENV);
+        assert_eq!(first, None);
+        let out = tap.on_body(Some(Bytes::from_static(b"1}")), true, &ENV);
+        assert_eq!(out.as_deref(), Some(&b"{\"error\":1}"[..]));
 
-        let mut tap = ErrorTap::new(
-            Some(secret),
-            Some(Box::new(|b: &[u8], env: &TapEnv| {
-                format!("{}:{}", env.request_id, String::from_utf8_lossy(b)).into_bytes()
-            })),
-        );
-        let out = run(&mut tap, &[b"key=sk-upstream-1234"], &ENV);
-        assert_eq!(out, b"req_t:key=[redacted]");
+        let mut tap = ErrorTap::new(Some(Box::new(|b: &[u8], env: &TapEnv| {
+            format!("{}:{}", env.request_id, String::from_utf8_lossy(b)).into_bytes()
+        })));
+        let out = run(&mut tap, &[b"key=", b"x"], &ENV);
+        assert_eq!(out, b"req_t:key=x");
     }
 }

@@ -10,7 +10,7 @@ mod stream;
 #[cfg(test)]
 mod totals;
 
-pub use held::{rechunk, redacted, Convert, ErrorConvert, ErrorTap, JsonAnswer, JsonPass};
+pub use held::{Convert, ErrorConvert, ErrorTap, JsonAnswer, JsonPass};
 
 use crate::contract::{Contract, GatewayError};
 use crate::usage::Usage;

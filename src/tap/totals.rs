@@ -170,9 +170,9 @@ fn reported(api: ClientApi, model: &str, stream: bool, body: &str) -> Usage {
             sse: stream,
             request_id: "req_t",
             routing: None,
-            redact: None,
         };
-        let mut tap = p.bridge.answer(&a, &mut h).unwrap();
+        let mut head = crate::headers::ClientHead::take(&mut h).unwrap();
+        let mut tap = p.bridge.answer(&a, &mut head).unwrap();
         run(
             tap.as_mut(),
             &[&body.as_bytes()[..at], &body.as_bytes()[at..]],
