@@ -326,7 +326,7 @@ router = {{ default = "m-slow" }}
             ("ledger", ledger_port, "/v1/chat/completions", chat, auth, gwl.pid),
         ]
         if not a.no_log_off:
-            scenarios.append(("passthrough_log_off", off_port, "/v1/chat/completions", chat, auth, gw_off.pid))
+            scenarios.insert(3, ("passthrough_log_off", off_port, "/v1/chat/completions", chat, auth, gw_off.pid))
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
         samples = {name: [] for name, *_ in scenarios}

@@ -8,7 +8,7 @@
 pub struct Group {
     pub start: usize,
     pub end: usize,
-    pub digits: u16,
+    pub digits: u32,
 }
 
 impl Group {
@@ -30,10 +30,10 @@ fn is_sep(c: u8) -> bool {
 }
 const MAX_GAP: usize = 3;
 
-fn alnum_end(b: &[u8], mut i: usize) -> (usize, u16) {
+fn alnum_end(b: &[u8], mut i: usize) -> (usize, u32) {
     let mut d = 0;
     while i < b.len() && b[i].is_ascii_alphanumeric() {
-        d += b[i].is_ascii_digit() as u16;
+        d += b[i].is_ascii_digit() as u32;
         i += 1;
     }
     (i, d)

@@ -241,3 +241,13 @@ fn vendor_tokens_and_credentials() {
         assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
     }
 }
+
+/// A run of digits longer than any counter a group keeps (a pasted blob of numbers): counted, not
+/// overflowed, and not mistaken for an id or a card.
+#[test]
+fn a_very_long_digit_run_is_one_blob() {
+    let blob = "7".repeat(70_000);
+    assert!(scan_text(&blob).is_empty());
+    let v = serde_json::json!({"messages": [{"role": "user", "content": format!("{blob} 4111 1111 1111 1111")}]});
+    assert_eq!(body_kinds(&v.to_string()), vec!["card"]);
+}
