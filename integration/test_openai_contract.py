@@ -405,3 +405,22 @@ def test_completed_streams_end_cleanly_and_reuse_the_upstream_connection(gateway
     assert len(entries) >= 9
     assert not [e for e in entries if "error" in e], entries
     assert not [l for l in log if "ERROR" in l or "Prematurely" in l]
+
+
+def test_each_request_has_one_json_access_log_line(gateway, openai_client):
+    raw = openai_client.chat.completions.with_raw_response.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
+    rid = raw.headers["x-request-id"]
+    deadline = time.time() + 2
+    entry = None
+    while entry is None and time.time() < deadline:
+        for line in gateway.log().splitlines():
+            if line.startswith('{"time"') and f'"request_id":"{rid}"' in line:
+                entry = json.loads(line)
+        time.sleep(0.02)
+    assert entry is not None, "the entry is written (off the request path, so shortly after)"
+    assert entry["route"] == "chat_completions" and entry["method"] == "POST"
+    assert entry["path"] == "/v1/chat/completions" and entry["status"] == 200
+    assert (entry["key"], entry["team"], entry["model"], entry["tier"]) == ("itclient0001", "it", "chat-a", "sovereign")
+    assert (entry["tokens_in"], entry["tokens_out"]) == (11, 7)
+    assert entry["upstream_status"] == 200 and entry["duration_ms"] >= 0
+    assert "x" not in (entry.get("error") or ""), "no content"

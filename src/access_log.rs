@@ -8,7 +8,7 @@ use crate::metrics;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, SystemTime};
 
 /// Where the lines go (`[server] access_log`).
@@ -19,8 +19,14 @@ pub enum Sink {
     Off,
 }
 
-/// Entries waiting to be written before new ones are dropped.
-const QUEUE: usize = 65_536;
+/// Entries waiting to be written before new ones are dropped (the queue is allocated whole:
+/// a few hundred bytes each). At 10,000 requests/s it holds ten writer periods.
+const QUEUE: usize = 8192;
+
+/// How often the writer wakes to write what has queued. The writer polls rather than waits, so
+/// a request's hand-over never has to wake a sleeping thread (a futex call and a context switch
+/// per request, which cost more than the formatting).
+const PERIOD: Duration = Duration::from_millis(10);
 
 /// One request, as the log line shows it. Strings are the gateway's own (configured names,
 /// ids) or bounded (the path, cut at 256 bytes).
@@ -131,20 +137,37 @@ impl Write for StderrLines {
 
 fn writer(rx: Receiver<Entry>, mut out: Box<dyn Write + Send>) {
     let mut batch = Vec::with_capacity(64 << 10);
-    while let Ok(first) = rx.recv() {
-        line(&mut batch, &first);
-        // Whatever else is waiting goes out in the same write.
-        while batch.len() < (64 << 10) {
-            match rx.recv_timeout(Duration::ZERO) {
+    loop {
+        std::thread::sleep(PERIOD);
+        let mut gone = false;
+        loop {
+            match rx.try_recv() {
                 Ok(e) => line(&mut batch, &e),
-                Err(_) => break,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    gone = true;
+                    break;
+                }
+            }
+            if batch.len() >= 64 << 10 {
+                write(&mut out, &mut batch);
             }
         }
-        if out.write_all(&batch).and_then(|()| out.flush()).is_err() {
-            metrics::ACCESS_LOG_DROPPED.inc();
+        write(&mut out, &mut batch);
+        if gone {
+            return;
         }
-        batch.clear();
     }
+}
+
+fn write(out: &mut Box<dyn Write + Send>, batch: &mut Vec<u8>) {
+    if batch.is_empty() {
+        return;
+    }
+    if out.write_all(batch).and_then(|()| out.flush()).is_err() {
+        metrics::ACCESS_LOG_DROPPED.inc();
+    }
+    batch.clear();
 }
 
 fn line(batch: &mut Vec<u8>, e: &Entry) {

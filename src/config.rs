@@ -61,6 +61,9 @@ struct RawConfig {
     responses: RawResponses,
     #[serde(default)]
     telemetry: RawTelemetry,
+    /// The request ledger; off when the section is absent.
+    #[serde(default)]
+    ledger: Option<RawLedger>,
 }
 
 /// OpenTelemetry traces (`[telemetry]`): off unless `otlp_endpoint` is set.
@@ -87,6 +90,77 @@ impl Default for RawTelemetry {
             trust_client_trace: false,
         }
     }
+}
+
+/// `[ledger]`: the journal every request is recorded in, and where it is shipped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLedger {
+    /// The journal's directory, relative to this file.
+    dir: String,
+    /// Records are synced to disk in batches at least this often.
+    fsync_ms: u64,
+    /// Segment files are rotated past this size.
+    segment_bytes: u64,
+    /// Closed segments older than this many days are removed (once shipped).
+    retention_days: u64,
+    /// Ship records to PostgreSQL, e.g. `postgres://stav@10.0.0.7/stav`.
+    postgres_url: Option<String>,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            dir: "ledger".into(),
+            fsync_ms: 100,
+            segment_bytes: 64 << 20,
+            // Thirteen months: a year's invoices and the month before can still be re-derived.
+            retention_days: 400,
+            postgres_url: None,
+        }
+    }
+}
+
+fn validate_ledger(
+    raw: RawLedger,
+    base_dir: &Path,
+) -> Result<crate::ledger::LedgerSettings, ConfigError> {
+    if raw.dir.trim().is_empty() {
+        return Err(ConfigError::new("ledger.dir", "must not be empty"));
+    }
+    if raw.fsync_ms == 0 || raw.fsync_ms > 60_000 {
+        return Err(ConfigError::new(
+            "ledger.fsync_ms",
+            "must be between 1 and 60000",
+        ));
+    }
+    if raw.segment_bytes < 4096 {
+        return Err(ConfigError::new(
+            "ledger.segment_bytes",
+            "must be at least 4096",
+        ));
+    }
+    if raw.retention_days == 0 {
+        return Err(ConfigError::new(
+            "ledger.retention_days",
+            "must be at least 1",
+        ));
+    }
+    if let Some(url) = &raw.postgres_url {
+        url.parse::<tokio_postgres::Config>().map_err(|e| {
+            ConfigError::new(
+                "ledger.postgres_url",
+                format!("not a PostgreSQL connection string: {e}"),
+            )
+        })?;
+    }
+    Ok(crate::ledger::LedgerSettings {
+        dir: base_dir.join(raw.dir),
+        fsync: Duration::from_millis(raw.fsync_ms),
+        segment_bytes: raw.segment_bytes,
+        retention: Duration::from_secs(raw.retention_days * 86_400),
+        postgres_url: raw.postgres_url,
+    })
 }
 
 /// The Responses API's stored answers (`store`, `previous_response_id`, `GET /v1/responses/{id}`).
@@ -120,6 +194,9 @@ struct RawTeam {
     /// Sensitive prompts may leave `sovereign` (an explicit, audited choice).
     #[serde(default)]
     sensitive_opt_out: bool,
+    /// What binary media (images, PDFs, audio) the scan cannot read mean for the cap.
+    #[serde(default)]
+    unscannable: Unscannable,
     #[serde(default)]
     router: Option<RouterPolicy>,
     /// Requests per minute for the whole team, across its keys (and nodes, with Redis).
@@ -128,6 +205,9 @@ struct RawTeam {
     /// Tokens per minute for the whole team.
     #[serde(default)]
     tpm: Option<u64>,
+    /// Tokens per calendar month (UTC) for the whole team.
+    #[serde(default)]
+    budget_tokens_month: Option<u64>,
 }
 
 /// None: Pingora reads request headers 4 KiB and bodies up to 64 KiB at a time straight into
@@ -428,9 +508,22 @@ pub struct Team {
     pub name: String,
     pub max_tier: Tier,
     pub sensitive_opt_out: bool,
+    pub unscannable: Unscannable,
     pub router: Option<RouterPolicy>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    /// Tokens per calendar month (UTC), all keys together; 429 `insufficient_quota` past it.
+    pub budget_tokens_month: Option<u64>,
+}
+
+/// A team's reading of binary media no text detector can read: images, PDFs and audio are
+/// forwarded as they are (`allow`, the default) or keep the request `sovereign`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unscannable {
+    #[default]
+    Allow,
+    Sovereign,
 }
 
 impl Team {
@@ -440,9 +533,11 @@ impl Team {
             name: name.to_string(),
             max_tier: Tier::GlobalCommercial,
             sensitive_opt_out: false,
+            unscannable: Unscannable::Allow,
             router: None,
             rpm: None,
             tpm: None,
+            budget_tokens_month: None,
         }
     }
 }
@@ -582,6 +677,8 @@ pub struct Config {
     pub teams: Vec<Team>,
     pub responses: ResponsesSettings,
     pub telemetry: TelemetrySettings,
+    /// The request ledger (`[ledger]`); `None` when the section is absent.
+    pub ledger: Option<crate::ledger::LedgerSettings>,
 }
 
 impl Config {
@@ -607,6 +704,10 @@ impl Config {
         let teams = validate_teams(raw.teams, &catalogue)?;
         let responses = validate_responses(raw.responses)?;
         let telemetry = validate_telemetry(raw.telemetry)?;
+        let ledger = raw
+            .ledger
+            .map(|l| validate_ledger(l, base_dir))
+            .transpose()?;
 
         let store = validate_store(raw.store, base_dir)?;
         let keys = match &store.kind {
@@ -625,6 +726,7 @@ impl Config {
             teams,
             responses,
             telemetry,
+            ledger,
         })
     }
 
@@ -965,13 +1067,21 @@ fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>,
                 }
             }
         }
+        if t.budget_tokens_month == Some(0) {
+            return Err(ConfigError::new(
+                field("budget_tokens_month"),
+                "must be at least 1 (leave it out for no budget)",
+            ));
+        }
         out.push(Team {
             name: t.name,
             max_tier,
             sensitive_opt_out: t.sensitive_opt_out,
+            unscannable: t.unscannable,
             router: t.router,
             rpm: t.rpm,
             tpm: t.tpm,
+            budget_tokens_month: t.budget_tokens_month,
         });
     }
     Ok(out)
@@ -1325,6 +1435,46 @@ kind = "chat"
         assert_eq!(e.field, "teams[0].router.rules[0].when.domain");
         let e = load(&with_team("max_tier = \"eu\""), "team4").unwrap_err();
         assert_eq!(e.field, "teams[0].max_tier");
+    }
+
+    #[test]
+    fn ledger_settings_are_validated_and_name_the_field() {
+        assert!(
+            load(GOOD, "l0").unwrap().ledger.is_none(),
+            "off when absent"
+        );
+        let on = format!("{GOOD}\n[ledger]\n");
+        let l = load(&on, "l1").unwrap().ledger.unwrap();
+        assert_eq!(l.dir, tmpdir("l1").join("ledger"), "relative to the file");
+        assert_eq!(l.fsync, Duration::from_millis(100));
+        assert_eq!(l.retention, Duration::from_secs(400 * 86_400));
+        assert_eq!(l.postgres_url, None);
+        for (line, field) in [
+            ("fsync_ms = 0", "ledger.fsync_ms"),
+            ("segment_bytes = 10", "ledger.segment_bytes"),
+            ("retention_days = 0", "ledger.retention_days"),
+            ("postgres_url = \"postgres://a b:x\"", "ledger.postgres_url"),
+        ] {
+            let e = load(&format!("{on}{line}\n"), "l2").unwrap_err();
+            assert_eq!(e.field, field, "{line}: {e}");
+        }
+        let e = load(&format!("{on}fsync = 5\n"), "l3").unwrap_err();
+        assert!(
+            e.message.contains("fsync"),
+            "unknown fields are errors: {e}"
+        );
+        let pg = load(
+            &format!("{on}postgres_url = \"postgres://stav@127.0.0.1:5432/stav\"\n"),
+            "l4",
+        )
+        .unwrap();
+        assert!(pg.ledger.unwrap().postgres_url.is_some());
+        let e = load(
+            &format!("{GOOD}\n[[teams]]\nname = \"a\"\nbudget_tokens_month = 0\n"),
+            "l5",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "teams[0].budget_tokens_month");
     }
 
     #[test]

@@ -410,8 +410,9 @@ fn fuzz_header_paths_keep_their_promises() {
                 "round {round}: {n}: {value:?}"
             );
         }
-        retain_answer_headers(&mut resp, r.below(2) == 0, &secrets);
-        for (name, value) in resp.headers.iter() {
+        let mut head = crate::headers::ClientHead::take(&mut resp).unwrap();
+        retain_answer_headers(&mut head.parts.headers, r.below(2) == 0, &secrets);
+        for (name, value) in head.parts.headers.iter() {
             assert!(
                 !secrets.found_in(value.as_bytes()),
                 "round {round}: {name} kept a credential"

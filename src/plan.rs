@@ -5,11 +5,12 @@
 
 use crate::bridge::{self, Bridge, Crossing};
 use crate::catalogue::{ModelEntry, ModelKind};
-use crate::config::{Config, ProviderApi, Team};
+use crate::config::{Config, ProviderApi, Team, Unscannable};
 use crate::contract::{ErrorKind, GatewayError};
 use crate::policy::{effective_cap, Cap, CapInputs, CauseKind};
 use crate::request::{rewrite_openai_body, ClientRequest, RequestView};
-use crate::router::{self, pii::Entity, Signals};
+use crate::router::{self, Signals};
+use crate::sensitive::{self, BodyError, Entity, Findings, ScanOptions};
 use crate::tier::Tier;
 use bytes::Bytes;
 
@@ -201,25 +202,25 @@ pub fn assess<'c>(
     let needs_scan = base.tier > Tier::Sovereign
         && !caller.team.sensitive_opt_out
         && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
-    let mut conv = if auto || needs_scan {
-        router::conversation(req.json()?)
+    // One walk over the raw bytes on every route: duplicate keys, invalid UTF-8 and deep nesting
+    // are a 400; when the cap could still be above `sovereign` the same walk scans everything
+    // that is forwarded (every value, key and number, decoded payloads, the query string, and the
+    // stored turns of a continued conversation).
+    let findings = if needs_scan {
+        scan_forwarded(req)?
     } else {
-        router::Conversation::default()
+        sensitive::validate_body(req.body).map_err(body_error)?;
+        Findings::default()
     };
-    if needs_scan {
-        // A continued conversation is scanned whole: its stored turns are forwarded again.
-        for item in req.history.iter().flat_map(|h| &h.items) {
-            conv.add_forwarded(item);
-        }
-    }
-    let entities: Vec<Entity> = if needs_scan {
-        router::pii::scan(&conv.forwarded)
-    } else {
-        Vec::new()
-    };
+    let entities = findings.entities;
     // Only `auto` reads the routing signals; an explicit model needs just the scan.
-    let signals = auto.then(|| router::classify(&conv, &entities));
-    let cap = effective_cap(&CapInputs {
+    let signals = if auto {
+        let conv = router::conversation(req.json()?);
+        Some(router::classify(&conv, &entities))
+    } else {
+        None
+    };
+    let mut cap = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
@@ -227,6 +228,30 @@ pub fn assess<'c>(
         sensitive_opt_out: caller.team.sensitive_opt_out,
         conversation,
     });
+    // Text beyond the scan budget was not read: it counts as sensitive, never as clean. Binary
+    // media no text detector can read follow the team's policy.
+    let unread = if findings.budget_exceeded {
+        Some((
+            "request too large for the sensitivity scan",
+            CauseKind::ScanBudget,
+        ))
+    } else if findings.unscannable && caller.team.unscannable == Unscannable::Sovereign {
+        Some((
+            "binary media the sensitivity scan cannot read (team policy)",
+            CauseKind::Unscannable,
+        ))
+    } else {
+        None
+    };
+    if let Some((cause, kind)) = unread {
+        if cap.tier > Tier::Sovereign {
+            cap.causes.clear();
+            cap.kinds.clear();
+            cap.tier = Tier::Sovereign;
+        }
+        cap.causes.push(cause.to_string());
+        cap.kinds.push(kind);
+    }
     Ok(Assessment {
         explicit,
         cap,
@@ -366,6 +391,63 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
             Ok(Decision::Proxy(Box::new(plan.with_deployments(cfg)?)))
         }
     }
+}
+
+/// Scan every byte the request will forward: the body, the query string, and the stored turns a
+/// continued conversation sends again.
+fn scan_forwarded(req: &ClientRequest) -> Result<Findings, GatewayError> {
+    let opts = ScanOptions::default();
+    let mut f = sensitive::scan_body(req.body, &opts).map_err(body_error)?;
+    if let Some(q) = req.query {
+        f.entities.extend(sensitive::scan_text(&percent_decoded(q)));
+    }
+    if let Some(h) = &req.history {
+        // Stored turns were validated when they were kept; they are scanned as they go out.
+        let stored = serde_json::to_vec(&h.items).unwrap_or_default();
+        let g = sensitive::scan_body(&stored, &opts).map_err(body_error)?;
+        f.entities.extend(g.entities);
+        f.unscannable |= g.unscannable;
+        f.budget_exceeded |= g.budget_exceeded;
+    }
+    f.entities.sort();
+    f.entities.dedup();
+    Ok(f)
+}
+
+/// A body no route accepts: 400 naming the JSON path.
+fn body_error(e: BodyError) -> GatewayError {
+    let path = e.path().to_string();
+    GatewayError::new(ErrorKind::InvalidRequest, e.to_string()).with_param(path)
+}
+
+/// The query string as the upstream will read it (`%40` is `@`).
+fn percent_decoded(q: &str) -> String {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' => {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b'&' | b'=' => out.push(b'\n'),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The first deployment of the entry's model at or below `cap`.
@@ -656,7 +738,7 @@ kind = "embeddings"
         )
         .unwrap_err();
         assert_eq!((e.status(), e.kind), (403, ErrorKind::PermissionDenied));
-        assert_eq!(e.param, Some("model"));
+        assert_eq!(e.param.as_deref(), Some("model"));
     }
 
     #[test]
@@ -715,5 +797,86 @@ tier = "sovereign"
             (1, Tier::Sovereign)
         );
         assert_eq!(open.active.body, open.attempts[1].body);
+    }
+
+    // The scan wired into the plan: hidden places, the forwarded query string, the 400 for a body
+    // no route accepts, and the team's reading of binary media.
+    fn messages(body: &str, query: Option<&str>, team: &Team) -> Result<Decision, GatewayError> {
+        run(
+            &cfg(),
+            &caller(team),
+            ClientApi::Messages,
+            &Bytes::from(body.to_string()),
+            query,
+        )
+    }
+
+    #[test]
+    fn hidden_places_reach_the_cap() {
+        for body in [
+            r#"{"model":"claude-x","max_tokens":5,"metadata":{"user_id":"DE89 3704 0044 0532 0130 00"},"messages":[]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"data:my IBAN DE89 3704 0044 0532 0130 00"}]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"card_number":4111111111111111,"messages":[]}"#,
+        ] {
+            let e = messages(body, None, &team()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::SovereigntyViolation, "{body}");
+        }
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#,
+            Some("beta=true&email=anna.nowak%40gmail.com"),
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
+        assert!(e.message.contains("email") && !e.message.contains("anna"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_a_400_naming_the_path() {
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"DE89 3704 0044 0532 0130 00","content":"hi"}]}"#,
+            None,
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!((e.status(), e.kind), (400, ErrorKind::InvalidRequest));
+        assert_eq!(e.param.as_deref(), Some("$.messages[0].content"));
+        // Also where no scan runs (a sovereign model): one validation on every route.
+        let e = messages(
+            r#"{"model":"qwen3-32b","max_tokens":5,"x":1,"x":2,"messages":[]}"#,
+            None,
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("$.x"));
+    }
+
+    #[test]
+    fn claude_code_noreply_trailer_is_served() {
+        let body = serde_json::json!({"model": "claude-x", "max_tokens": 5,
+            "system": "When committing, end with Co-Authored-By: Claude <noreply@anthropic.com>",
+            "messages": [{"role": "user", "content": "commit the fix"}]});
+        assert!(messages(&body.to_string(), Some("beta=true"), &team()).is_ok());
+    }
+
+    #[test]
+    fn binary_media_follow_the_team_policy() {
+        let body = serde_json::json!({"model": "claude-x", "max_tokens": 5,
+            "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                 "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"}},
+                {"type": "text", "text": "what is this?"}]}]})
+        .to_string();
+        assert!(
+            messages(&body, None, &team()).is_ok(),
+            "allow is the default"
+        );
+        let strict = Team {
+            unscannable: Unscannable::Sovereign,
+            ..team()
+        };
+        let e = messages(&body, None, &strict).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
+        assert!(e.message.contains("binary media"), "{}", e.message);
     }
 }

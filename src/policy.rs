@@ -1,6 +1,6 @@
 //! Sovereignty policy: the effective tier cap of a request. Every source can only lower it.
 
-use crate::router::pii::Entity;
+use crate::sensitive::Entity;
 use crate::tier::Tier;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,10 @@ pub enum CauseKind {
     Header,
     Conversation,
     Sensitive(Entity),
+    /// More text than the scan reads: counted as sensitive.
+    ScanBudget,
+    /// Binary media under a team policy of `unscannable = "sovereign"`.
+    Unscannable,
 }
 
 impl CauseKind {
@@ -31,6 +35,8 @@ impl CauseKind {
             CauseKind::Header => "header".into(),
             CauseKind::Conversation => "conversation".into(),
             CauseKind::Sensitive(e) => format!("sensitive:{}", e.as_str()).into(),
+            CauseKind::ScanBudget => "scan_budget".into(),
+            CauseKind::Unscannable => "unscannable".into(),
         }
     }
 }

@@ -6,10 +6,10 @@ use super::{not_success, Answer, Bridge, Crossing, PResult, Prepared, Target};
 use crate::config::ProviderApi;
 use crate::contract::routes::ClientApi;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::{rewrite_openai_body, ClientRequest};
-use crate::tap::{rechunk, BodyTap, JsonPass, MAX_EVENT};
+use crate::tap::{BodyTap, JsonPass, MAX_EVENT};
 use crate::usage::{anthropic_usage, AnthropicStreamTap};
-use pingora_http::ResponseHeader;
 
 #[derive(Debug)]
 struct AnthropicPass;
@@ -37,21 +37,21 @@ impl Bridge for AnthropicPass {
         true
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
         // Anthropic's own `request-id` comes back unchanged; ours is `x-request-id`.
-        resp.insert_header("x-request-id", a.request_id)?;
+        head.insert_str(headers::X_REQUEST_ID, a.request_id)?;
         if a.status == 200 && a.sse {
             let mut tap = AnthropicStreamTap::new(MAX_EVENT);
             if let Some(r) = a.routing {
                 tap = tap.with_routing(r.to_vec());
-                rechunk(resp)?;
+                head.rechunk();
             }
             return Ok(Box::new(tap));
         }
         if a.status == 200 {
             let routing = a.routing.map(<[u8]>::to_vec);
-            return Ok(Box::new(JsonPass::new(anthropic_usage, routing, resp)?));
+            return Ok(Box::new(JsonPass::new(anthropic_usage, routing, head)?));
         }
-        not_success(a, resp, None)
+        not_success(a, head, None)
     }
 }

@@ -4,13 +4,13 @@
 use super::{add_request_id, not_success, Answer, Bridge, Crossing, PResult, Prepared, Target};
 use crate::config::ProviderApi;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, JsonAnswer, TapEnv, MAX_EVENT};
 use crate::translate::reverse::response::{error_to_openai, message_to_chat};
 use crate::translate::reverse::stream::ReverseStreamTranslator;
 use crate::translate::reverse::{chat_to_messages, ChatMeta};
 use bytes::Bytes;
-use pingora_http::ResponseHeader;
 
 #[derive(Debug)]
 struct ChatToMessages {
@@ -34,17 +34,17 @@ impl Bridge for ChatToMessages {
         ProviderApi::Anthropic
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
-        add_request_id(resp, a.request_id)?;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
+        add_request_id(head, a.request_id)?;
         if !self.meta.dropped.is_empty() {
-            resp.insert_header("x-stav-dropped-fields", self.meta.dropped.join(","))?;
+            head.insert_str(headers::X_STAV_DROPPED_FIELDS, &self.meta.dropped.join(","))?;
         }
-        crate::tap::rechunk(resp)?;
+        head.rechunk();
         if a.status == 200 && a.sse && self.meta.stream {
             let tr = ReverseStreamTranslator::new(self.meta.clone(), MAX_EVENT);
             return Ok(Box::new(tr));
         }
-        resp.insert_header("content-type", "application/json")?;
+        head.insert(headers::CONTENT_TYPE, headers::JSON);
         if a.status == 200 {
             let meta = self.meta.clone();
             return Ok(Box::new(JsonAnswer::new(Box::new(move |b: &[u8]| {
@@ -56,7 +56,7 @@ impl Bridge for ChatToMessages {
         }
         not_success(
             a,
-            resp,
+            head,
             Some(Box::new(|b: &[u8], _env: &TapEnv| error_to_openai(b))),
         )
     }

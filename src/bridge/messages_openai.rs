@@ -6,13 +6,13 @@ use super::{add_request_id, not_success, Answer, Bridge, Crossing, PResult, Prep
 use crate::config::ProviderApi;
 use crate::contract::routes::ClientApi;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, JsonAnswer, TapEnv, MAX_EVENT};
 use crate::translate::request::{messages_to_chat, MessagesMeta};
 use crate::translate::response::{chat_to_message_json, error_to_anthropic, map_error_status};
 use crate::translate::stream::StreamTranslator;
 use bytes::Bytes;
-use pingora_http::ResponseHeader;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -49,18 +49,18 @@ impl Bridge for MessagesToChat {
         ProviderApi::OpenAi
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
-        add_request_id(resp, a.request_id)?;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
+        add_request_id(head, a.request_id)?;
         if !self.meta.dropped.is_empty() {
-            resp.insert_header("x-stav-dropped-fields", self.meta.dropped.join(","))?;
+            head.insert_str(headers::X_STAV_DROPPED_FIELDS, &self.meta.dropped.join(","))?;
         }
-        crate::tap::rechunk(resp)?;
+        head.rechunk();
         if a.status == 200 && a.sse && self.meta.stream {
-            resp.insert_header("cache-control", "no-cache")?;
+            head.insert(headers::CACHE_CONTROL, headers::NO_CACHE);
             let tr = StreamTranslator::new(self.meta.clone(), a.request_id.to_string(), MAX_EVENT);
             return Ok(Box::new(tr));
         }
-        resp.insert_header("content-type", "application/json")?;
+        head.insert(headers::CONTENT_TYPE, headers::JSON);
         if a.status == 200 {
             let meta = self.meta.clone();
             return Ok(Box::new(JsonAnswer::new(Box::new(move |b: &[u8]| {
@@ -70,10 +70,10 @@ impl Bridge for MessagesToChat {
             }))));
         }
         let (mapped, error_type) = map_error_status(a.status);
-        resp.set_status(mapped)?;
+        head.set_status(mapped)?;
         not_success(
             a,
-            resp,
+            head,
             Some(Box::new(move |b: &[u8], env: &TapEnv| {
                 error_to_anthropic(b, error_type, env.request_id)
             })),

@@ -19,10 +19,11 @@ mod responses_openai;
 use crate::config::ProviderApi;
 use crate::contract::routes::ClientApi;
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, ErrorConvert, ErrorTap, Pass};
 use bytes::Bytes;
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::RequestHeader;
 use std::fmt;
 
 pub type PResult<T> = pingora_error::Result<T>;
@@ -43,7 +44,7 @@ pub trait Bridge: Send + Sync + fmt::Debug {
     fn provider_api(&self) -> ProviderApi;
 
     /// The client's header for an upstream answer, and the tap its body goes through.
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>>;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>>;
 
     /// A Responses API answer to keep (`store`), given the response object the client got.
     fn keep(&self, _response: serde_json::Value) -> Option<Kept> {
@@ -131,9 +132,11 @@ pub fn prepare(
 }
 
 /// Both SDK families read their own request-id header; set both.
-pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
-    resp.insert_header("x-request-id", request_id)?;
-    resp.insert_header("request-id", request_id)?;
+pub fn add_request_id(head: &mut ClientHead, request_id: &str) -> PResult<()> {
+    let v = http::HeaderValue::from_str(request_id)
+        .map_err(|_| pingora_error::Error::new(pingora_error::ErrorType::InternalError))?;
+    head.insert(headers::X_REQUEST_ID, v.clone());
+    head.insert(headers::REQUEST_ID, v);
     Ok(())
 }
 
@@ -141,11 +144,11 @@ pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()
 /// client's contract, for translating bridges); anything else passes.
 pub fn not_success(
     a: &Answer,
-    resp: &mut ResponseHeader,
+    head: &mut ClientHead,
     convert: Option<ErrorConvert>,
 ) -> PResult<Box<dyn BodyTap>> {
     if a.status >= 400 || convert.is_some() {
-        crate::tap::rechunk(resp)?;
+        head.rechunk();
         return Ok(Box::new(ErrorTap::new(convert)));
     }
     Ok(Box::new(Pass))

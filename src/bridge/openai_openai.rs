@@ -6,10 +6,10 @@ use super::{add_request_id, not_success, Answer, Bridge, Crossing, PResult, Prep
 use crate::config::ProviderApi;
 use crate::contract::routes::ClientApi;
 use crate::contract::GatewayError;
+use crate::headers::ClientHead;
 use crate::request::{rewrite_openai_body, ClientRequest};
-use crate::tap::{rechunk, BodyTap, JsonPass, MAX_EVENT};
+use crate::tap::{BodyTap, JsonPass, MAX_EVENT};
 use crate::usage::{openai_usage, OpenAiStreamTap};
-use pingora_http::ResponseHeader;
 
 #[derive(Debug)]
 struct OpenAiPass {
@@ -42,21 +42,21 @@ impl Bridge for OpenAiPass {
         ProviderApi::OpenAi
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
-        add_request_id(resp, a.request_id)?;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
+        add_request_id(head, a.request_id)?;
         if a.status == 200 && a.sse && self.stream {
             let mut tap = OpenAiStreamTap::new(self.strip_usage, MAX_EVENT);
             if let Some(r) = a.routing {
                 tap = tap.with_routing(r.to_vec());
             }
             // Stripped usage, metadata and a closing error event change the length.
-            rechunk(resp)?;
+            head.rechunk();
             return Ok(Box::new(tap));
         }
         if a.status == 200 {
             let routing = a.routing.map(<[u8]>::to_vec);
-            return Ok(Box::new(JsonPass::new(openai_usage, routing, resp)?));
+            return Ok(Box::new(JsonPass::new(openai_usage, routing, head)?));
         }
-        not_success(a, resp, None)
+        not_success(a, head, None)
     }
 }

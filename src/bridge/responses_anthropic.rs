@@ -7,6 +7,7 @@
 use super::{not_success, Answer, Bridge, Crossing, Kept, PResult, Prepared, Target};
 use crate::config::ProviderApi;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, JsonAnswer, TapEnv, MAX_EVENT};
 use crate::translate::responses::object::ResponsesMeta;
@@ -14,7 +15,6 @@ use crate::translate::responses::request::to_messages;
 use crate::translate::responses::{answer, stream::FromMessagesStream};
 use crate::translate::reverse::response::error_to_openai;
 use bytes::Bytes;
-use pingora_http::ResponseHeader;
 
 #[derive(Debug)]
 struct ResponsesToMessages {
@@ -38,15 +38,15 @@ impl Bridge for ResponsesToMessages {
         ProviderApi::Anthropic
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
-        super::responses_common::headers(&self.meta, a, resp)?;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
+        super::responses_common::headers(&self.meta, a, head)?;
         if a.status == 200 && a.sse && self.meta.stream {
             return Ok(Box::new(FromMessagesStream::new(
                 self.meta.clone(),
                 MAX_EVENT,
             )));
         }
-        resp.insert_header("content-type", "application/json")?;
+        head.insert(headers::CONTENT_TYPE, headers::JSON);
         if a.status == 200 {
             let meta = self.meta.clone();
             return Ok(Box::new(
@@ -61,7 +61,7 @@ impl Bridge for ResponsesToMessages {
         }
         not_success(
             a,
-            resp,
+            head,
             Some(Box::new(|b: &[u8], _env: &TapEnv| error_to_openai(b))),
         )
     }

@@ -3,10 +3,10 @@
 
 use super::{add_request_id, Answer, Kept, PResult, Target};
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::translate::responses::object::{echo_of, unix_now, ResponsesMeta};
 use crate::translate::responses::request::{self, items_of, new_id, Parsed};
-use pingora_http::ResponseHeader;
 
 /// The request, typed, with the stored conversation before its own items; and what its answer
 /// will carry.
@@ -42,14 +42,14 @@ pub fn parse(req: &ClientRequest, t: &Target) -> Result<(Parsed, ResponsesMeta),
     Ok((parsed.with_history(history), meta))
 }
 
-pub fn headers(meta: &ResponsesMeta, a: &Answer, resp: &mut ResponseHeader) -> PResult<()> {
-    add_request_id(resp, a.request_id)?;
+pub fn headers(meta: &ResponsesMeta, a: &Answer, head: &mut ClientHead) -> PResult<()> {
+    add_request_id(head, a.request_id)?;
     if !meta.dropped.is_empty() {
-        resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
+        head.insert_str(headers::X_STAV_DROPPED_FIELDS, &meta.dropped.join(","))?;
     }
-    crate::tap::rechunk(resp)?;
+    head.rechunk();
     if a.status == 200 && a.sse && meta.stream {
-        resp.insert_header("cache-control", "no-cache")?;
+        head.insert(headers::CACHE_CONTROL, headers::NO_CACHE);
     }
     Ok(())
 }

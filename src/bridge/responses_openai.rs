@@ -5,13 +5,13 @@
 use super::{not_success, Answer, Bridge, Crossing, Kept, PResult, Prepared, Target};
 use crate::config::ProviderApi;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::request::ClientRequest;
 use crate::tap::{BodyTap, JsonAnswer, MAX_EVENT};
 use crate::translate::responses::object::ResponsesMeta;
 use crate::translate::responses::request::to_chat;
 use crate::translate::responses::{answer, stream::FromChatStream};
 use bytes::Bytes;
-use pingora_http::ResponseHeader;
 
 #[derive(Debug)]
 struct ResponsesToChat {
@@ -34,12 +34,12 @@ impl Bridge for ResponsesToChat {
         ProviderApi::OpenAi
     }
 
-    fn answer(&self, a: &Answer, resp: &mut ResponseHeader) -> PResult<Box<dyn BodyTap>> {
-        super::responses_common::headers(&self.meta, a, resp)?;
+    fn answer(&self, a: &Answer, head: &mut ClientHead) -> PResult<Box<dyn BodyTap>> {
+        super::responses_common::headers(&self.meta, a, head)?;
         if a.status == 200 && a.sse && self.meta.stream {
             return Ok(Box::new(FromChatStream::new(self.meta.clone(), MAX_EVENT)));
         }
-        resp.insert_header("content-type", "application/json")?;
+        head.insert(headers::CONTENT_TYPE, headers::JSON);
         if a.status == 200 {
             let meta = self.meta.clone();
             return Ok(Box::new(
@@ -53,7 +53,7 @@ impl Bridge for ResponsesToChat {
             ));
         }
         // The upstream's error is already in OpenAI's shape.
-        not_success(a, resp, None)
+        not_success(a, head, None)
     }
 
     fn keep(&self, response: serde_json::Value) -> Option<Kept> {

@@ -52,6 +52,14 @@ pub struct Ctx {
     pub reuse_retried: bool,
     /// Span data for OpenTelemetry (`None` with tracing off).
     pub trace: Option<Box<crate::telemetry::RequestTrace>>,
+    /// For the request ledger: the `model` the client sent, the error the gateway answered
+    /// with, a rough input size (request bytes / 4) and what went out to the client, from which
+    /// usage is estimated when the upstream's never comes.
+    pub requested_model: Option<String>,
+    pub sent_error: Option<GatewayError>,
+    pub input_estimate: u64,
+    pub sent_bytes: u64,
+    pub sent_events: u64,
 }
 
 impl Ctx {
@@ -80,6 +88,11 @@ impl Ctx {
             failing_over: false,
             reuse_retried: false,
             trace: None,
+            requested_model: None,
+            sent_error: None,
+            input_estimate: 0,
+            sent_bytes: 0,
+            sent_events: 0,
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Gateway {
     pub health: Health,
     /// `created` for catalogue models that do not set one: when this process started serving.
     pub started_unix: u64,
+    /// The request ledger, when `[ledger]` is configured (it outlives reloads, like the store).
+    pub ledger: Option<Arc<crate::ledger::Ledger>>,
 }
 
 impl Gateway {
@@ -82,7 +84,13 @@ impl Gateway {
             upstreams,
             store,
             started_unix,
+            ledger: None,
         }
+    }
+
+    pub fn with_ledger(mut self, ledger: Option<Arc<crate::ledger::Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 }
 

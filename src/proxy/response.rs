@@ -6,23 +6,22 @@ use super::respond::PResult;
 use super::Gateway;
 use crate::bridge::{provider, Answer};
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::metrics;
 use crate::plan::Plan;
+use crate::scrub::Secrets;
 use crate::tap::{BodyTap, TapEnv};
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
 
-/// The upstream's own header, before the client sees anything: only the headers the client may
-/// see stay (none that carries a credential), and the upstream's refusal of our credential
-/// becomes our 502.
-pub fn on_upstream_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
+/// The upstream's own header, before the client sees anything: the upstream's refusal of our
+/// credential becomes our 502.
+pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
-    if let Some(plan) = &ctx.plan {
-        provider::retain_answer_headers(resp, plan.bridge.verbatim(), &gw.secrets);
-    }
     let provider = ctx.plan.as_ref().map_or("unknown", |p| {
         gw.cfg.provider(p.active.provider).name.as_str()
     });
@@ -50,9 +49,8 @@ pub fn on_upstream_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx
     Ok(())
 }
 
-fn is_sse(resp: &ResponseHeader) -> bool {
-    resp.headers
-        .get(http::header::CONTENT_TYPE)
+fn is_sse(head: &ClientHead) -> bool {
+    head.get(&headers::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
@@ -61,50 +59,57 @@ fn is_sse(resp: &ResponseHeader) -> bool {
 fn gateway_headers(
     plan: &Plan,
     rate_headers: &[(&'static str, String)],
-    resp: &mut ResponseHeader,
+    head: &mut ClientHead,
 ) -> PResult<()> {
-    resp.insert_header("x-stav-sovereignty-tier", plan.active.tier.as_str())?;
-    resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
+    let tier = |t: crate::tier::Tier| HeaderValue::from_static(t.as_str());
+    head.insert(headers::X_STAV_SOVEREIGNTY_TIER, tier(plan.active.tier));
+    head.insert(headers::X_STAV_MAX_TIER, tier(plan.cap));
     for (name, value) in rate_headers {
-        resp.insert_header(*name, value.as_str())?;
+        head.insert_str(HeaderName::from_static(name), value)?;
     }
     if let Some(r) = &plan.routing {
-        resp.insert_header("x-stav-selected-model", r.selected_model.as_str())?;
+        head.insert_str(headers::X_STAV_SELECTED_MODEL, &r.selected_model)?;
         // Header values are ASCII.
-        resp.insert_header("x-stav-routing-reason", r.reason.replace('→', "->"))?;
+        head.insert_str(headers::X_STAV_ROUTING_REASON, &r.reason.replace('→', "->"))?;
     }
-    if let Some(up) = resp.headers.get("x-request-id").cloned() {
-        resp.insert_header("x-upstream-request-id", up)?;
+    if let Some(up) = head.get(&headers::X_REQUEST_ID).cloned() {
+        head.insert(headers::X_UPSTREAM_REQUEST_ID, up);
     }
     Ok(())
 }
 
 /// The client's header for an upstream answer, and the tap its body goes through. Pure: the
-/// plan, the request's id and rate headers.
+/// plan, the request's id and rate headers, and the credentials the answer's headers may not
+/// carry.
 pub fn client_answer(
     plan: &Plan,
     request_id: &str,
     rate_headers: &[(&'static str, String)],
+    secrets: &Secrets,
     resp: &mut ResponseHeader,
 ) -> PResult<Box<dyn BodyTap>> {
-    gateway_headers(plan, rate_headers, resp)?;
-    let status = resp.status.as_u16();
+    let mut head = ClientHead::take(resp)?;
+    provider::retain_answer_headers(&mut head.parts.headers, plan.bridge.verbatim(), secrets);
+    gateway_headers(plan, rate_headers, &mut head)?;
+    let status = head.status();
     let routing = plan
         .routing
         .as_ref()
         .map(|r| serde_json::to_vec(&r.metadata).expect("json serializes"));
     let answer = Answer {
         status,
-        sse: is_sse(resp),
+        sse: is_sse(&head),
         request_id,
         routing: routing.as_deref(),
     };
-    plan.bridge.answer(&answer, resp)
+    let tap = plan.bridge.answer(&answer, &mut head);
+    head.put(resp);
+    tap
 }
 
 pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
-    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, resp)?;
+    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, &gw.secrets, resp)?;
     ctx.stream_open = tap.streaming();
     ctx.tap = Some(tap);
     if !gw.secrets.is_empty() {
@@ -135,6 +140,14 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> 
     *body = tap.on_body(body.take(), end_of_stream, &env);
     if let Some(s) = ctx.scrub.as_mut() {
         *body = s.process(body.take(), end_of_stream);
+    }
+    if let Some(b) = body.as_deref() {
+        ctx.sent_bytes += b.len() as u64;
+        if ctx.stream_open {
+            // One event per token, roughly, as servers stream: the ledger's output estimate
+            // when a stream ends without its usage.
+            ctx.sent_events += memchr::memmem::find_iter(b, b"\n\n").count() as u64;
+        }
     }
     if let Some(u) = tap.usage() {
         ctx.usage = Some(u);
@@ -234,7 +247,7 @@ router = { default = "qwen3-32b" }
         );
         let rate = vec![("x-ratelimit-limit-requests", "60".to_string())];
         let mut h = upstream(200, "application/json", Some(2));
-        client_answer(&p, "req_1", &rate, &mut h).unwrap();
+        client_answer(&p, "req_1", &rate, &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-sovereignty-tier"), Some("sovereign"));
         assert_eq!(header(&h, "x-stav-max-tier"), Some("global-commercial"));
         assert_eq!(header(&h, "x-ratelimit-limit-requests"), Some("60"));
@@ -252,7 +265,7 @@ router = { default = "qwen3-32b" }
         );
         let body = br#"{"id":"c","choices":[]}"#;
         let mut h = upstream(200, "application/json", Some(body.len()));
-        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "x-stav-selected-model"), Some("qwen3-32b"));
         assert!(header(&h, "x-stav-routing-reason").unwrap().contains("->"));
         let out = run(tap.as_mut(), &[body], &OPENAI);
@@ -268,14 +281,14 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","messages":[]}"#,
         );
         let mut h = upstream(400, "application/json", Some(40));
-        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(header(&h, "transfer-encoding"), Some("chunked"));
         let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &OPENAI);
         assert_eq!(first, None, "held");
         let rest = tap.on_body(Some(Bytes::from_static(b"1}")), true, &OPENAI);
         assert_eq!(rest.as_deref(), Some(&b"{\"error\":1}"[..]));
         let mut h = upstream(200, "application/json", None);
-        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         let first = tap.on_body(Some(Bytes::from_static(b"{\"a\"")), false, &OPENAI);
         assert_eq!(first.as_deref(), Some(&b"{\"a\""[..]));
     }
@@ -287,13 +300,13 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","stream":true,"messages":[]}"#,
         );
         let mut h = upstream(200, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(tap.streaming());
         let mut h = upstream(500, "text/event-stream", None);
-        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(!tap.streaming());
         let mut h = upstream(200, "application/json", None);
-        let tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert!(
             !tap.streaming(),
             "a JSON answer to a stream request is not a stream"
@@ -308,7 +321,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"qwen3-32b","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(503, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         assert_eq!(h.status.as_u16(), 529);
         let env = TapEnv {
             contract: Contract::Anthropic,
@@ -330,7 +343,7 @@ router = { default = "qwen3-32b" }
             r#"{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}"#,
         );
         let mut h = upstream(429, "application/json", Some(10));
-        let mut tap = client_answer(&p, "req_1", &[], &mut h).unwrap();
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
         let out = run(
             tap.as_mut(),
             &[br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#],

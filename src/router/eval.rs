@@ -92,7 +92,7 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
             last_user: row.prompt.clone(),
             forwarded: row.prompt.clone(),
         };
-        let s: Signals = classify(&conv, &super::pii::scan(&conv.forwarded));
+        let s: Signals = classify(&conv, &crate::sensitive::scan_text(&row.prompt));
         r.rows += 1;
         if let Some(c) = row.code {
             r.code.add(c, s.code);

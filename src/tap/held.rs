@@ -3,19 +3,12 @@
 
 use super::{BodyTap, TapEnv};
 use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::usage::{JsonTap, Usage};
 use bytes::Bytes;
 use pingora_core::protocols::http::v1::common::header_value_content_length;
-use pingora_http::ResponseHeader;
 
 const ROUTING_KEY: &str = "routing_metadata";
-
-/// The body will change length: chunk it.
-pub fn rechunk(resp: &mut ResponseHeader) -> pingora_error::Result<()> {
-    resp.remove_header("content-length");
-    resp.insert_header("transfer-encoding", "chunked")?;
-    Ok(())
-}
 
 /// A whole JSON answer passing through, its usage read at the end. With `routing`, it is held to
 /// its end to get `routing_metadata`; its length is then known in advance when the upstream's is,
@@ -31,18 +24,18 @@ impl JsonPass {
     pub fn new(
         usage_of: fn(&[u8]) -> Option<Usage>,
         routing: Option<Vec<u8>>,
-        resp: &mut ResponseHeader,
+        head: &mut ClientHead,
     ) -> pingora_error::Result<Self> {
         let tap = match &routing {
             None => JsonTap::default(),
             Some(r) => {
                 // Read as Pingora reads it for the body it will pass on.
-                match header_value_content_length(resp.headers.get(http::header::CONTENT_LENGTH)) {
+                match header_value_content_length(head.get(&headers::CONTENT_LENGTH)) {
                     Some(n) => {
                         let len = n + crate::inject::member_len(ROUTING_KEY, r);
-                        resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+                        head.insert(headers::CONTENT_LENGTH, len.into());
                     }
-                    None => rechunk(resp)?,
+                    None => head.rechunk(),
                 }
                 JsonTap::holding()
             }
@@ -197,12 +190,12 @@ mod tests {
         request_id: "req_t",
     };
 
-    fn header(len: Option<usize>) -> ResponseHeader {
-        let mut h = ResponseHeader::build(200, None).unwrap();
+    fn header(len: Option<usize>) -> ClientHead {
+        let mut resp = pingora_http::ResponseHeader::build(200, None).unwrap();
         if let Some(n) = len {
-            h.insert_header("content-length", n.to_string()).unwrap();
+            resp.insert_header("content-length", n.to_string()).unwrap();
         }
-        h
+        ClientHead::take(&mut resp).unwrap()
     }
 
     #[test]
@@ -216,7 +209,7 @@ mod tests {
         assert_eq!(rest.as_deref(), Some(&body[10..]));
         assert_eq!(tap.usage().unwrap().output_tokens, 4);
         assert_eq!(
-            h.headers.get("content-length").unwrap(),
+            h.get(&headers::CONTENT_LENGTH).unwrap(),
             &body.len().to_string()
         );
     }
@@ -229,8 +222,7 @@ mod tests {
         let mut tap = JsonPass::new(crate::usage::openai_usage, Some(routing), &mut h).unwrap();
         let out = run(&mut tap, &[&body[..5], &body[5..]], &ENV);
         let announced: usize = h
-            .headers
-            .get("content-length")
+            .get(&headers::CONTENT_LENGTH)
             .unwrap()
             .to_str()
             .unwrap()
@@ -244,7 +236,7 @@ mod tests {
         // No upstream length: the answer is chunked instead.
         let mut h = header(None);
         JsonPass::new(crate::usage::openai_usage, Some(b"{}".to_vec()), &mut h).unwrap();
-        assert_eq!(h.headers.get("transfer-encoding").unwrap(), "chunked");
+        assert_eq!(h.get(&headers::TRANSFER_ENCODING).unwrap(), "chunked");
     }
 
     #[test]

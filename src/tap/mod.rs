@@ -7,8 +7,10 @@
 
 mod held;
 mod stream;
+#[cfg(test)]
+mod totals;
 
-pub use held::{rechunk, Convert, ErrorConvert, ErrorTap, JsonAnswer, JsonPass};
+pub use held::{Convert, ErrorConvert, ErrorTap, JsonAnswer, JsonPass};
 
 use crate::contract::{Contract, GatewayError};
 use crate::usage::Usage;

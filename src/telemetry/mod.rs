@@ -554,6 +554,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
             usage: Some(Usage {
                 input_tokens: 12,
                 output_tokens: 34,
+                ..Usage::default()
             }),
             first_token: Some(start + Duration::from_millis(25)),
             error: None,

@@ -151,6 +151,7 @@ pub fn error_label(kind: ErrorKind) -> &'static str {
         ErrorKind::NoEligibleModel => "no_eligible_model",
         ErrorKind::PermissionDenied => "permission_denied",
         ErrorKind::RateLimited => "rate_limit_exceeded",
+        ErrorKind::BudgetExceeded => "insufficient_quota",
         ErrorKind::HeadersTooLarge => "headers_too_large",
         ErrorKind::RequestTimeout => "request_timeout",
         ErrorKind::ResponseNotFound => "response_not_found",

@@ -113,10 +113,10 @@ fn built_in_tools_are_dropped_and_named_unless_forced() {
     let mut forced = body;
     forced["tool_choice"] = json!({"type": "web_search"});
     let e = parse(&forced).unwrap_err();
-    assert_eq!((e.status(), e.param), (400, Some("tool_choice")));
+    assert_eq!((e.status(), e.param.as_deref()), (400, Some("tool_choice")));
     assert!(e.message.contains("web_search"));
     let e = parse(&json!({"model": "m", "input": "x", "background": true})).unwrap_err();
-    assert_eq!(e.param, Some("background"));
+    assert_eq!(e.param.as_deref(), Some("background"));
 }
 
 #[test]
