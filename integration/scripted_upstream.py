@@ -9,6 +9,9 @@ It records every request (path, headers, exact body bytes) and answers as the re
                     client's tool loop ends, and its answer shows the tool really ran)
   x-script-thinking: reasoning to answer with first (chat: `reasoning_content`; Anthropic: a
                     thinking block signed "sig:<text>")
+  x-script-usage:   JSON usage object to report instead of the fixed one (chat: OpenAI's shape,
+                    e.g. with prompt_tokens_details.cached_tokens; Anthropic: its shape, the
+                    stream's message_delta then carries its output_tokens)
   x-script:         a behaviour: status-<code> (error body quoting the upstream key; 429 and
                     529 with Retry-After: 1), anthropic-cut (an Anthropic stream that stops after
                     its first delta), sleep-<ms> (stall before the headers), no-done (stream ends
@@ -173,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             tools, text = [], "Tool said: " + result
         usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
                  "cache_creation_input_tokens": 0}
+        if self.headers.get("x-script-usage"):
+            usage = json.loads(self.headers["x-script-usage"])
         stop = "tool_use" if tools else "end_turn"
         if not req.get("stream"):
             content = [{"type": "thinking", "thinking": thinking, "signature": "sig:" + thinking}] if thinking else []
@@ -219,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
             events.append(ev("content_block_stop", {"type": "content_block_stop", "index": i}))
         events += [
             ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                 "usage": {"output_tokens": 9}}),
+                                 "usage": {"output_tokens": usage["output_tokens"]}}),
             ev("message_stop", {"type": "message_stop"}),
         ]
         if script == "anthropic-cut":
@@ -265,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
         model = req["model"]
         n = req.get("n", 1)
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        if self.headers.get("x-script-usage"):
+            usage = json.loads(self.headers["x-script-usage"])
         finish = "tool_calls" if tools else "stop"
         thinking = self.headers.get("x-script-thinking")
         if not req.get("stream"):

@@ -23,6 +23,7 @@ pub mod health;
 pub mod inject;
 pub mod json_member;
 pub mod keys;
+pub mod ledger;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub mod server;
 pub mod sse;
 pub mod store;
 pub mod tap;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 pub mod tier;

@@ -4,6 +4,7 @@ use stav_gateway::config::Config;
 use stav_gateway::contract::routes::ClientApi;
 use stav_gateway::contract::GatewayError;
 use stav_gateway::keys::cli::KeysCommand;
+use stav_gateway::ledger::cli::{Finding, LedgerCommand, UsageArgs};
 use stav_gateway::plan::{self, Caller};
 use stav_gateway::request::ClientRequest;
 use stav_gateway::router;
@@ -61,6 +62,14 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The request ledger: verify its hash chain, export its records.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Token usage per key, team, model or day (from PostgreSQL when the ledger ships there,
+    /// else from this node's journal).
+    Usage(UsageArgs),
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -219,6 +228,25 @@ fn main() -> ExitCode {
                 Err(code) => code,
             };
         }
+        Some(Command::Ledger { command }) => {
+            return match stav_gateway::ledger::cli::run_ledger(&cfg, command) {
+                Ok(Finding::Clean) => ExitCode::SUCCESS,
+                Ok(Finding::Tampered) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("stav-gateway ledger: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(Command::Usage(args)) => {
+            return match stav_gateway::ledger::cli::run_usage(&cfg, args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("stav-gateway usage: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(Command::Keys { command }) => {
             return match stav_gateway::keys::cli::run(&cfg, command) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -232,7 +260,7 @@ fn main() -> ExitCode {
     }
     if cli.check {
         println!(
-            "configuration OK: {} providers, {} models, {} keys{}, {} teams ({})",
+            "configuration OK: {} providers, {} models, {} keys{}, {} teams, ledger {} ({})",
             cfg.providers.len(),
             cfg.catalogue.len(),
             cfg.keys.len(),
@@ -245,6 +273,18 @@ fn main() -> ExitCode {
                 ""
             },
             cfg.teams.len(),
+            match &cfg.ledger {
+                None => "off".to_string(),
+                Some(l) => format!(
+                    "in {}{}",
+                    l.dir.display(),
+                    if l.postgres_url.is_some() {
+                        ", shipped to PostgreSQL"
+                    } else {
+                        ""
+                    }
+                ),
+            },
             cli.config.display()
         );
         return ExitCode::SUCCESS;

@@ -238,6 +238,54 @@ pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static LEDGER_RECORDS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_records_total",
+        "Records written to the request ledger's journal"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_DROPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_dropped_total",
+        "Ledger records dropped because the writer's queue was full (0 in normal operation)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_WRITE_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_write_errors_total",
+        "Failed writes to the ledger's journal (retried)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_LAG: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_ledger_lag_records",
+        "Records in the journal not yet shipped to PostgreSQL"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_SHIP_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_ship_errors_total",
+        "Failed attempts to ship ledger records to PostgreSQL (retried from the same position)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_SHIPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_shipped_total",
+        "Ledger records shipped to PostgreSQL (including ones it already had)"
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -283,8 +331,15 @@ pub fn init() {
     Lazy::force(&CONFIG_RELOADS);
     Lazy::force(&RESPONSES_STORED);
     Lazy::force(&UPSTREAM_CONNECTIONS);
+    Lazy::force(&LEDGER_RECORDS);
+    Lazy::force(&LEDGER_DROPPED);
+    Lazy::force(&LEDGER_WRITE_ERRORS);
+    Lazy::force(&LEDGER_LAG);
+    Lazy::force(&LEDGER_SHIP_ERRORS);
+    Lazy::force(&LEDGER_SHIPPED);
     Lazy::force(&PENDING_HEADERS);
     Lazy::force(&ACCESS_LOG_DROPPED);
+    crate::telemetry::metrics::init();
     for reason in ["pending_headers", "header_timeout"] {
         CONNECTIONS_REFUSED.with_label_values(&[reason]);
     }
@@ -294,7 +349,7 @@ pub fn init() {
         ACCESS_DENIED.with_label_values(&[reason]);
     }
     for scope in ["key", "team"] {
-        for limit in ["requests", "tokens"] {
+        for limit in ["requests", "tokens", "budget"] {
             RATE_LIMITED.with_label_values(&[scope, limit]);
         }
     }

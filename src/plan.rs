@@ -7,7 +7,7 @@ use crate::bridge::{self, Bridge, Crossing};
 use crate::catalogue::{ModelEntry, ModelKind};
 use crate::config::{Config, ProviderApi, Team, Unscannable};
 use crate::contract::{ErrorKind, GatewayError};
-use crate::policy::{effective_cap, Cap, CapInputs};
+use crate::policy::{effective_cap, Cap, CapInputs, CauseKind};
 use crate::request::{rewrite_openai_body, ClientRequest, RequestView};
 use crate::router::{self, Signals};
 use crate::sensitive::{self, BodyError, Entity, Findings, ScanOptions};
@@ -38,6 +38,11 @@ pub struct Plan {
     pub bridge: Box<dyn Bridge>,
     /// The effective sovereignty cap (`X-Stav-Max-Tier`).
     pub cap: Tier,
+    /// What set the cap, as kinds (for traces).
+    pub cap_causes: Vec<CauseKind>,
+    /// The model name the client's answers carry (the chosen one for `auto`; the concrete name
+    /// for a family entry such as `claude-*`).
+    pub model_name: String,
     /// Set when `model: "auto"` chose the model.
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
@@ -58,7 +63,7 @@ impl Plan {
     /// within the cap. Only the `model` field of the upstream body differs between them (the
     /// bridge, translation included, is the same: deployments share a wire API), so the body is
     /// spliced, not rebuilt.
-    fn with_deployments(mut self, cfg: &Config, requested: &str) -> Result<Self, GatewayError> {
+    fn with_deployments(mut self, cfg: &Config) -> Result<Self, GatewayError> {
         let others: Vec<usize> = cfg.catalogue.deployments(self.active.model)[1..]
             .iter()
             .copied()
@@ -74,7 +79,7 @@ impl Plan {
         for d in others {
             let entry = cfg.catalogue.get(d);
             let provider = cfg.provider(entry.provider);
-            let upstream_model = entry.upstream_model_for(requested);
+            let upstream_model = entry.upstream_model_for(&self.model_name);
             let body = if upstream_model == view.model {
                 self.active.body.clone()
             } else {
@@ -114,6 +119,8 @@ pub enum Decision {
         model: usize,
         tier: Tier,
         cap: Tier,
+        /// What set the cap, as kinds (for traces).
+        cap_causes: Vec<CauseKind>,
         body: Vec<u8>,
     },
 }
@@ -153,6 +160,8 @@ pub struct Selection<'c> {
     /// The name used for the upstream model and in answers (the chosen one for `auto`).
     pub name: String,
     pub cap: Tier,
+    /// What set the cap, as kinds.
+    pub cap_causes: Vec<CauseKind>,
     pub routing: Option<Routing>,
     /// Router candidates passed over (above the cap, not allowed for the key, ...).
     pub skipped: Vec<String>,
@@ -222,18 +231,26 @@ pub fn assess<'c>(
     // Text beyond the scan budget was not read: it counts as sensitive, never as clean. Binary
     // media no text detector can read follow the team's policy.
     let unread = if findings.budget_exceeded {
-        Some("request too large for the sensitivity scan")
+        Some((
+            "request too large for the sensitivity scan",
+            CauseKind::ScanBudget,
+        ))
     } else if findings.unscannable && caller.team.unscannable == Unscannable::Sovereign {
-        Some("binary media the sensitivity scan cannot read (team policy)")
+        Some((
+            "binary media the sensitivity scan cannot read (team policy)",
+            CauseKind::Unscannable,
+        ))
     } else {
         None
     };
-    if let Some(cause) = unread {
+    if let Some((cause, kind)) = unread {
         if cap.tier > Tier::Sovereign {
             cap.causes.clear();
+            cap.kinds.clear();
             cap.tier = Tier::Sovereign;
         }
         cap.causes.push(cause.to_string());
+        cap.kinds.push(kind);
     }
     Ok(Assessment {
         explicit,
@@ -264,13 +281,14 @@ pub fn decide<'c>(
                 ),
             )
             .with_param("model")
-            .with_cap(cap.tier));
+            .with_cap(&cap));
         };
         return Ok(Selection {
             idx,
             entry,
             name: requested.to_string(),
             cap: cap.tier,
+            cap_causes: cap.kinds.clone(),
             routing: None,
             skipped: Vec::new(),
         });
@@ -298,6 +316,7 @@ pub fn decide<'c>(
                 entry,
                 name: d.model_name.clone(),
                 cap: cap.tier,
+                cap_causes: cap.kinds.clone(),
                 routing: Some(Routing {
                     selected_model: d.model_name,
                     reason: d.reason,
@@ -317,7 +336,7 @@ pub fn decide<'c>(
             ),
         )
         .with_param("model")
-        .with_cap(cap.tier)),
+        .with_cap(&cap)),
     }
 }
 
@@ -347,6 +366,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
             model: sel.idx,
             tier: entry.tier,
             cap: sel.cap,
+            cap_causes: sel.cap_causes,
             body,
         }),
         Crossing::Proxy(p) => {
@@ -362,13 +382,13 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
                 stream: p.stream,
                 bridge: p.bridge,
                 cap: sel.cap,
+                cap_causes: sel.cap_causes,
+                model_name: sel.name,
                 routing: sel.routing,
                 max_output: req.view.max_output,
                 attempts: Vec::new(),
             };
-            Ok(Decision::Proxy(Box::new(
-                plan.with_deployments(cfg, &sel.name)?,
-            )))
+            Ok(Decision::Proxy(Box::new(plan.with_deployments(cfg)?)))
         }
     }
 }

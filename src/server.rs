@@ -62,6 +62,14 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     crate::metrics::init();
     crate::access_log::init(cfg.server.access_log.clone())
         .map_err(|e| ConfigError::new("server.access_log", e.to_string()))?;
+    if crate::telemetry::init(&cfg.telemetry)
+        .map_err(|e| ConfigError::new("telemetry.otlp_endpoint", e.to_string()))?
+    {
+        log::info!(
+            "exporting traces to {:?}",
+            cfg.telemetry.otlp.as_ref().map(|o| &o.traces_url)
+        );
+    }
     let opt = Opt {
         upgrade: mode.upgrade,
         daemon: mode.daemon,
@@ -109,11 +117,10 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
         .map(|(c, k)| CertStore::load(c.clone(), k.clone()).map(Arc::new))
         .transpose()
         .map_err(|e| ConfigError::new("server.tls_cert", e))?;
-    let live = Arc::new(ArcSwap::from_pointee(Gateway::new(
-        cfg.clone(),
-        upstreams,
-        store,
-    )));
+    let ledger = crate::ledger::service::start(&mut server, &cfg, &store)?;
+    let live = Arc::new(ArcSwap::from_pointee(
+        Gateway::new(cfg.clone(), upstreams, store).with_ledger(ledger),
+    ));
     server.add_service(background_service(
         "stav config reload",
         ConfigReload {
@@ -182,8 +189,15 @@ impl ConfigReload {
         if cfg.responses != current.cfg.responses {
             return Err("[responses] changes only with an upgrade (-u)".into());
         }
+        if cfg.telemetry != current.cfg.telemetry {
+            return Err("[telemetry] changes only with an upgrade (-u)".into());
+        }
+        if cfg.ledger != current.cfg.ledger {
+            return Err("[ledger] changes only with an upgrade (-u)".into());
+        }
         let upstreams = resolve_upstreams(&cfg).map_err(|e| e.to_string())?;
-        let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone());
+        let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone())
+            .with_ledger(current.ledger.clone());
         gw.started_unix = current.started_unix;
         Ok(gw)
     }

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Over a requests- or tokens-per-minute limit.
     RateLimited,
+    /// The key's or team's monthly token budget is spent.
+    BudgetExceeded,
     /// The request headers are larger than the gateway accepts.
     HeadersTooLarge,
     /// The client did not send its body in time.
@@ -44,6 +46,8 @@ pub struct GatewayError {
     pub param: Option<std::borrow::Cow<'static, str>>,
     /// The sovereignty cap the request was refused under (`X-Stav-Max-Tier` on policy errors).
     pub cap: Option<crate::tier::Tier>,
+    /// What set that cap, as kinds (for traces; never content).
+    pub cap_causes: Vec<crate::policy::CauseKind>,
 }
 
 impl GatewayError {
@@ -53,11 +57,13 @@ impl GatewayError {
             message: message.into(),
             param: None,
             cap: None,
+            cap_causes: Vec::new(),
         }
     }
 
-    pub fn with_cap(mut self, cap: crate::tier::Tier) -> Self {
-        self.cap = Some(cap);
+    pub fn with_cap(mut self, cap: &crate::policy::Cap) -> Self {
+        self.cap = Some(cap.tier);
+        self.cap_causes = cap.kinds.clone();
         self
     }
 
@@ -79,7 +85,7 @@ impl GatewayError {
             ErrorKind::SovereigntyViolation => 403,
             ErrorKind::NoEligibleModel => 503,
             ErrorKind::PermissionDenied => 403,
-            ErrorKind::RateLimited => 429,
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => 429,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::ResponseNotFound => 404,
@@ -112,6 +118,8 @@ impl GatewayError {
             ErrorKind::NoEligibleModel => ("service_unavailable_error", Some("no_eligible_model")),
             ErrorKind::PermissionDenied => ("permission_error", Some("permission_denied")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+            // OpenAI's own answer when an account's quota is spent.
+            ErrorKind::BudgetExceeded => ("insufficient_quota", Some("insufficient_quota")),
             ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
             ErrorKind::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
             ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
@@ -134,7 +142,8 @@ impl GatewayError {
             }
             ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
             ErrorKind::PermissionDenied => "permission_error",
-            ErrorKind::RateLimited => "rate_limit_error",
+            // Anthropic answers a spent spend limit with a 429 rate_limit_error too.
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => "rate_limit_error",
             ErrorKind::HeadersTooLarge | ErrorKind::RequestTimeout => "invalid_request_error",
             ErrorKind::ResponseNotFound => "not_found_error",
             ErrorKind::StoreUnavailable => "api_error",

@@ -102,15 +102,19 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         models: &key.models,
     };
     let query = session.req_header().uri.query().map(str::to_string);
+    ctx.input_estimate = body.len() as u64 / 4;
     let planned = match ClientRequest::new(api, &body, query.as_deref()) {
-        Ok(mut req) => match continued(gw, &key.team, &req).await {
-            Ok(history) => {
-                req.history = history;
-                req.keep_responses = gw.store.responses.enabled();
-                plan::plan(&gw.cfg, &caller, &req)
+        Ok(mut req) => {
+            ctx.requested_model = Some(crate::ledger::hook::bounded(&req.view.model));
+            match continued(gw, &key.team, &req).await {
+                Ok(history) => {
+                    req.history = history;
+                    req.keep_responses = gw.store.responses.enabled();
+                    plan::plan(&gw.cfg, &caller, &req)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         Err(e) => Err(e),
     };
     let decision = match planned {
@@ -133,13 +137,21 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         Decision::Proxy(plan) => reserve_tokens(api.reservation(), plan.max_output, body.len()),
         Decision::Answer { .. } => 0,
     };
-    let buckets = limits::buckets(
+    let mut buckets = limits::buckets(
         &key.id,
         (key.rpm, key.tpm),
         &team.name,
         (team.rpm, team.tpm),
         tokens,
     );
+    buckets.extend(limits::budget_buckets(
+        &key.id,
+        key.budget_tokens_month,
+        &team.name,
+        team.budget_tokens_month,
+        tokens,
+        limits::now_ms(),
+    ));
     match gw.store.limiter.acquire(&buckets).await {
         Ok(admitted) => {
             ctx.rate_headers = admitted.headers.0;
@@ -167,9 +179,11 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             model,
             tier,
             cap,
+            cap_causes,
             body,
         } => {
             ctx.cap = Some(cap);
+            crate::telemetry::note_cap_causes(ctx, cap_causes);
             ctx.answered = Some((model, tier));
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
@@ -311,6 +325,9 @@ pub fn reserve_tokens(rule: Reserve, max_output: Option<u64>, body_len: usize) -
 }
 
 async fn rate_limited(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResult<bool> {
+    if l.kind == limits::Kind::Budget {
+        return budget_spent(session, ctx, l).await;
+    }
     let secs = l.retry_after_secs();
     ctx.rate_headers = l.headers.0.clone();
     ctx.rate_headers.push(("retry-after", secs.to_string()));
@@ -323,6 +340,21 @@ async fn rate_limited(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResu
         l.owner.as_str()
     );
     refuse(session, ctx, ErrorKind::RateLimited, msg).await
+}
+
+/// A spent monthly budget: OpenAI's `insufficient_quota` (Anthropic: a 429 `rate_limit_error`).
+/// Waiting a minute does not help, so the SDKs are told not to retry.
+async fn budget_spent(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResult<bool> {
+    ctx.rate_headers = l.headers.0.clone();
+    ctx.rate_headers
+        .push(("x-should-retry", "false".to_string()));
+    let renews = limits::month::label(limits::month::index(limits::now_ms() + l.retry_after_ms));
+    let msg = format!(
+        "You exceeded your current quota: this {}'s monthly budget of {} tokens is spent. It renews on {renews}-01 (UTC).",
+        l.owner.as_str(),
+        l.limit
+    );
+    refuse(session, ctx, ErrorKind::BudgetExceeded, msg).await
 }
 
 async fn refuse(

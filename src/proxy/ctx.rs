@@ -50,6 +50,16 @@ pub struct Ctx {
     pub failing_over: bool,
     /// A pooled connection that turned out closed was retried once on the same deployment.
     pub reuse_retried: bool,
+    /// Span data for OpenTelemetry (`None` with tracing off).
+    pub trace: Option<Box<crate::telemetry::RequestTrace>>,
+    /// For the request ledger: the `model` the client sent, the error the gateway answered
+    /// with, a rough input size (request bytes / 4) and what went out to the client, from which
+    /// usage is estimated when the upstream's never comes.
+    pub requested_model: Option<String>,
+    pub sent_error: Option<GatewayError>,
+    pub input_estimate: u64,
+    pub sent_bytes: u64,
+    pub sent_events: u64,
 }
 
 impl Ctx {
@@ -77,6 +87,12 @@ impl Ctx {
             attempt: 0,
             failing_over: false,
             reuse_retried: false,
+            trace: None,
+            requested_model: None,
+            sent_error: None,
+            input_estimate: 0,
+            sent_bytes: 0,
+            sent_events: 0,
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn backoff(attempt: usize) -> Duration {
 /// Record the active deployment's failure and activate the next one; `false` when there is none
 /// (or the attempts are spent), and the failure is final.
 pub fn advance(gw: &Gateway, ctx: &mut Ctx, reason: &'static str) -> bool {
+    crate::telemetry::attempt_ended(ctx, reason);
     let Some(plan) = ctx.plan.as_mut() else {
         return false;
     };

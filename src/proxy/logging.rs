@@ -19,6 +19,14 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
 
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    if let Some(ledger) = &gw.ledger {
+        let outcome = crate::ledger::hook::Outcome {
+            status,
+            error: e,
+            now: std::time::SystemTime::now(),
+        };
+        ledger.record(crate::ledger::record_of(gw, ctx, &outcome));
+    }
     let route = ctx.route_label();
     let served = ctx
         .plan

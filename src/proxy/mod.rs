@@ -62,6 +62,8 @@ pub struct Gateway {
     pub health: Health,
     /// `created` for catalogue models that do not set one: when this process started serving.
     pub started_unix: u64,
+    /// The request ledger, when `[ledger]` is configured (it outlives reloads, like the store).
+    pub ledger: Option<Arc<crate::ledger::Ledger>>,
 }
 
 impl Gateway {
@@ -82,7 +84,13 @@ impl Gateway {
             upstreams,
             store,
             started_unix,
+            ledger: None,
         }
+    }
+
+    pub fn with_ledger(mut self, ledger: Option<Arc<crate::ledger::Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 }
 
@@ -99,7 +107,8 @@ impl ProxyHttp for Edge {
         Ctx::new(self.live.load_full())
     }
 
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> PResult<()> {
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<()> {
+        ctx.trace = crate::telemetry::begin(&session.req_header().headers);
         // Requests a client pipelines on one connection are answered in order (RFC 9112
         // §9.3.2), rather than the connection closing after the first with the rest unanswered.
         session.as_downstream_mut().set_pipelining_enabled(true);
@@ -116,6 +125,7 @@ impl ProxyHttp for Edge {
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }
+        crate::telemetry::attempt_started(ctx);
         let plan = ctx.plan.as_ref().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "no plan for a proxied request")
         })?;
@@ -158,6 +168,7 @@ impl ProxyHttp for Edge {
         req.insert_header("host", up.authority.as_str())?;
         req.insert_header("content-length", plan.active.body.len().to_string())?;
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        crate::telemetry::inject(req, ctx)?;
         Ok(())
     }
 
@@ -187,6 +198,7 @@ impl ProxyHttp for Edge {
     ) -> PResult<()> {
         let gw = ctx.gw.clone();
         let status = resp.status.as_u16();
+        crate::telemetry::attempt_answered(ctx, status);
         if let Some(reason) = failover::retryable_status(status) {
             // Failing over throws this answer away; the last deployment's is what the client gets.
             if session.response_written().is_none() && failover::advance(&gw, ctx, reason) {
@@ -225,6 +237,7 @@ impl ProxyHttp for Edge {
         // A pooled connection the upstream had closed: nothing reached the model, try it again.
         if client_reused && !ctx.reuse_retried && e.etype() == &ErrorType::ConnectionClosed {
             ctx.reuse_retried = true;
+            crate::telemetry::attempt_ended(ctx, "closed_reused");
             e.set_retry(true);
             return e;
         }
@@ -359,6 +372,7 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let gw = ctx.gw.clone();
+        crate::telemetry::finish(&gw, session, e, ctx);
         logging::finish(&gw, session, e, ctx);
         if let Some(kept) = logging::kept_response(ctx) {
             gw.store.responses.put(&kept.0, kept.1).await;

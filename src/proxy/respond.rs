@@ -73,8 +73,10 @@ pub async fn send_json_with_tier(
 
 /// An error answered before anything went upstream. The connection is not kept: the request
 /// body may be unread, and draining it would let a client hold the connection.
-pub async fn send_error(session: &mut Session, ctx: &Ctx, err: &GatewayError) -> PResult<()> {
+pub async fn send_error(session: &mut Session, ctx: &mut Ctx, err: &GatewayError) -> PResult<()> {
     session.set_keepalive(None);
+    crate::telemetry::note_error(ctx, err);
+    ctx.sent_error = Some(err.clone());
     let body = err.body(ctx.contract, &ctx.request_id);
     send_json(session, ctx, err.status(), body).await
 }

@@ -141,6 +141,14 @@ pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> 
     if let Some(s) = ctx.scrub.as_mut() {
         *body = s.process(body.take(), end_of_stream);
     }
+    if let Some(b) = body.as_deref() {
+        ctx.sent_bytes += b.len() as u64;
+        if ctx.stream_open {
+            // One event per token, roughly, as servers stream: the ledger's output estimate
+            // when a stream ends without its usage.
+            ctx.sent_events += memchr::memmem::find_iter(b, b"\n\n").count() as u64;
+        }
+    }
     if let Some(u) = tap.usage() {
         ctx.usage = Some(u);
     }

@@ -7,6 +7,8 @@
 
 mod held;
 mod stream;
+#[cfg(test)]
+mod totals;
 
 pub use held::{Convert, ErrorConvert, ErrorTap, JsonAnswer, JsonPass};
 

@@ -145,6 +145,8 @@ pub fn unix_now() -> u64 {
 pub struct Counts {
     pub input: u64,
     pub cached: u64,
+    /// Prompt-cache writes (part of `input`): not in the Responses API's usage object, but billed.
+    pub cache_write: u64,
     pub output: u64,
     pub reasoning: u64,
 }
@@ -164,6 +166,9 @@ impl Counts {
         Usage {
             input_tokens: self.input,
             output_tokens: self.output,
+            cached_tokens: self.cached,
+            cache_write_tokens: self.cache_write,
+            reasoning_tokens: self.reasoning,
         }
     }
 
@@ -173,6 +178,7 @@ impl Counts {
         Counts {
             input: get("/prompt_tokens"),
             cached: get("/prompt_tokens_details/cached_tokens"),
+            cache_write: get("/prompt_tokens_details/cache_write_tokens"),
             output: get("/completion_tokens"),
             reasoning: get("/completion_tokens_details/reasoning_tokens"),
         }
@@ -182,9 +188,11 @@ impl Counts {
     pub fn from_anthropic(u: &Value) -> Self {
         let get = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
         let cached = get("cache_read_input_tokens");
+        let cache_write = get("cache_creation_input_tokens");
         Counts {
-            input: get("input_tokens") + cached + get("cache_creation_input_tokens"),
+            input: get("input_tokens") + cached + cache_write,
             cached,
+            cache_write,
             output: get("output_tokens"),
             reasoning: 0,
         }

@@ -625,6 +625,7 @@ impl FromMessagesStream {
         // message_delta repeats input counts only sometimes: keep the larger ones.
         self.counts.input = self.counts.input.max(c.input);
         self.counts.cached = self.counts.cached.max(c.cached);
+        self.counts.cache_write = self.counts.cache_write.max(c.cache_write);
         self.counts.output = self.counts.output.max(c.output);
         self.saw_usage = true;
     }

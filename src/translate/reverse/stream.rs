@@ -195,13 +195,10 @@ impl ReverseStreamTranslator {
         self.out.split().freeze()
     }
 
+    /// The upstream's own counts (Anthropic usage, merged across its events).
     pub fn usage(&self) -> Option<Usage> {
-        let u = openai_usage(&self.usage);
-        let get = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-        (self.usage.as_object().is_some_and(|o| !o.is_empty())).then(|| Usage {
-            input_tokens: get("prompt_tokens"),
-            output_tokens: get("completion_tokens"),
-        })
+        (self.usage.as_object().is_some_and(|o| !o.is_empty()))
+            .then(|| crate::usage::anthropic_counts(&self.usage))
     }
 }
 
