@@ -7,6 +7,11 @@ Scenarios (all against the same `stav-mock-upstream`, on this machine):
   passthrough  wrk -> gateway, OpenAI chat completions, explicit model -> mock
   translate    wrk -> gateway, Anthropic /v1/messages translated to Chat Completions -> mock
   auto         wrk -> gateway, model "auto" (classification + policy) -> mock
+  otlp         (with --otlp) wrk -> gateway with `[telemetry] otlp_endpoint` at a local OTLP sink,
+               every request traced (sample_ratio 1.0), otherwise as passthrough -> mock
+  ledger       the passthrough scenario on a second gateway with the request ledger on (journal,
+               and shipping to a PostgreSQL started here when its binaries are installed): the
+               ledger's cost per request, and whether shipping keeps up (lag, drain time)
 
 For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
 proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
@@ -15,7 +20,7 @@ token on a paced stream, and, for the gateway and bare Pingora, resident memory 
 neighbours, each proxy runs once more under callgrind: user-space instructions per request, a count
 that does not. Prints one table and writes it as JSON.
 
-Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/results.json] [--idle 1000,10000]
+Usage: python3 benches/load.py [--duration 4] [--rounds 3] [--out benches/results.json] [--idle 1000,10000] [--otlp]
 
 Each throughput figure is the median over the rounds; each ratio to bare Pingora is computed within a
 round (the same minutes of machine load) and the median of those is reported.
@@ -35,15 +40,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from stavkeys import make_key, record  # noqa: E402
+import pg  # noqa: E402
 
 KEY = make_key("benchkey0001", "LoadBenchmarkKeyNotForProduction")
+# The gateway as shipped: its default logging (the access log on), and a provider credential, so
+# every answer passes the credential scrubber as in production.
+GATEWAY_ENV = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+GATEWAY_ENV["STAV_BENCH_UPSTREAM_KEY"] = "sk-bench-upstream-credential-0123456789"
 PACED_KEY = make_key("benchpaced01", "LoadBenchmarkKeyNotForProduction")
 TICK = os.sysconf("SC_CLK_TCK")
 PROMPT = "In one sentence, what is EU sovereignty for AI?"
@@ -104,6 +116,43 @@ def wrk(url, body, headers, conns, duration):
     return rps, ms("50"), ms("99"), total
 
 
+class OtlpSink:
+    """A local OTLP/HTTP endpoint that takes every export (an empty ExportTraceServiceResponse is
+    an empty protobuf body) and counts requests and bytes: the collector's side costs nothing
+    measurable, so the figure is the gateway's own."""
+
+    def __init__(self):
+        self.posts, self.bytes = 0, 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("content-length", "0"))
+                self.rfile.read(n)
+                sink.posts, sink.bytes = sink.posts + 1, sink.bytes + n
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def admin_metric(port, name, label=""):
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = re.search(rf"^{name}{re.escape(label)} ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
 def sequential(port, path, body, headers, n):
     """n requests one after another on one keep-alive connection."""
     import http.client
@@ -123,7 +172,7 @@ def instructions_per_request(args, port, scenarios, n, out_prefix):
     time, the count does not move with the machine's load (the kernel's share is not in it)."""
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_prefix}",
                              *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, RUST_LOG="error"))
+                            env=GATEWAY_ENV)
     try:
         wait_port(port, timeout=120)
         result = {}
@@ -203,6 +252,10 @@ def main():
     ap.add_argument("--idle", default="1000,10000")
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--bin-dir", default=str(REL), help="where the binaries are (the tests use debug ones)")
+    ap.add_argument("--otlp", action="store_true",
+                    help="also run a gateway that traces every request to a local OTLP sink (row `otlp`)")
+    ap.add_argument("--no-log-off", action="store_true",
+                    help="skip the row of a gateway with its access log off (binaries older than the option)")
     a = ap.parse_args()
     bins = Path(a.bin_dir)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -223,13 +276,14 @@ def main():
         procs.append(bare)
         (tmp / "keys.toml").write_text(record("benchkey0001", "bench", KEY)
                                        + record("benchpaced01", "bench-paced", PACED_KEY))
-        config = lambda listen, admin: f"""
+        config = lambda listen, admin, extra_server="", ledger="": f"""
 [server]
 listen = "127.0.0.1:{listen}"
 admin_listen = "127.0.0.1:{admin}"
 threads = 2
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
+{extra_server}
 [store]
 kind = "file"
 path = "keys.toml"
@@ -237,6 +291,7 @@ path = "keys.toml"
 name = "mock"
 api = "openai"
 base_url = "http://127.0.0.1:{mock_port}/v1"
+api_key_env = "STAV_BENCH_UPSTREAM_KEY"
 [[providers]]
 name = "slow"
 api = "openai"
@@ -263,11 +318,56 @@ router = {{ default = "m", rules = [{{ when = {{ code = true }}, model = "m" }}]
 [[teams]]
 name = "bench-paced"
 router = {{ default = "m-slow" }}
+{ledger}
 """
         (tmp / "stav.toml").write_text(config(gw_port, admin_port))
-        gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=dict(os.environ, RUST_LOG="error"))
+        gw = start([bins / "stav-gateway", "--config", str(tmp / "stav.toml")], env=GATEWAY_ENV)
         procs.append(gw)
-        for p in (mock_port, slow_port, idle_port, bare_port, gw_port):
+        traced = lambda listen, admin: config(listen, admin) + f"""
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:{sink.port}"
+sample_ratio = 1.0
+"""
+        if a.otlp:
+            sink = OtlpSink()
+            otlp_port, otlp_admin = free_port(), free_port()
+            (tmp / "otlp.toml").write_text(traced(otlp_port, otlp_admin))
+            gw_otlp = start([bins / "stav-gateway", "--config", str(tmp / "otlp.toml")],
+                            env=dict(os.environ, RUST_LOG="error"))
+            procs.append(gw_otlp)
+            wait_port(otlp_port)
+        # The same gateway with the ledger on, shipping to a PostgreSQL of its own when possible.
+        postgres = None
+        if pg.available():
+            postgres = pg.Postgres(free_port())
+            postgres.init()
+            postgres.start()
+            postgres.wait_up()
+        ledger_port, ledger_admin = free_port(), free_port()
+        ship = f'postgres_url = "{postgres.url()}"' if postgres else ""
+        (tmp / "ledger.toml").write_text(config(ledger_port, ledger_admin,
+                                                f'[ledger]\ndir = "ledger"\n{ship}\n'))
+        gwl = start([bins / "stav-gateway", "--config", str(tmp / "ledger.toml")],
+                    env=GATEWAY_ENV)
+        procs.append(gwl)
+        lag_max = 0.0
+
+        def lag():
+            import urllib.request
+            text = urllib.request.urlopen(f"http://127.0.0.1:{ledger_admin}/metrics").read().decode()
+            get = lambda name: sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " "))
+            return get("stav_ledger_lag_records"), get("stav_ledger_shipped_total"), get("stav_ledger_dropped_total")
+
+        ports = [mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port]
+        if not a.no_log_off:
+            off_port, off_admin = free_port(), free_port()
+            (tmp / "off.toml").write_text(config(off_port, off_admin, 'access_log = "off"'))
+            gw_off = start([bins / "stav-gateway", "--config", str(tmp / "off.toml")], env=GATEWAY_ENV)
+            procs.append(gw_off)
+            ports.append(off_port)
+        if a.otlp:
+            ports.append(otlp_port)
+        for p in ports:
             wait_port(p)
         time.sleep(0.5)
         rest = {"gateway": rss_kib(gw.pid), "bare": rss_kib(bare.pid)}
@@ -281,7 +381,12 @@ router = {{ default = "m-slow" }}
             ("translate", gw_port, "/v1/messages", {**chat, "max_tokens": 64},
              {**auth, "anthropic-version": "2023-06-01"}, gw.pid),
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
+            ("ledger", ledger_port, "/v1/chat/completions", chat, auth, gwl.pid),
         ]
+        if a.otlp:
+            scenarios.append(("otlp", otlp_port, "/v1/chat/completions", chat, auth, gw_otlp.pid))
+        if not a.no_log_off:
+            scenarios.insert(3, ("passthrough_log_off", off_port, "/v1/chat/completions", chat, auth, gw_off.pid))
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
         samples = {name: [] for name, *_ in scenarios}
@@ -296,6 +401,8 @@ router = {{ default = "m-slow" }}
                 cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
                 samples[name].append({"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
                                       "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]})
+                if name == "ledger" and postgres:
+                    lag_max = max(lag_max, lag()[0])
                 print(f"  round {rnd + 1} {name}: {r32[0]:.0f} req/s"
                       + (f", {cpu_us:.1f} us/req" if cpu_us else ""), file=sys.stderr)
         per_round = {name: [{"rps_vs_bare": round(s["rps_32"] / b["rps_32"], 3),
@@ -304,6 +411,25 @@ router = {{ default = "m-slow" }}
                             for s, b in zip(samples[name], samples["bare"])] for name in samples}
         rows = {name: {k: statistics.median(x[k] for x in runs) if runs[0][k] is not None else None
                        for k in runs[0]} for name, runs in samples.items()}
+        if a.otlp:
+            # Tracing's cost: the traced gateway against the untraced one, within each round.
+            for x, t, u in zip(per_round["otlp"], samples["otlp"], samples["passthrough"]):
+                x["cpu_vs_passthrough"] = round(t["cpu_us_per_req"] / u["cpu_us_per_req"], 3)
+        # The ledger's own cost: the ledger gateway against the same pass-through without it,
+        # within each round.
+        ledger_overhead = statistics.median(l["cpu_us_per_req"] / p["cpu_us_per_req"] - 1
+                                            for l, p in zip(samples["ledger"], samples["passthrough"]))
+        drained_s, shipped, dropped = None, 0.0, lag()[2]
+        if postgres:
+            t0 = time.time()
+            while lag()[0] > 0 and time.time() - t0 < 60:
+                time.sleep(0.05)
+            drained_s = time.time() - t0
+            shipped = lag()[1]
+        ledger = {"cpu_overhead": round(ledger_overhead, 4), "shipping": bool(postgres),
+                  "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
+                  "dropped_records": dropped,
+                  "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"]}
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
@@ -312,11 +438,22 @@ router = {{ default = "m-slow" }}
         rows["direct"]["ttft_ms"] = ttft(slow_port, "/v1/chat/completions", stream, {})
         rows["bare"]["ttft_ms"] = ttft(sb, "/v1/chat/completions", stream, {})
         rows["passthrough"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", stream, auth)
+        rows["ledger"]["ttft_ms"] = ttft(ledger_port, "/v1/chat/completions", stream, auth)
         rows["translate"]["ttft_ms"] = ttft(gw_port, "/v1/messages", {**stream, "max_tokens": 64},
                                             {**auth, "anthropic-version": "2023-06-01"})
         # auto for a team whose router picks the paced model
         rows["auto"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", {**stream, "model": "auto"},
                                        {"Authorization": f"Bearer {PACED_KEY}"})
+        if a.otlp:
+            rows["otlp"]["ttft_ms"] = ttft(otlp_port, "/v1/chat/completions", stream, auth)
+            time.sleep(1.5)  # the last batch goes out
+            exported = admin_metric(otlp_admin, "stav_otel_spans_exported_total")
+            dropped = sum(admin_metric(otlp_admin, "stav_otel_spans_dropped_total", f'{{reason="{r}"}}')
+                          for r in ("queue_full", "export_failed"))
+            otlp = {"spans_exported": exported, "spans_dropped": dropped, "sink_posts": sink.posts,
+                    "sink_bytes": sink.bytes}
+        if "passthrough_log_off" in rows:
+            rows["passthrough_log_off"]["ttft_ms"] = None
 
         memory = {"rest_kib": rest}
         idle = {**stream, "model": "m-idle"}
@@ -327,7 +464,7 @@ router = {{ default = "m-slow" }}
             (tmp / f"idle{n}.toml").write_text(config(ig, ia))
             fresh = [start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{ib}", f"127.0.0.1:{idle_port}", "2"]),
                      start([bins / "stav-gateway", "--config", str(tmp / f"idle{n}.toml")],
-                           env=dict(os.environ, RUST_LOG="error"))]
+                           env=GATEWAY_ENV)]
             procs.extend(fresh)
             wait_port(ib)
             wait_port(ig)
@@ -354,6 +491,17 @@ router = {{ default = "m-slow" }}
             ir.update(instructions_per_request(
                 [bins / "stav-gateway", "--config", tmp / "cg.toml"], cg_gw,
                 [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw"))
+            if a.otlp:
+                cg_otlp, cg_otlp_admin = free_port(), free_port()
+                (tmp / "cg-otlp.toml").write_text(traced(cg_otlp, cg_otlp_admin))
+                ir.update(instructions_per_request(
+                    [bins / "stav-gateway", "--config", tmp / "cg-otlp.toml"], cg_otlp,
+                    [("otlp", *by_name["otlp"])], a.callgrind, tmp / "cg-otlp"))
+            cgl_gw, cgl_admin = free_port(), free_port()
+            (tmp / "cgl.toml").write_text(config(cgl_gw, cgl_admin, '[ledger]\ndir = "ledger-cg"\n'))
+            ir.update(instructions_per_request(
+                [bins / "stav-gateway", "--config", tmp / "cgl.toml"], cgl_gw,
+                [("ledger", *by_name["ledger"])], a.callgrind, tmp / "cg-gwl"))
             for name, count in ir.items():
                 rows[name]["instructions_per_req"] = round(count)
                 rows[name]["instructions_vs_bare"] = round(count / ir["bare"], 3)
@@ -372,7 +520,14 @@ router = {{ default = "m-slow" }}
                 "rounds": per_round[name],
             })
         result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "rounds": a.rounds, "chunks": a.chunks,
-                  "scenarios": table, "memory": memory}
+                  "scenarios": table, "memory": memory, "ledger": ledger}
+        if a.otlp:
+            o = rows["otlp"]
+            otlp["cpu_vs_passthrough"] = statistics.median(x["cpu_vs_passthrough"] for x in per_round["otlp"])
+            if "instructions_per_req" in o:
+                otlp["instructions_vs_passthrough"] = round(
+                    o["instructions_per_req"] / rows["passthrough"]["instructions_per_req"], 3)
+            result["otlp"] = otlp
         Path(a.out).write_text(json.dumps(result, indent=2))
 
         cols = ["scenario", "rps_32", "rps_vs_bare", "p50_1_ms", "p99_1_ms", "added_p99_1_ms", "p99_32_ms",
@@ -381,6 +536,15 @@ router = {{ default = "m-slow" }}
         for row in table:
             print(" | ".join("-" if row.get(c) is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
                              for c in cols))
+        if a.otlp:
+            print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough}, instructions/req x{ins}; "
+                  "spans exported {spans_exported:.0f}, dropped {spans_dropped:.0f}; sink {sink_posts} posts, "
+                  "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
+        print(f"ledger: {ledger_overhead * 100:+.1f}% CPU per request against the same pass-through; "
+              + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
+                 f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
+                 if postgres else "no PostgreSQL installed: journal only")
+              + f"; dropped {dropped:.0f}")
         print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
         for k, v in memory.items():
             if k.startswith("idle_"):
@@ -395,6 +559,8 @@ router = {{ default = "m-slow" }}
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if "postgres" in locals() and postgres:
+            postgres.remove()
 
 
 if __name__ == "__main__":

@@ -90,12 +90,14 @@ name = "scripted"
 api = "openai"
 base_url = "{up}"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
+forward_headers = ["x-script*"]
 
 [[providers]]
 name = "slow"
 api = "openai"
 base_url = "{up}"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
+forward_headers = ["x-script*"]
 first_byte_timeout_ms = 700
 idle_timeout_ms = 700
 
@@ -104,12 +106,14 @@ name = "anthropic-scripted"
 api = "anthropic"
 base_url = "http://127.0.0.1:{upstream_port}"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
+forward_headers = ["x-script*"]
 
 [[providers]]
 name = "down"
 api = "openai"
 base_url = "http://127.0.0.1:{dead_port}/v1"
 connect_timeout_ms = 1000
+forward_headers = ["x-script*"]
 
 [[models]]
 name = "chat-a"
@@ -222,6 +226,7 @@ name = "scripted"
 api = "openai"
 base_url = "http://127.0.0.1:{upstream_port}/v1"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
+forward_headers = ["x-script*"]
 
 [[models]]
 name = "chat-a"

@@ -4,7 +4,14 @@ It records every request (path, headers, exact body bytes) and answers as the re
 `x-script-*` headers say, so each test states its upstream's behaviour next to its assertions:
 
   x-script-content: text of the answer (default "Hello from the scripted upstream.")
-  x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with
+  x-script-tools:   JSON list of {"name", "arguments"} tool calls to answer with when the request
+                    offers tools, unless it ends with a tool's result: then the answer is "Tool said: <result>" (so a
+                    client's tool loop ends, and its answer shows the tool really ran)
+  x-script-thinking: reasoning to answer with first (chat: `reasoning_content`; Anthropic: a
+                    thinking block signed "sig:<text>")
+  x-script-usage:   JSON usage object to report instead of the fixed one (chat: OpenAI's shape,
+                    e.g. with prompt_tokens_details.cached_tokens; Anthropic: its shape, the
+                    stream's message_delta then carries its output_tokens)
   x-script:         a behaviour: status-<code> (error body quoting the upstream key; 429 and
                     529 with Retry-After: 1), anthropic-cut (an Anthropic stream that stops after
                     its first delta), sleep-<ms> (stall before the headers), no-done (stream ends
@@ -13,7 +20,10 @@ It records every request (path, headers, exact body bytes) and answers as the re
                     JSON is broken), huge-event (one 10 MB content event), drip (the whole stream
                     one byte per write), slow-stream[-N] (N, default 200,
                     events 50 ms apart), ignore-body (answers
-                    before reading the request body, then closes)
+                    before reading the request body, then closes), leak-escaped (a 400 whose body
+                    quotes the upstream key JSON-escaped and percent-encoded), leak-stream (a 200
+                    stream whose error event quotes the key); and x-script-echo: 1 echoes the
+                    credential it received in an `x-echo-auth` answer header
 
 A second argument sets the behaviour for requests without `x-script` (a faulty deployment for
 failover tests). A request whose answer could not be written to the end is recorded with
@@ -52,12 +62,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def echo_headers(self):
+        """An upstream that echoes the credential it got (x-script-echo)."""
+        if not self.headers.get("x-script-echo"):
+            return
+        got = self.headers.get("authorization") or self.headers.get("x-api-key") or ""
+        self.send_header("x-echo-auth", got)
+        self.send_header("x-echo-basic", base64.b64encode(f"api:{UPSTREAM_KEY}".encode()).decode())
+
     def _send(self, status, body, content_type="application/json", headers=()):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "upstream-req-1")
+        self.echo_headers()
         for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
@@ -106,6 +125,29 @@ class Handler(BaseHTTPRequestHandler):
             extra = (("retry-after", "1"),) if code in (429, 529) else ()
             return self._send(code, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}",
                                                "type": "upstream_error", "code": str(code)}}, headers=extra)
+        if script == "leak-escaped":
+            escaped = UPSTREAM_KEY.replace("-", "\\u002d")
+            percent = "".join(f"%{b:02X}" for b in UPSTREAM_KEY.encode())
+            body = ('{"error": {"message": "key ' + escaped + ' (url ' + percent + ')", "type": "invalid_request_error"},'
+                    ' "type": "error"}').encode()
+            return self._send(400, body)
+        if script == "leak-stream":
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.echo_headers()
+            self.end_headers()
+            if self.path.startswith("/v1/messages"):
+                events = ['event: error\ndata: {"type": "error", "error": {"type": "api_error", "message": "bad key '
+                          + UPSTREAM_KEY + '"}}\n\n']
+            else:
+                events = ['data: {"error": {"message": "bad key ' + UPSTREAM_KEY + '"}}\n\n']
+            for ev in events:
+                data = ev.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         if script.startswith("sleep-"):
             time.sleep(int(script.split("-", 1)[1]) / 1000)
         req = json.loads(raw)
@@ -126,11 +168,20 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"input_tokens": 4242}, headers=self.ANTHROPIC_HEADERS)
         text = self.headers.get("x-script-content", "Claude says hi.")
         tools = json.loads(self.headers.get("x-script-tools", "[]"))
+        thinking = self.headers.get("x-script-thinking")
+        if not req.get("tools"):
+            tools = []
+        result = anthropic_tool_result(req)
+        if result is not None and tools:
+            tools, text = [], "Tool said: " + result
         usage = {"input_tokens": 30, "output_tokens": 9, "cache_read_input_tokens": 12,
                  "cache_creation_input_tokens": 0}
+        if self.headers.get("x-script-usage"):
+            usage = json.loads(self.headers["x-script-usage"])
         stop = "tool_use" if tools else "end_turn"
         if not req.get("stream"):
-            content = [{"type": "text", "text": text}]
+            content = [{"type": "thinking", "thinking": thinking, "signature": "sig:" + thinking}] if thinking else []
+            content += [{"type": "text", "text": text}]
             content += [{"type": "tool_use", "id": f"toolu_{i}", "name": t["name"], "input": json.loads(t["arguments"])}
                         for i, t in enumerate(tools)]
             return self._send(200, {"id": "msg_upstream_1", "type": "message", "role": "assistant",
@@ -143,17 +194,29 @@ class Handler(BaseHTTPRequestHandler):
             ev("message_start", {"type": "message_start", "message": {
                 "id": "msg_upstream_1", "type": "message", "role": "assistant", "model": req["model"],
                 "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}}),
-            ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}}),
             ev("ping", {"type": "ping"}),
         ]
-        events += [ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+        first = 0
+        if thinking:
+            events += [
+                ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "thinking_delta", "thinking": thinking}}),
+                ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "signature_delta", "signature": "sig:" + thinking}}),
+                ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ]
+            first = 1
+        events.append(ev("content_block_start", {"type": "content_block_start", "index": first,
+                                                 "content_block": {"type": "text", "text": ""}}))
+        events += [ev("content_block_delta", {"type": "content_block_delta", "index": first,
                                               "delta": {"type": "text_delta", "text": text[j:j + 5]}})
                    for j in range(0, len(text), 5)]
-        events.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        for i, t in enumerate(tools, start=1):
+        events.append(ev("content_block_stop", {"type": "content_block_stop", "index": first}))
+        for i, t in enumerate(tools, start=first + 1):
             events.append(ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
-                "type": "tool_use", "id": f"toolu_{i - 1}", "name": t["name"], "input": {}}}))
+                "type": "tool_use", "id": f"toolu_{i - first - 1}", "name": t["name"], "input": {}}}))
             args = t["arguments"]
             events += [ev("content_block_delta", {"type": "content_block_delta", "index": i,
                                                   "delta": {"type": "input_json_delta", "partial_json": args[j:j + 6]}})
@@ -161,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
             events.append(ev("content_block_stop", {"type": "content_block_stop", "index": i}))
         events += [
             ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                 "usage": {"output_tokens": 9}}),
+                                 "usage": {"output_tokens": usage["output_tokens"]}}),
             ev("message_stop", {"type": "message_stop"}),
         ]
         if script == "anthropic-cut":
@@ -171,11 +234,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         for k, v in self.ANTHROPIC_HEADERS:
             self.send_header(k, v)
+        self.echo_headers()
         self.end_headers()
         for data in events:
             for part in (data[:11], data[11:]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
+        # As a real server does, the body's end comes a moment after the last event: by then a
+        # client that has read message_stop may already have closed its connection.
+        time.sleep(0.05)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -195,12 +262,22 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, req, script):
         content = self.headers.get("x-script-content", "Hello from the scripted upstream.")
         tools = json.loads(self.headers.get("x-script-tools", "[]"))
+        if not req.get("tools"):
+            tools = []
+        last = (req.get("messages") or [{}])[-1]
+        if tools and last.get("role") == "tool":
+            tools, content = [], "Tool said: " + text_of(last.get("content"))
         model = req["model"]
         n = req.get("n", 1)
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        if self.headers.get("x-script-usage"):
+            usage = json.loads(self.headers["x-script-usage"])
         finish = "tool_calls" if tools else "stop"
+        thinking = self.headers.get("x-script-thinking")
         if not req.get("stream"):
             message = {"role": "assistant", "content": None if tools else content}
+            if thinking:
+                message["reasoning_content"] = thinking
             if tools:
                 message["tool_calls"] = [{"id": f"call_{i}", "type": "function",
                                           "function": {"name": t["name"], "arguments": t["arguments"]}}
@@ -213,6 +290,9 @@ class Handler(BaseHTTPRequestHandler):
         u = None if include_usage else ...
         events = [chunk("c1", model, [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                        "finish_reason": None}], u)]
+        if thinking:
+            events.append(chunk("c1", model, [{"index": 0, "delta": {"reasoning_content": thinking},
+                                               "finish_reason": None}], u))
         if tools:
             # Two parallel calls with interleaved argument fragments.
             for i, t in enumerate(tools):
@@ -246,6 +326,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
+        self.echo_headers()
         self.end_headers()
         if script == "drip":
             for b in "".join(events).encode():
@@ -271,11 +352,27 @@ class Handler(BaseHTTPRequestHandler):
             for part in (data[:7], data[7:]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
+        # The end of the body a moment after [DONE], which clients stop reading at.
+        time.sleep(0.05)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
 
 DEFAULT_SCRIPT = ""
+
+
+def text_of(content):
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+
+
+def anthropic_tool_result(req):
+    """The text of the tool result the last user turn ends with, if it does."""
+    last = (req.get("messages") or [{}])[-1]
+    blocks = last.get("content") if last.get("role") == "user" else None
+    results = [b for b in blocks if b.get("type") == "tool_result"] if isinstance(blocks, list) else []
+    return text_of(results[-1].get("content")) if results else None
 
 
 def main():

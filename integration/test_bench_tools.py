@@ -57,7 +57,8 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
     rows = {r["scenario"]: r for r in result["scenarios"]}
-    assert list(rows) == ["direct", "bare", "passthrough", "translate", "auto"]
+    # The default configuration (access log on) first, then the same pass-through with it off.
+    assert list(rows) == ["direct", "bare", "passthrough", "passthrough_log_off", "translate", "auto", "ledger"]
     for name, r in rows.items():
         assert r["rps_32"] > 0 and r["requests_32"] > 0, name
         assert 0 < r["ttft_ms"] < 1000, name
@@ -67,3 +68,4 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     idle = result["memory"]["idle_20"]
     assert idle["gateway_kib_per_stream"] > 0 and idle["bare_kib_per_stream"] > 0
     assert "passthrough" in run.stdout and "idle_20" in run.stdout
+    assert result["ledger"]["dropped_records"] == 0 and "ledger:" in run.stdout

@@ -20,7 +20,7 @@ def check(tmp_path, text, keys=None):
 def test_shipped_config_is_valid(tmp_path):
     r = check(tmp_path, BASE)
     assert r.returncode == 0, r.stderr
-    assert "4 models" in r.stdout and "1 teams" in r.stdout
+    assert "5 models" in r.stdout and "2 providers" in r.stdout and "1 teams" in r.stdout
 
 
 @pytest.mark.parametrize("old, new, field", [

@@ -21,7 +21,11 @@ def test_dashboard_queries_exported_metrics(gateway, openai_client):
     exported = {line.split("{")[0].split(" ")[0] for line in gateway.metrics().splitlines() if line and not line.startswith("#")}
     families = {re.sub(r"_(bucket|sum|count)$", "", m) for m in exported}
     dash = json.loads((ROOT / "conf" / "grafana-dashboard.json").read_text())
-    used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"\b(stav_[a-z_]+)", t["expr"])}
+    used = {m for p in dash["panels"] for t in p["targets"]
+            for m in re.findall(r"\b((?:stav|gen_ai)_[a-z_]+)", t["expr"])}
     assert used, "the dashboard queries something"
+    # The GenAI histograms and the trace exporter's counters are on it.
+    for m in ("gen_ai_client_token_usage", "gen_ai_server_time_to_first_token", "stav_otel_spans_dropped_total"):
+        assert any(u.startswith(m) for u in used), m
     for m in used:
         assert re.sub(r"_(bucket|sum|count)$", "", m) in families, f"{m} is not exported"

@@ -26,7 +26,7 @@ UPSTREAMS = {"good": "", "faulty": "", "bad503": "status-503", "bad429": "status
 
 def provider(name, port, extra=""):
     return f'[[providers]]\nname = "{name}"\napi = "openai"\nbase_url = "http://127.0.0.1:{port}/v1"\n' \
-           f'api_key_env = "STAV_IT_UPSTREAM_KEY"\n{extra}\n'
+           f'api_key_env = "STAV_IT_UPSTREAM_KEY"\nforward_headers = ["x-script*"]\n{extra}\n'
 
 
 def model(name, prov, priority=0, upstream=None):

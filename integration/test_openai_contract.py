@@ -312,7 +312,17 @@ def test_metrics_show_the_requests_just_made(gateway, openai_client):
     bad = openai.OpenAI(base_url=gateway.base + "/v1", api_key=make_key("unknownkey01", "W" * 32), max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
-    after = gateway.metrics()
+    # A stream is counted once the upstream's body has ended, which can be just after the client
+    # has read [DONE] and left.
+    deadline = time.time() + 2
+    while True:
+        after = gateway.metrics()
+        done = sample(after, "stav_http_requests_total", route="chat_completions", model="chat-b",
+                      tier="routed-commercial", status_class="2xx")
+        if done - sample(before, "stav_http_requests_total", route="chat_completions", model="chat-b",
+                         tier="routed-commercial", status_class="2xx") >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.02)
 
     def delta(name, **labels):
         return sample(after, name, **labels) - sample(before, name, **labels)
@@ -366,3 +376,51 @@ def test_expect_100_continue(gateway):
     up = last_upstream(gateway)
     assert "expect" not in up["headers"]
     assert len(up["body"]) == len(body.replace(b'"chat-a"', b'"scripted/chat-a"'))
+
+
+def test_completed_streams_end_cleanly_and_reuse_the_upstream_connection(gateway, openai_client, anthropic_client):
+    """Clients close their connection once they have read the stream's last event, before the
+    upstream's body has ended: the rest is still read, so the upstream connection goes back to the
+    pool and the request is logged without an error."""
+    def connections(reused):
+        return metric(gateway.metrics(), "stav_upstream_connections_total", provider="scripted", reused=reused)
+
+    new_before, reused_before, log_from = connections("false"), connections("true"), len(gateway.log())
+    msg = [{"role": "user", "content": "hi"}]
+    for _ in range(3):
+        list(openai_client.chat.completions.create(model="chat-a", messages=msg, stream=True))
+        with anthropic_client.messages.stream(model="chat-a", max_tokens=20, messages=msg) as s:
+            s.get_final_message()
+        with openai_client.responses.stream(model="chat-a", input="hi") as s:
+            s.get_final_response()
+    deadline = time.time() + 2
+    while connections("true") + connections("false") - reused_before - new_before < 9 and time.time() < deadline:
+        time.sleep(0.05)
+    # Back to back, the next stream can start while the last one's body is still being read: at
+    # most two connections take turns. A connection dropped after each stream would make nine.
+    assert connections("false") - new_before <= 2
+    assert connections("true") - reused_before >= 7
+    log = gateway.log()[log_from:].splitlines()
+    entries = [json.loads(l) for l in log if l.startswith('{"time"')]
+    assert len(entries) >= 9
+    assert not [e for e in entries if "error" in e], entries
+    assert not [l for l in log if "ERROR" in l or "Prematurely" in l]
+
+
+def test_each_request_has_one_json_access_log_line(gateway, openai_client):
+    raw = openai_client.chat.completions.with_raw_response.create(model="chat-a", messages=[{"role": "user", "content": "x"}])
+    rid = raw.headers["x-request-id"]
+    deadline = time.time() + 2
+    entry = None
+    while entry is None and time.time() < deadline:
+        for line in gateway.log().splitlines():
+            if line.startswith('{"time"') and f'"request_id":"{rid}"' in line:
+                entry = json.loads(line)
+        time.sleep(0.02)
+    assert entry is not None, "the entry is written (off the request path, so shortly after)"
+    assert entry["route"] == "chat_completions" and entry["method"] == "POST"
+    assert entry["path"] == "/v1/chat/completions" and entry["status"] == 200
+    assert (entry["key"], entry["team"], entry["model"], entry["tier"]) == ("itclient0001", "it", "chat-a", "sovereign")
+    assert (entry["tokens_in"], entry["tokens_out"]) == (11, 7)
+    assert entry["upstream_status"] == 200 and entry["duration_ms"] >= 0
+    assert "x" not in (entry.get("error") or ""), "no content"

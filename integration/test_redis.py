@@ -94,6 +94,28 @@ def test_a_key_created_through_one_node_works_on_the_other(cluster):
     print(f"key visible on the other node after {took:.3f} s")
 
 
+def test_a_stored_response_is_continued_on_another_node(cluster):
+    """Responses API state lives in Redis (with a TTL) when nodes share a store."""
+    redis, a, b = cluster
+    k = create(a)
+    known_everywhere(k["key"], a, b)
+    on_a = openai.OpenAI(base_url=a.gw.base + "/v1", api_key=k["key"], max_retries=0)
+    on_b = openai.OpenAI(base_url=b.gw.base + "/v1", api_key=k["key"], max_retries=0)
+    first = on_a.responses.create(model="chat-a", input="Remember 7.")
+    assert on_b.responses.retrieve(first.id).output_text == first.output_text
+    second = on_b.responses.create(model="chat-a", input="Which?", previous_response_id=first.id)
+    assert [i.type for i in on_a.responses.input_items.list(second.id).data] == ["message"]
+    on_a.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        on_b.responses.retrieve(first.id)
+    # Stored with an expiry (24 h by default), under the configured prefix.
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as s:
+        key = f"stavit:resp:{second.id}"
+        s.sendall(f"*2\r\n$4\r\nPTTL\r\n${len(key)}\r\n{key}\r\n".encode())
+        ttl_ms = int(s.recv(64).decode().strip().lstrip(":"))
+    assert 23 * 3600 * 1000 < ttl_ms <= 24 * 3600 * 1000
+
+
 def test_a_revocation_propagates_to_every_node_within_2s(cluster):
     _, a, b = cluster
     k = create(b)

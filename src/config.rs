@@ -57,6 +57,132 @@ struct RawConfig {
     models: Vec<RawModel>,
     #[serde(default)]
     teams: Vec<RawTeam>,
+    #[serde(default)]
+    responses: RawResponses,
+    #[serde(default)]
+    telemetry: RawTelemetry,
+    /// The request ledger; off when the section is absent.
+    #[serde(default)]
+    ledger: Option<RawLedger>,
+}
+
+/// OpenTelemetry traces (`[telemetry]`): off unless `otlp_endpoint` is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTelemetry {
+    /// OTLP over HTTP (protobuf), e.g. `http://collector:4318`; `/v1/traces` is appended.
+    otlp_endpoint: Option<String>,
+    service_name: String,
+    sample_ratio: f64,
+    /// Sent with every export, e.g. the collector's auth header.
+    headers: std::collections::BTreeMap<String, String>,
+    /// Join the client's W3C trace (`traceparent`) instead of starting a new one.
+    trust_client_trace: bool,
+}
+
+impl Default for RawTelemetry {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "stav-gateway".into(),
+            sample_ratio: 1.0,
+            headers: Default::default(),
+            trust_client_trace: false,
+        }
+    }
+}
+
+/// `[ledger]`: the journal every request is recorded in, and where it is shipped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLedger {
+    /// The journal's directory, relative to this file.
+    dir: String,
+    /// Records are synced to disk in batches at least this often.
+    fsync_ms: u64,
+    /// Segment files are rotated past this size.
+    segment_bytes: u64,
+    /// Closed segments older than this many days are removed (once shipped).
+    retention_days: u64,
+    /// Ship records to PostgreSQL, e.g. `postgres://stav@10.0.0.7/stav`.
+    postgres_url: Option<String>,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            dir: "ledger".into(),
+            fsync_ms: 100,
+            segment_bytes: 64 << 20,
+            // Thirteen months: a year's invoices and the month before can still be re-derived.
+            retention_days: 400,
+            postgres_url: None,
+        }
+    }
+}
+
+fn validate_ledger(
+    raw: RawLedger,
+    base_dir: &Path,
+) -> Result<crate::ledger::LedgerSettings, ConfigError> {
+    if raw.dir.trim().is_empty() {
+        return Err(ConfigError::new("ledger.dir", "must not be empty"));
+    }
+    if raw.fsync_ms == 0 || raw.fsync_ms > 60_000 {
+        return Err(ConfigError::new(
+            "ledger.fsync_ms",
+            "must be between 1 and 60000",
+        ));
+    }
+    if raw.segment_bytes < 4096 {
+        return Err(ConfigError::new(
+            "ledger.segment_bytes",
+            "must be at least 4096",
+        ));
+    }
+    if raw.retention_days == 0 {
+        return Err(ConfigError::new(
+            "ledger.retention_days",
+            "must be at least 1",
+        ));
+    }
+    if let Some(url) = &raw.postgres_url {
+        url.parse::<tokio_postgres::Config>().map_err(|e| {
+            ConfigError::new(
+                "ledger.postgres_url",
+                format!("not a PostgreSQL connection string: {e}"),
+            )
+        })?;
+    }
+    Ok(crate::ledger::LedgerSettings {
+        dir: base_dir.join(raw.dir),
+        fsync: Duration::from_millis(raw.fsync_ms),
+        segment_bytes: raw.segment_bytes,
+        retention: Duration::from_secs(raw.retention_days * 86_400),
+        postgres_url: raw.postgres_url,
+    })
+}
+
+/// The Responses API's stored answers (`store`, `previous_response_id`, `GET /v1/responses/{id}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResponses {
+    /// `false`: keep nothing (`previous_response_id` is then a 400).
+    store: bool,
+    /// How long a stored response can be retrieved or continued, e.g. "24h".
+    ttl: String,
+    /// One node (`[store] kind = "file"`): responses kept in memory, oldest dropped beyond this.
+    max_memory_bytes: usize,
+}
+
+impl Default for RawResponses {
+    fn default() -> Self {
+        Self {
+            store: true,
+            ttl: "24h".into(),
+            max_memory_bytes: 64 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +194,9 @@ struct RawTeam {
     /// Sensitive prompts may leave `sovereign` (an explicit, audited choice).
     #[serde(default)]
     sensitive_opt_out: bool,
+    /// What binary media (images, PDFs, audio) the scan cannot read mean for the cap.
+    #[serde(default)]
+    unscannable: Unscannable,
     #[serde(default)]
     router: Option<RouterPolicy>,
     /// Requests per minute for the whole team, across its keys (and nodes, with Redis).
@@ -76,6 +205,9 @@ struct RawTeam {
     /// Tokens per minute for the whole team.
     #[serde(default)]
     tpm: Option<u64>,
+    /// Tokens per calendar month (UTC) for the whole team.
+    #[serde(default)]
+    budget_tokens_month: Option<u64>,
 }
 
 /// None: Pingora reads request headers 4 KiB and bodies up to 64 KiB at a time straight into
@@ -99,6 +231,10 @@ struct RawServer {
     max_header_bytes: usize,
     read_buffer_bytes: usize,
     body_read_timeout_ms: u64,
+    header_read_timeout_ms: u64,
+    max_pending_headers: usize,
+    /// `stderr` (default), `off`, or a file path (relative to the configuration file).
+    access_log: String,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -120,6 +256,9 @@ impl Default for RawServer {
             max_header_bytes: 32 * 1024,
             read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
             body_read_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            max_pending_headers: 2048,
+            access_log: "stderr".into(),
             tls_cert: None,
             tls_key: None,
         }
@@ -174,6 +313,10 @@ struct RawProvider {
     idle_timeout_ms: Option<u64>,
     #[serde(default)]
     total_timeout_ms: Option<u64>,
+    /// Client request headers this provider also receives, beyond what its API needs (exact
+    /// names, or a prefix ending in `*`). Everything else stays at the gateway.
+    #[serde(default)]
+    forward_headers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +363,12 @@ pub struct ServerSettings {
     pub read_buffer_bytes: usize,
     /// Longest pause while the client sends its body; then 408.
     pub body_read_timeout: Duration,
+    /// A request's header must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// Connections waiting for a header at once; more are closed on arrival.
+    pub max_pending_headers: usize,
+    /// Where the access log goes.
+    pub access_log: crate::access_log::Sink,
     /// PEM certificate chain and key for TLS on the public listener (HTTP/2 and HTTP/1.1).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -263,6 +412,8 @@ pub struct Provider {
     /// Environment variable holding the upstream credential; read at start-up, never logged.
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
+    /// Extra client headers forwarded to this provider (lower-case; a trailing `*` is a prefix).
+    pub forward_headers: Vec<String>,
 }
 
 /// How long the gateway waits on a provider. Pingora bounds each read with one timeout, so the
@@ -357,9 +508,22 @@ pub struct Team {
     pub name: String,
     pub max_tier: Tier,
     pub sensitive_opt_out: bool,
+    pub unscannable: Unscannable,
     pub router: Option<RouterPolicy>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    /// Tokens per calendar month (UTC), all keys together; 429 `insufficient_quota` past it.
+    pub budget_tokens_month: Option<u64>,
+}
+
+/// A team's reading of binary media no text detector can read: images, PDFs and audio are
+/// forwarded as they are (`allow`, the default) or keep the request `sovereign`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unscannable {
+    #[default]
+    Allow,
+    Sovereign,
 }
 
 impl Team {
@@ -369,11 +533,135 @@ impl Team {
             name: name.to_string(),
             max_tier: Tier::GlobalCommercial,
             sensitive_opt_out: false,
+            unscannable: Unscannable::Allow,
             router: None,
             rpm: None,
             tpm: None,
+            budget_tokens_month: None,
         }
     }
+}
+
+/// Where and how long Responses API answers are kept: in memory on one node, in Redis (with a
+/// TTL) when `[store] kind = "redis"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsesSettings {
+    pub store: bool,
+    pub ttl: Duration,
+    pub max_memory_bytes: usize,
+}
+
+fn validate_responses(raw: RawResponses) -> Result<ResponsesSettings, ConfigError> {
+    let ttl = humantime::parse_duration(&raw.ttl).map_err(|e| {
+        ConfigError::new(
+            "responses.ttl",
+            format!("{:?} is not a duration: {e}", raw.ttl),
+        )
+    })?;
+    if ttl.as_secs() == 0 {
+        return Err(ConfigError::new("responses.ttl", "must be at least 1s"));
+    }
+    if raw.max_memory_bytes < 1 << 20 {
+        return Err(ConfigError::new(
+            "responses.max_memory_bytes",
+            "must be at least 1048576",
+        ));
+    }
+    Ok(ResponsesSettings {
+        store: raw.store,
+        ttl,
+        max_memory_bytes: raw.max_memory_bytes,
+    })
+}
+
+/// Validated `[telemetry]`. Changes only with a restart or an upgrade: the exporter thread and
+/// its client are built once, at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    /// `None`: tracing is off (no spans, no `traceparent` sent upstream).
+    pub otlp: Option<OtlpSettings>,
+    pub service_name: String,
+    /// In [0, 1]: the share of new traces recorded (a trusted client's decision is followed).
+    pub sample_ratio: f64,
+    pub trust_client_trace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The traces URL, `…/v1/traces`.
+    pub traces_url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+fn validate_telemetry(raw: RawTelemetry) -> Result<TelemetrySettings, ConfigError> {
+    if raw.service_name.trim().is_empty() {
+        return Err(ConfigError::new(
+            "telemetry.service_name",
+            "must not be empty",
+        ));
+    }
+    if !(0.0..=1.0).contains(&raw.sample_ratio) {
+        return Err(ConfigError::new(
+            "telemetry.sample_ratio",
+            "must be between 0.0 and 1.0",
+        ));
+    }
+    for (name, value) in &raw.headers {
+        let field = || format!("telemetry.headers.{name}");
+        http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::new(field(), "is not a header name"))?;
+        http::HeaderValue::from_str(value)
+            .map_err(|_| ConfigError::new(field(), "is not a valid header value"))?;
+    }
+    let otlp = match raw.otlp_endpoint {
+        None => {
+            if !raw.headers.is_empty() {
+                return Err(ConfigError::new(
+                    "telemetry.headers",
+                    "only with telemetry.otlp_endpoint",
+                ));
+            }
+            None
+        }
+        Some(url) => Some(OtlpSettings {
+            traces_url: otlp_traces_url(&url)
+                .map_err(|m| ConfigError::new("telemetry.otlp_endpoint", m))?,
+            headers: raw.headers.into_iter().collect(),
+        }),
+    };
+    Ok(TelemetrySettings {
+        otlp,
+        service_name: raw.service_name,
+        sample_ratio: raw.sample_ratio,
+        trust_client_trace: raw.trust_client_trace,
+    })
+}
+
+/// The collector's base URL with OTLP/HTTP's traces path, as `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// read: `http://collector:4318` → `http://collector:4318/v1/traces` (a URL already ending in
+/// `/v1/traces` is kept). Plain HTTP only: the exporter is built without TLS, so spans go to a
+/// collector agent on the host or in the pod, which forwards them on.
+fn otlp_traces_url(url: &str) -> Result<String, String> {
+    let base = BaseUrl::parse(url)?;
+    if base.tls {
+        return Err(format!(
+            "{url:?}: https is not supported; send to a local collector over http:// (it forwards over TLS)"
+        ));
+    }
+    if url.contains(['?', '#']) {
+        return Err(format!("{url:?} must not have a query or fragment"));
+    }
+    let host = if base.host.contains(':') {
+        format!("[{}]", base.host)
+    } else {
+        base.host.clone()
+    };
+    let path = if base.path.ends_with("/v1/traces") {
+        base.path.clone()
+    } else {
+        format!("{}/v1/traces", base.path)
+    };
+    Ok(format!("http://{host}:{}{path}", base.port))
 }
 
 #[derive(Debug)]
@@ -387,6 +675,10 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub catalogue: Catalogue,
     pub teams: Vec<Team>,
+    pub responses: ResponsesSettings,
+    pub telemetry: TelemetrySettings,
+    /// The request ledger (`[ledger]`); `None` when the section is absent.
+    pub ledger: Option<crate::ledger::LedgerSettings>,
 }
 
 impl Config {
@@ -410,6 +702,12 @@ impl Config {
         let providers = validate_providers(raw.providers)?;
         let catalogue = validate_models(raw.models, &providers)?;
         let teams = validate_teams(raw.teams, &catalogue)?;
+        let responses = validate_responses(raw.responses)?;
+        let telemetry = validate_telemetry(raw.telemetry)?;
+        let ledger = raw
+            .ledger
+            .map(|l| validate_ledger(l, base_dir))
+            .transpose()?;
 
         let store = validate_store(raw.store, base_dir)?;
         let keys = match &store.kind {
@@ -426,6 +724,9 @@ impl Config {
             providers,
             catalogue,
             teams,
+            responses,
+            telemetry,
+            ledger,
         })
     }
 
@@ -532,6 +833,30 @@ fn validate_server(raw: RawServer, base_dir: &Path) -> Result<ServerSettings, Co
             30_000,
             "server.body_read_timeout_ms",
         )?),
+        header_read_timeout: Duration::from_millis(positive(
+            Some(raw.header_read_timeout_ms),
+            10_000,
+            "server.header_read_timeout_ms",
+        )?),
+        access_log: match raw.access_log.as_str() {
+            "stderr" => crate::access_log::Sink::Stderr,
+            "off" => crate::access_log::Sink::Off,
+            "" => {
+                return Err(ConfigError::new(
+                    "server.access_log",
+                    "must be stderr, off, or a file path",
+                ))
+            }
+            path => crate::access_log::Sink::File(base_dir.join(path)),
+        },
+        max_pending_headers: if raw.max_pending_headers == 0 {
+            return Err(ConfigError::new(
+                "server.max_pending_headers",
+                "must be at least 1",
+            ));
+        } else {
+            raw.max_pending_headers
+        },
     })
 }
 
@@ -637,11 +962,33 @@ fn validate_providers(raw: Vec<RawProvider>) -> Result<Vec<Provider>, ConfigErro
                 return Err(ConfigError::new(field("api_key_env"), "must not be empty"));
             }
         }
+        let mut forward_headers = Vec::with_capacity(p.forward_headers.len());
+        for (j, h) in p.forward_headers.iter().enumerate() {
+            let name = h.to_ascii_lowercase();
+            let bare = name.strip_suffix('*').unwrap_or(&name);
+            if bare.is_empty() || http::HeaderName::from_bytes(bare.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} is not a header name (or a prefix ending in *)"),
+                ));
+            }
+            if crate::bridge::provider::NEVER_FORWARDED
+                .iter()
+                .any(|n| n.starts_with(bare) || bare.starts_with(n))
+            {
+                return Err(ConfigError::new(
+                    field(&format!("forward_headers[{j}]")),
+                    format!("{h:?} would forward credentials or hop-by-hop headers"),
+                ));
+            }
+            forward_headers.push(name);
+        }
         out.push(Provider {
             name: p.name,
             api,
             base,
             api_key_env: p.api_key_env,
+            forward_headers,
             timeouts: Timeouts {
                 connect: Duration::from_millis(positive(
                     p.connect_timeout_ms,
@@ -720,13 +1067,21 @@ fn validate_teams(raw: Vec<RawTeam>, catalogue: &Catalogue) -> Result<Vec<Team>,
                 }
             }
         }
+        if t.budget_tokens_month == Some(0) {
+            return Err(ConfigError::new(
+                field("budget_tokens_month"),
+                "must be at least 1 (leave it out for no budget)",
+            ));
+        }
         out.push(Team {
             name: t.name,
             max_tier,
             sensitive_opt_out: t.sensitive_opt_out,
+            unscannable: t.unscannable,
             router: t.router,
             rpm: t.rpm,
             tpm: t.tpm,
+            budget_tokens_month: t.budget_tokens_month,
         });
     }
     Ok(out)
@@ -771,6 +1126,12 @@ fn validate_models(raw: Vec<RawModel>, providers: &[Provider]) -> Result<Catalog
                 ))
             }
         };
+        if kind == ModelKind::Embeddings && providers[provider].api == ProviderApi::Anthropic {
+            return Err(ConfigError::new(
+                field("kind"),
+                "Anthropic providers serve chat models only",
+            ));
+        }
         if let Some(u) = &m.upstream_model {
             if u.is_empty() {
                 return Err(ConfigError::new(
@@ -987,6 +1348,72 @@ kind = "chat"
     }
 
     #[test]
+    fn telemetry_is_off_by_default_and_validated_by_field() {
+        let cfg = load(GOOD, "tel-off").unwrap();
+        assert_eq!(cfg.telemetry.otlp, None);
+        assert_eq!(cfg.telemetry.service_name, "stav-gateway");
+        assert_eq!(cfg.telemetry.sample_ratio, 1.0);
+        assert!(!cfg.telemetry.trust_client_trace);
+
+        let on = format!(
+            "{GOOD}\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\nsample_ratio = 0.25\n\
+             trust_client_trace = true\nheaders = {{ authorization = \"Bearer t\" }}\n"
+        );
+        let cfg = load(&on, "tel-on").unwrap();
+        let otlp = cfg.telemetry.otlp.unwrap();
+        assert_eq!(otlp.traces_url, "http://collector:4318/v1/traces");
+        assert_eq!(otlp.headers, [("authorization".into(), "Bearer t".into())]);
+        assert_eq!(cfg.telemetry.sample_ratio, 0.25);
+        assert!(cfg.telemetry.trust_client_trace);
+
+        for (table, field) in [
+            (
+                "otlp_endpoint = \"https://collector:4318\"",
+                "telemetry.otlp_endpoint",
+            ),
+            (
+                "otlp_endpoint = \"collector:4318\"",
+                "telemetry.otlp_endpoint",
+            ),
+            ("sample_ratio = 1.5", "telemetry.sample_ratio"),
+            ("sample_ratio = -0.1", "telemetry.sample_ratio"),
+            ("service_name = \" \"", "telemetry.service_name"),
+            (
+                "otlp_endpoint = \"http://c:4318\"\nheaders = { \"bad name\" = \"x\" }",
+                "telemetry.headers.bad name",
+            ),
+            ("headers = { a = \"b\" }", "telemetry.headers"),
+        ] {
+            let text = format!("{GOOD}\n[telemetry]\n{table}\n");
+            let e = load(&text, "tel-bad").unwrap_err();
+            assert_eq!(e.field, field, "{table}: {e}");
+        }
+        let e = load(
+            &format!("{GOOD}\n[telemetry]\nsample_rate = 1\n"),
+            "tel-unk",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("sample_rate"), "{e}");
+    }
+
+    #[test]
+    fn otlp_urls_get_the_traces_path_once() {
+        assert_eq!(
+            otlp_traces_url("http://127.0.0.1:4318/").unwrap(),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            otlp_traces_url("http://c/otlp/v1/traces").unwrap(),
+            "http://c:80/otlp/v1/traces"
+        );
+        assert_eq!(
+            otlp_traces_url("http://[::1]:4318").unwrap(),
+            "http://[::1]:4318/v1/traces"
+        );
+        assert!(otlp_traces_url("http://c:4318/?x=1").is_err());
+    }
+
+    #[test]
     fn bad_api_and_kind_and_base_url() {
         let e = load(&GOOD.replace("api = \"openai\"", "api = \"grpc\""), "api").unwrap_err();
         assert_eq!(e.field, "providers[0].api");
@@ -1008,6 +1435,46 @@ kind = "chat"
         assert_eq!(e.field, "teams[0].router.rules[0].when.domain");
         let e = load(&with_team("max_tier = \"eu\""), "team4").unwrap_err();
         assert_eq!(e.field, "teams[0].max_tier");
+    }
+
+    #[test]
+    fn ledger_settings_are_validated_and_name_the_field() {
+        assert!(
+            load(GOOD, "l0").unwrap().ledger.is_none(),
+            "off when absent"
+        );
+        let on = format!("{GOOD}\n[ledger]\n");
+        let l = load(&on, "l1").unwrap().ledger.unwrap();
+        assert_eq!(l.dir, tmpdir("l1").join("ledger"), "relative to the file");
+        assert_eq!(l.fsync, Duration::from_millis(100));
+        assert_eq!(l.retention, Duration::from_secs(400 * 86_400));
+        assert_eq!(l.postgres_url, None);
+        for (line, field) in [
+            ("fsync_ms = 0", "ledger.fsync_ms"),
+            ("segment_bytes = 10", "ledger.segment_bytes"),
+            ("retention_days = 0", "ledger.retention_days"),
+            ("postgres_url = \"postgres://a b:x\"", "ledger.postgres_url"),
+        ] {
+            let e = load(&format!("{on}{line}\n"), "l2").unwrap_err();
+            assert_eq!(e.field, field, "{line}: {e}");
+        }
+        let e = load(&format!("{on}fsync = 5\n"), "l3").unwrap_err();
+        assert!(
+            e.message.contains("fsync"),
+            "unknown fields are errors: {e}"
+        );
+        let pg = load(
+            &format!("{on}postgres_url = \"postgres://stav@127.0.0.1:5432/stav\"\n"),
+            "l4",
+        )
+        .unwrap();
+        assert!(pg.ledger.unwrap().postgres_url.is_some());
+        let e = load(
+            &format!("{GOOD}\n[[teams]]\nname = \"a\"\nbudget_tokens_month = 0\n"),
+            "l5",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "teams[0].budget_tokens_month");
     }
 
     #[test]

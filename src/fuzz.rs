@@ -307,3 +307,173 @@ fn request_translators_answer_or_refuse_but_never_panic() {
     // Both outcomes were exercised.
     assert!(ok > 1000 && refused > 1000, "ok {ok}, refused {refused}");
 }
+
+/// Header names a client or an upstream could send: the dangerous ones, the allowed ones, and
+/// random tokens.
+fn header_name(r: &mut XorShift) -> String {
+    const NAMES: &[&str] = &[
+        "authorization",
+        "x-api-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+        "x-forwarded-for",
+        "x-stav-max-tier",
+        "anthropic-version",
+        "anthropic-beta",
+        "content-type",
+        "accept",
+        "set-cookie",
+        "x-echo",
+        "request-id",
+        "anthropic-ratelimit-tokens-remaining",
+        "x-script-content",
+        "proxy-authorization",
+        "x-request-id",
+    ];
+    match r.below(3) {
+        0 => {
+            let n = 1 + r.below(12);
+            (0..n)
+                .map(|_| (b'a' + r.below(26) as u8) as char)
+                .collect::<String>()
+        }
+        _ => NAMES[r.below(NAMES.len() as u64) as usize].to_string(),
+    }
+}
+
+const FUZZ_KEY: &str = "sk-fuzz-credential-0123456789";
+
+/// A header value: plain, or one of the credential's forms, possibly inside other text.
+fn header_value(r: &mut XorShift) -> String {
+    use base64::Engine;
+    let form = match r.below(6) {
+        0 => FUZZ_KEY.to_string(),
+        1 => format!("Bearer {FUZZ_KEY}"),
+        2 => FUZZ_KEY.replace('-', "\\u002d"),
+        3 => FUZZ_KEY
+            .bytes()
+            .map(|b| format!("%{b:02x}"))
+            .collect::<String>(),
+        4 => base64::engine::general_purpose::STANDARD.encode(format!("u:{FUZZ_KEY}")),
+        _ => String::new(),
+    };
+    format!("v{} {form} {}", r.below(100), r.below(100))
+}
+
+#[test]
+fn fuzz_header_paths_keep_their_promises() {
+    use crate::bridge::provider::{edit_upstream, retain_answer_headers, NEVER_FORWARDED};
+    use crate::config::ProviderApi;
+    use crate::scrub::Secrets;
+    use pingora_http::{RequestHeader, ResponseHeader};
+
+    let secrets = Secrets::new([format!("Bearer {FUZZ_KEY}").as_bytes()]);
+    let cred = http::HeaderValue::from_str(&format!("Bearer {FUZZ_KEY}")).unwrap();
+    let mut r = XorShift(0x4ead_e125);
+    for round in 0..3000 {
+        let api = if r.below(2) == 0 {
+            ProviderApi::OpenAi
+        } else {
+            ProviderApi::Anthropic
+        };
+        let mut req = RequestHeader::build("POST", b"/v1/x", None).unwrap();
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        for _ in 0..r.below(16) {
+            let (name, value) = (header_name(&mut r), header_value(&mut r));
+            req.append_header(name.clone(), value.as_str()).unwrap();
+            resp.append_header(name, value.as_str()).unwrap();
+        }
+        let forward = vec!["x-script*".to_string()];
+        edit_upstream(api, &mut req, Some(&cred), &forward).unwrap();
+        for (name, value) in req.headers.iter() {
+            let n = name.as_str();
+            let ours = (n == "authorization" && api == ProviderApi::OpenAi)
+                || (n == "x-api-key" && api == ProviderApi::Anthropic)
+                || n == "user-agent";
+            if ours {
+                continue;
+            }
+            assert!(
+                !NEVER_FORWARDED.iter().any(|f| n.starts_with(f)),
+                "round {round}: {n} went up"
+            );
+            assert!(
+                [
+                    "content-type",
+                    "accept",
+                    "anthropic-version",
+                    "anthropic-beta"
+                ]
+                .contains(&n)
+                    || n.starts_with("x-script"),
+                "round {round}: {n}: {value:?}"
+            );
+        }
+        let mut head = crate::headers::ClientHead::take(&mut resp).unwrap();
+        retain_answer_headers(&mut head.parts.headers, r.below(2) == 0, &secrets);
+        for (name, value) in head.parts.headers.iter() {
+            assert!(
+                !secrets.found_in(value.as_bytes()),
+                "round {round}: {name} kept a credential"
+            );
+            assert!(!name.as_str().contains("cookie"), "round {round}: {name}");
+        }
+        // The cap header: whatever the lines say, the result is a tier no line exceeds, or a 400.
+        let mut caps = http::HeaderMap::new();
+        let tiers = [
+            "sovereign",
+            "routed-commercial",
+            "global-commercial",
+            "public",
+            "",
+        ];
+        for _ in 0..r.below(4) {
+            let t = tiers[r.below(tiers.len() as u64) as usize];
+            caps.append("x-stav-max-tier", http::HeaderValue::from_static(t));
+        }
+        if let Ok(Some(t)) = crate::proxy::header_max_tier(&caps) {
+            for v in caps.get_all("x-stav-max-tier") {
+                let line: crate::tier::Tier = v.to_str().unwrap().parse().unwrap();
+                assert!(t <= line);
+            }
+        }
+    }
+}
+
+#[test]
+fn fuzz_scrubbing_never_lets_a_credential_through_and_keeps_lengths() {
+    use crate::scrub::Secrets;
+    let secrets = Secrets::new([format!("Bearer {FUZZ_KEY}").as_bytes()]);
+    let mut r = XorShift(0x5c2b_b1e5);
+    for round in 0..2000 {
+        let mut body = Vec::new();
+        for _ in 0..r.below(12) {
+            match r.below(4) {
+                0 => body.extend_from_slice(header_value(&mut r).as_bytes()),
+                1 => body.extend_from_slice(b"\\\"%\\u00e9 data: {\"x\":1}\n\n"),
+                _ => body.extend((0..r.below(40)).map(|_| b' ' + r.below(95) as u8)),
+            }
+        }
+        let mut sc = secrets.stream();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let n = (1 + r.below(30) as usize).min(body.len() - at);
+            let end = at + n == body.len();
+            if let Some(b) = sc.process(Some(Bytes::copy_from_slice(&body[at..at + n])), end) {
+                out.extend_from_slice(&b);
+            }
+            at += n;
+        }
+        if body.is_empty() {
+            continue;
+        }
+        assert_eq!(out.len(), body.len(), "round {round}: length changed");
+        assert!(
+            !secrets.found_in(&out),
+            "round {round}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+}

@@ -7,8 +7,10 @@
 //! minute), `upstream` (the resolved peer), `sse` + `usage` + `json_member` (the response on its way back),
 //! `metrics`, and `proxy`, the Pingora phases that call them.
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
+pub mod bridge;
 pub mod catalogue;
 pub mod config;
 pub mod contract;
@@ -16,20 +18,27 @@ pub mod demo;
 #[cfg(test)]
 mod fuzz;
 pub mod hangup;
+pub mod headers;
 pub mod health;
 pub mod inject;
 pub mod json_member;
 pub mod keys;
+pub mod ledger;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod proxy;
 pub mod request;
 pub mod router;
+pub mod scrub;
+pub mod sensitive;
 pub mod server;
 pub mod sse;
 pub mod store;
+pub mod tap;
+pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 pub mod tier;

@@ -3,8 +3,8 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
-    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -195,6 +195,97 @@ pub static CONFIG_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+pub static UPSTREAM_CONNECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_upstream_connections_total",
+        "Upstream connections a request was sent on, by provider, new or reused from the pool",
+        &["provider", "reused"]
+    )
+    .expect("metric registers")
+});
+
+pub static PENDING_HEADERS: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_pending_header_connections",
+        "Client connections waiting for a request header to complete"
+    )
+    .expect("metric registers")
+});
+
+pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_connections_refused_total",
+        "Client connections closed before a request was read: too many pending headers, or a header past its deadline",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+
+pub static ACCESS_LOG_DROPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_access_log_dropped_total",
+        "Access-log entries dropped because the writer fell behind or failed (requests never wait for it)"
+    )
+    .expect("metric registers")
+});
+
+pub static RESPONSES_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "stav_responses_stored_total",
+        "Responses API answers kept for retrieval and continuation (stored), or lost because the shared store failed (failed)",
+        &["result"]
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_RECORDS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_records_total",
+        "Records written to the request ledger's journal"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_DROPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_dropped_total",
+        "Ledger records dropped because the writer's queue was full (0 in normal operation)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_WRITE_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_write_errors_total",
+        "Failed writes to the ledger's journal (retried)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_LAG: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "stav_ledger_lag_records",
+        "Records in the journal not yet shipped to PostgreSQL"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_SHIP_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_ship_errors_total",
+        "Failed attempts to ship ledger records to PostgreSQL (retried from the same position)"
+    )
+    .expect("metric registers")
+});
+
+pub static LEDGER_SHIPPED: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "stav_ledger_shipped_total",
+        "Ledger records shipped to PostgreSQL (including ones it already had)"
+    )
+    .expect("metric registers")
+});
+
 pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "stav_build_info",
@@ -238,19 +329,36 @@ pub fn init() {
     Lazy::force(&DEPLOYMENT_EJECTIONS);
     Lazy::force(&FAILOVERS);
     Lazy::force(&CONFIG_RELOADS);
+    Lazy::force(&RESPONSES_STORED);
+    Lazy::force(&UPSTREAM_CONNECTIONS);
+    Lazy::force(&LEDGER_RECORDS);
+    Lazy::force(&LEDGER_DROPPED);
+    Lazy::force(&LEDGER_WRITE_ERRORS);
+    Lazy::force(&LEDGER_LAG);
+    Lazy::force(&LEDGER_SHIP_ERRORS);
+    Lazy::force(&LEDGER_SHIPPED);
+    Lazy::force(&PENDING_HEADERS);
+    Lazy::force(&ACCESS_LOG_DROPPED);
+    crate::telemetry::metrics::init();
+    for reason in ["pending_headers", "header_timeout"] {
+        CONNECTIONS_REFUSED.with_label_values(&[reason]);
+    }
     // Bounded label sets start at zero, so dashboards and alerts see the series before the
     // first event.
     for reason in ["scope", "model", "ip"] {
         ACCESS_DENIED.with_label_values(&[reason]);
     }
     for scope in ["key", "team"] {
-        for limit in ["requests", "tokens"] {
+        for limit in ["requests", "tokens", "budget"] {
             RATE_LIMITED.with_label_values(&[scope, limit]);
         }
     }
     for result in ["ok", "error"] {
         KEYSTORE_RELOADS.with_label_values(&[result]);
         CONFIG_RELOADS.with_label_values(&[result]);
+    }
+    for result in ["stored", "failed"] {
+        RESPONSES_STORED.with_label_values(&[result]);
     }
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION"), "0.9.1"])

@@ -1,36 +1,22 @@
 //! The request phase's decision, as a pure function of the configuration and the request:
-//! which catalogue model, which provider, which tier, what path and which exact bytes go upstream,
-//! and how the answer comes back.
+//! which catalogue model, which provider, which tier, and — through the bridge for the client's
+//! contract and the provider's API — what path and which exact bytes go upstream and how the
+//! answer comes back.
 
+use crate::bridge::{self, Bridge, Crossing};
 use crate::catalogue::{ModelEntry, ModelKind};
-use crate::config::{Config, ProviderApi, Team};
-use crate::contract::{ErrorKind, GatewayError, Route};
-use crate::policy::{effective_cap, CapInputs};
-use crate::request::{rewrite_openai_body, RequestView};
-use crate::router::{self, pii::Entity};
+use crate::config::{Config, ProviderApi, Team, Unscannable};
+use crate::contract::{ErrorKind, GatewayError};
+use crate::policy::{effective_cap, Cap, CapInputs, CauseKind};
+use crate::request::{rewrite_openai_body, ClientRequest, RequestView};
+use crate::router::{self, Signals};
+use crate::sensitive::{self, BodyError, Entity, Findings, ScanOptions};
 use crate::tier::Tier;
-use crate::translate::request::{messages_to_chat, MessagesMeta};
-use crate::translate::reverse::{chat_to_messages, ChatMeta};
 use bytes::Bytes;
-use serde_json::json;
 
-/// How the request and its answer cross the gateway.
+/// One deployment a request can be sent to, with its exact upstream bytes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Mode {
-    /// OpenAI contract to an OpenAI upstream: the body as sent, `model` spliced. `strip_usage`: the
-    /// gateway forced `include_usage` on a stream and hides the extra chunk.
-    OpenAiPassThrough { strip_usage: bool },
-    /// Anthropic contract to an Anthropic upstream: bytes verbatim (model spliced only when the
-    /// catalogue pins another name), answer unchanged.
-    AnthropicPassThrough,
-    /// Anthropic contract to an OpenAI upstream: translated both ways.
-    AnthropicToOpenAi(MessagesMeta),
-    /// OpenAI contract to an Anthropic upstream (Claude): translated both ways.
-    ChatToAnthropic(ChatMeta),
-}
-
-#[derive(Debug)]
-pub struct Plan {
+pub struct Attempt {
     /// Index into the catalogue's entries.
     pub model: usize,
     /// Index into the providers (and the resolved upstreams).
@@ -41,48 +27,44 @@ pub struct Plan {
     pub path: String,
     /// The body exactly as it will be sent upstream.
     pub body: Bytes,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    /// The deployment the upstream phases send to now.
+    pub active: Attempt,
     pub stream: bool,
-    pub mode: Mode,
+    /// The (client contract × provider API) pair: header edits and the answer's tap.
+    pub bridge: Box<dyn Bridge>,
     /// The effective sovereignty cap (`X-Stav-Max-Tier`).
     pub cap: Tier,
+    /// What set the cap, as kinds (for traces).
+    pub cap_causes: Vec<CauseKind>,
+    /// The model name the client's answers carry (the chosen one for `auto`; the concrete name
+    /// for a family entry such as `claude-*`).
+    pub model_name: String,
     /// Set when `model: "auto"` chose the model.
     pub routing: Option<Routing>,
     /// The client's output budget, for token rate limits.
     pub max_output: Option<u64>,
-    /// When the model has other deployments within the cap: all of them, the one above first; a
+    /// When the model has other deployments within the cap: all of them, the active one first; a
     /// failover before the first byte moves to the next (`activate`). Empty otherwise (the common
     /// case costs nothing).
     pub attempts: Vec<Attempt>,
 }
 
-/// One deployment a request can be sent to, with its exact upstream bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    pub model: usize,
-    pub provider: usize,
-    pub api: ProviderApi,
-    pub tier: Tier,
-    pub path: String,
-    pub body: Bytes,
-}
-
 impl Plan {
     /// Make attempt `i` the one the upstream phases send.
     pub fn activate(&mut self, i: usize) {
-        let a = &self.attempts[i];
-        self.model = a.model;
-        self.provider = a.provider;
-        self.api = a.api;
-        self.tier = a.tier;
-        self.path = a.path.clone();
-        self.body = a.body.clone();
+        self.active = self.attempts[i].clone();
     }
 
     /// Fill `attempts`: this plan's deployment first, then every other deployment of the model
     /// within the cap. Only the `model` field of the upstream body differs between them (the
-    /// mode, translation included, is the same), so the body is spliced, not rebuilt.
-    fn with_deployments(mut self, cfg: &Config, requested: &str) -> Result<Self, GatewayError> {
-        let others: Vec<usize> = cfg.catalogue.deployments(self.model)[1..]
+    /// bridge, translation included, is the same: deployments share a wire API), so the body is
+    /// spliced, not rebuilt.
+    fn with_deployments(mut self, cfg: &Config) -> Result<Self, GatewayError> {
+        let others: Vec<usize> = cfg.catalogue.deployments(self.active.model)[1..]
             .iter()
             .copied()
             .filter(|&d| cfg.catalogue.get(d).tier <= self.cap)
@@ -90,25 +72,18 @@ impl Plan {
         if others.is_empty() {
             return Ok(self);
         }
-        self.attempts = vec![Attempt {
-            model: self.model,
-            provider: self.provider,
-            api: self.api,
-            tier: self.tier,
-            path: self.path.clone(),
-            body: self.body.clone(),
-        }];
-        let base = &cfg.provider(self.provider).base.path;
-        let suffix = self.path[base.len()..].to_string();
-        let view = RequestView::parse(&self.body)?;
+        self.attempts = vec![self.active.clone()];
+        let base = &cfg.provider(self.active.provider).base.path;
+        let suffix = self.active.path[base.len()..].to_string();
+        let view = RequestView::parse(&self.active.body)?;
         for d in others {
             let entry = cfg.catalogue.get(d);
             let provider = cfg.provider(entry.provider);
-            let upstream_model = entry.upstream_model_for(requested);
+            let upstream_model = entry.upstream_model_for(&self.model_name);
             let body = if upstream_model == view.model {
-                self.body.clone()
+                self.active.body.clone()
             } else {
-                rewrite_openai_body(&self.body, &view, upstream_model, false)
+                rewrite_openai_body(&self.active.body, &view, upstream_model, false)
             };
             self.attempts.push(Attempt {
                 model: d,
@@ -128,7 +103,9 @@ impl Plan {
 pub struct Routing {
     pub selected_model: String,
     pub reason: String,
-    /// The `routing_metadata` object, serialized once.
+    /// The team rule that matched; `None` for the default.
+    pub rule: Option<usize>,
+    /// The `routing_metadata` object.
     pub metadata: serde_json::Value,
 }
 
@@ -138,8 +115,12 @@ pub enum Decision {
     Proxy(Box<Plan>),
     /// Answered by the gateway itself, e.g. `count_tokens` for a model without an upstream count.
     Answer {
+        /// The catalogue entry it answers for.
+        model: usize,
         tier: Tier,
         cap: Tier,
+        /// What set the cap, as kinds (for traces).
+        cap_causes: Vec<CauseKind>,
         body: Vec<u8>,
     },
 }
@@ -161,31 +142,45 @@ impl Caller<'_> {
     }
 }
 
-/// The model a request will be served by, and why.
-struct Selection<'c> {
-    idx: usize,
-    entry: &'c ModelEntry,
-    /// The name used for the upstream model and in answers (the chosen one for `auto`).
-    name: String,
-    cap: Tier,
-    routing: Option<Routing>,
+/// What policy makes of a request before a model is committed to: the explicit model (none for
+/// `auto`), the effective cap and why, what the scan found, and the router's signals (`auto`).
+#[derive(Debug)]
+pub struct Assessment<'c> {
+    explicit: Option<(usize, &'c ModelEntry)>,
+    pub cap: Cap,
+    pub entities: Vec<Entity>,
+    pub signals: Option<Signals>,
 }
 
-/// Apply the sovereignty policy and, for `auto`, the Smart Router. `body` is parsed lazily: an
-/// explicit `sovereign` model needs no scan at all.
-fn select<'c>(
+/// The model a request will be served by, and why.
+#[derive(Debug)]
+pub struct Selection<'c> {
+    pub idx: usize,
+    pub entry: &'c ModelEntry,
+    /// The name used for the upstream model and in answers (the chosen one for `auto`).
+    pub name: String,
+    pub cap: Tier,
+    /// What set the cap, as kinds.
+    pub cap_causes: Vec<CauseKind>,
+    pub routing: Option<Routing>,
+    /// Router candidates passed over (above the cap, not allowed for the key, ...).
+    pub skipped: Vec<String>,
+}
+
+/// Apply the sovereignty policy and, for `auto`, classify the conversation. The body is parsed
+/// lazily: an explicit `sovereign` model needs no scan at all.
+pub fn assess<'c>(
     cfg: &'c Config,
     caller: &Caller,
-    requested: &str,
-    body: &[u8],
-    wanted: ModelKind,
-) -> Result<Selection<'c>, GatewayError> {
+    req: &ClientRequest,
+) -> Result<Assessment<'c>, GatewayError> {
+    let requested = req.view.model.as_str();
     let auto = requested == "auto";
     let explicit = if auto {
         None
     } else {
         let (idx, entry) = find(cfg, requested)?;
-        require_kind(entry, requested, wanted)?;
+        require_kind(entry, requested, req.api.model_kind())?;
         if !caller.may_use(requested) {
             return Err(GatewayError::new(
                 ErrorKind::PermissionDenied,
@@ -195,42 +190,86 @@ fn select<'c>(
         }
         Some((idx, entry))
     };
+    let conversation = req.history.as_ref().map(|h| h.cap);
     let base = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
+        conversation,
         ..CapInputs::default()
     });
     // The scan matters only if something above `sovereign` could still be chosen.
     let needs_scan = base.tier > Tier::Sovereign
         && !caller.team.sensitive_opt_out
         && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
-    let parsed: Option<serde_json::Value> = if auto || needs_scan {
-        Some(serde_json::from_slice(body).map_err(|e| {
-            GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
-        })?)
+    // One walk over the raw bytes on every route: duplicate keys, invalid UTF-8 and deep nesting
+    // are a 400; when the cap could still be above `sovereign` the same walk scans everything
+    // that is forwarded (every value, key and number, decoded payloads, the query string, and the
+    // stored turns of a continued conversation).
+    let findings = if needs_scan {
+        scan_forwarded(req)?
+    } else {
+        sensitive::validate_body(req.body).map_err(body_error)?;
+        Findings::default()
+    };
+    let entities = findings.entities;
+    // Only `auto` reads the routing signals; an explicit model needs just the scan.
+    let signals = if auto {
+        let conv = router::conversation(req.json()?);
+        Some(router::classify(&conv, &entities))
     } else {
         None
     };
-    let conv = parsed
-        .as_ref()
-        .map(router::conversation)
-        .unwrap_or_default();
-    let entities: Vec<Entity> = if needs_scan {
-        router::pii::scan(&conv.forwarded)
-    } else {
-        Vec::new()
-    };
-    // Only `auto` reads the routing signals; an explicit model needs just the scan.
-    let signals = auto.then(|| router::classify(&conv, &entities));
-    let cap = effective_cap(&CapInputs {
+    let mut cap = effective_cap(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
         sensitive: Some(&entities),
         sensitive_opt_out: caller.team.sensitive_opt_out,
+        conversation,
     });
-    if let Some((idx, _)) = explicit {
+    // Text beyond the scan budget was not read: it counts as sensitive, never as clean. Binary
+    // media no text detector can read follow the team's policy.
+    let unread = if findings.budget_exceeded {
+        Some((
+            "request too large for the sensitivity scan",
+            CauseKind::ScanBudget,
+        ))
+    } else if findings.unscannable && caller.team.unscannable == Unscannable::Sovereign {
+        Some((
+            "binary media the sensitivity scan cannot read (team policy)",
+            CauseKind::Unscannable,
+        ))
+    } else {
+        None
+    };
+    if let Some((cause, kind)) = unread {
+        if cap.tier > Tier::Sovereign {
+            cap.causes.clear();
+            cap.kinds.clear();
+            cap.tier = Tier::Sovereign;
+        }
+        cap.causes.push(cause.to_string());
+        cap.kinds.push(kind);
+    }
+    Ok(Assessment {
+        explicit,
+        cap,
+        entities,
+        signals,
+    })
+}
+
+/// The model for an assessed request: the explicit one if it fits the cap (403 otherwise), or the
+/// team's router's choice within the cap (503 when nothing fits).
+pub fn decide<'c>(
+    cfg: &'c Config,
+    caller: &Caller,
+    requested: &str,
+    a: Assessment<'c>,
+) -> Result<Selection<'c>, GatewayError> {
+    let cap = a.cap;
+    if let Some((idx, _)) = a.explicit {
         let Some((idx, entry)) = first_within(cfg, idx, cap.tier) else {
             return Err(GatewayError::new(
                 ErrorKind::SovereigntyViolation,
@@ -242,14 +281,16 @@ fn select<'c>(
                 ),
             )
             .with_param("model")
-            .with_cap(cap.tier));
+            .with_cap(&cap));
         };
         return Ok(Selection {
             idx,
             entry,
             name: requested.to_string(),
             cap: cap.tier,
+            cap_causes: cap.kinds.clone(),
             routing: None,
+            skipped: Vec::new(),
         });
     }
     let Some(policy) = caller.team.router.as_ref() else {
@@ -262,7 +303,7 @@ fn select<'c>(
         )
         .with_param("model"));
     };
-    let signals = signals.expect("classified for auto");
+    let signals = a.signals.expect("assess classifies every auto request");
     match router::route(policy, &signals, cap.tier, &cfg.catalogue, &|m| {
         caller.may_use(m)
     }) {
@@ -275,11 +316,14 @@ fn select<'c>(
                 entry,
                 name: d.model_name.clone(),
                 cap: cap.tier,
+                cap_causes: cap.kinds.clone(),
                 routing: Some(Routing {
                     selected_model: d.model_name,
                     reason: d.reason,
+                    rule: d.rule,
                     metadata,
                 }),
+                skipped: d.skipped,
             })
         }
         Err(skipped) => Err(GatewayError::new(
@@ -292,8 +336,118 @@ fn select<'c>(
             ),
         )
         .with_param("model")
-        .with_cap(cap.tier)),
+        .with_cap(&cap)),
     }
+}
+
+/// `assess`, then `decide`: what serves the request.
+pub fn select<'c>(
+    cfg: &'c Config,
+    caller: &Caller,
+    req: &ClientRequest,
+) -> Result<Selection<'c>, GatewayError> {
+    let a = assess(cfg, caller, req)?;
+    decide(cfg, caller, &req.view.model, a)
+}
+
+/// Decide where a request goes: the model, then the bridge for the client's contract and the
+/// provider's API, which prepares the exact upstream request.
+pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decision, GatewayError> {
+    let sel = select(cfg, caller, req)?;
+    let entry = sel.entry;
+    let provider = cfg.provider(entry.provider);
+    let target = bridge::Target {
+        client_model: &sel.name,
+        upstream_model: entry.upstream_model_for(&sel.name),
+        routing: sel.routing.as_ref().map(|r| &r.metadata),
+    };
+    match bridge::prepare(req, provider.api, &target)? {
+        Crossing::Answer(body) => Ok(Decision::Answer {
+            model: sel.idx,
+            tier: entry.tier,
+            cap: sel.cap,
+            cap_causes: sel.cap_causes,
+            body,
+        }),
+        Crossing::Proxy(p) => {
+            let plan = Plan {
+                active: Attempt {
+                    model: sel.idx,
+                    provider: entry.provider,
+                    api: provider.api,
+                    tier: entry.tier,
+                    path: format!("{}{}", provider.base.path, p.path),
+                    body: p.body,
+                },
+                stream: p.stream,
+                bridge: p.bridge,
+                cap: sel.cap,
+                cap_causes: sel.cap_causes,
+                model_name: sel.name,
+                routing: sel.routing,
+                max_output: req.view.max_output,
+                attempts: Vec::new(),
+            };
+            Ok(Decision::Proxy(Box::new(plan.with_deployments(cfg)?)))
+        }
+    }
+}
+
+/// Scan every byte the request will forward: the body, the query string, and the stored turns a
+/// continued conversation sends again.
+fn scan_forwarded(req: &ClientRequest) -> Result<Findings, GatewayError> {
+    let opts = ScanOptions::default();
+    let mut f = sensitive::scan_body(req.body, &opts).map_err(body_error)?;
+    if let Some(q) = req.query {
+        f.entities.extend(sensitive::scan_text(&percent_decoded(q)));
+    }
+    if let Some(h) = &req.history {
+        // Stored turns were validated when they were kept; they are scanned as they go out.
+        let stored = serde_json::to_vec(&h.items).unwrap_or_default();
+        let g = sensitive::scan_body(&stored, &opts).map_err(body_error)?;
+        f.entities.extend(g.entities);
+        f.unscannable |= g.unscannable;
+        f.budget_exceeded |= g.budget_exceeded;
+    }
+    f.entities.sort();
+    f.entities.dedup();
+    Ok(f)
+}
+
+/// A body no route accepts: 400 naming the JSON path.
+fn body_error(e: BodyError) -> GatewayError {
+    let path = e.path().to_string();
+    GatewayError::new(ErrorKind::InvalidRequest, e.to_string()).with_param(path)
+}
+
+/// The query string as the upstream will read it (`%40` is `@`).
+fn percent_decoded(q: &str) -> String {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' => {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b'&' | b'=' => out.push(b'\n'),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The first deployment of the entry's model at or below `cap`.
@@ -328,7 +482,7 @@ fn require_kind(
         return Ok(());
     }
     let what = match entry.kind {
-        ModelKind::Chat => "a chat model; use /v1/chat/completions or /v1/messages",
+        ModelKind::Chat => "a chat model; use /v1/chat/completions, /v1/responses or /v1/messages",
         ModelKind::Embeddings => "an embedding model; use /v1/embeddings",
     };
     Err(GatewayError::new(
@@ -338,158 +492,10 @@ fn require_kind(
     .with_param("model"))
 }
 
-/// Decide where an OpenAI-contract request (chat completions, embeddings) goes.
-pub fn plan_openai(
-    cfg: &Config,
-    caller: &Caller,
-    route: Route,
-    body: &Bytes,
-) -> Result<Plan, GatewayError> {
-    let view = RequestView::parse(body)?;
-    let (wanted, endpoint) = match route {
-        Route::ChatCompletions => (ModelKind::Chat, "/chat/completions"),
-        Route::Embeddings => (ModelKind::Embeddings, "/embeddings"),
-        _ => unreachable!("plan_openai is only called for OpenAI routes"),
-    };
-    let sel = select(cfg, caller, &view.model, body, wanted)?;
-    let (idx, entry) = (sel.idx, sel.entry);
-    let provider = cfg.provider(entry.provider);
-    if provider.api == ProviderApi::Anthropic {
-        // Only chat reaches here (embedding entries failed the kind check).
-        let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
-        })?;
-        let (translated, mut meta) = chat_to_messages(&req, entry.upstream_model_for(&sel.name))?;
-        meta.client_model = sel.name.clone();
-        meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
-        return Plan {
-            model: idx,
-            provider: entry.provider,
-            api: provider.api,
-            tier: entry.tier,
-            path: format!("{}/v1/messages", provider.base.path),
-            body: Bytes::from(serde_json::to_vec(&translated).expect("json serializes")),
-            stream: meta.stream,
-            mode: Mode::ChatToAnthropic(meta),
-            cap: sel.cap,
-            routing: sel.routing,
-            max_output: view.max_output,
-            attempts: Vec::new(),
-        }
-        .with_deployments(cfg, &sel.name);
-    }
-    // Streams always report usage upstream so tokens are metered; the client only sees the usage
-    // chunk when it asked for it.
-    let force_usage = route == Route::ChatCompletions && view.stream;
-    let upstream_body = rewrite_openai_body(
-        body,
-        &view,
-        entry.upstream_model_for(&sel.name),
-        force_usage,
-    );
-    Plan {
-        model: idx,
-        provider: entry.provider,
-        api: provider.api,
-        tier: entry.tier,
-        path: format!("{}{endpoint}", provider.base.path),
-        body: upstream_body,
-        stream: view.stream && route == Route::ChatCompletions,
-        mode: Mode::OpenAiPassThrough {
-            strip_usage: force_usage && !view.include_usage,
-        },
-        cap: sel.cap,
-        routing: sel.routing,
-        max_output: view.max_output,
-        attempts: Vec::new(),
-    }
-    .with_deployments(cfg, &sel.name)
-}
-
-/// Decide where an Anthropic-contract request (`/v1/messages`, `count_tokens`) goes. `query` is
-/// the client's query string (Claude Code sends `?beta=true`), forwarded to Anthropic upstreams.
-pub fn plan_anthropic(
-    cfg: &Config,
-    caller: &Caller,
-    route: Route,
-    body: &Bytes,
-    query: Option<&str>,
-) -> Result<Decision, GatewayError> {
-    let view = RequestView::parse(body)?;
-    let sel = select(cfg, caller, &view.model, body, ModelKind::Chat)?;
-    let (idx, entry) = (sel.idx, sel.entry);
-    let provider = cfg.provider(entry.provider);
-    let upstream_model = entry.upstream_model_for(&sel.name);
-    match provider.api {
-        ProviderApi::Anthropic => {
-            let endpoint = match route {
-                Route::CountTokens => "/v1/messages/count_tokens",
-                _ => "/v1/messages",
-            };
-            let query = query.map_or(String::new(), |q| format!("?{q}"));
-            Ok(Decision::Proxy(Box::new(
-                Plan {
-                    model: idx,
-                    provider: entry.provider,
-                    api: provider.api,
-                    tier: entry.tier,
-                    path: format!("{}{endpoint}{query}", provider.base.path),
-                    body: rewrite_openai_body(body, &view, upstream_model, false),
-                    stream: view.stream,
-                    mode: Mode::AnthropicPassThrough,
-                    cap: sel.cap,
-                    routing: sel.routing,
-                    max_output: view.max_output,
-                    attempts: Vec::new(),
-                }
-                .with_deployments(cfg, &sel.name)?,
-            )))
-        }
-        ProviderApi::OpenAi => {
-            let req: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-                GatewayError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
-            })?;
-            if route == Route::CountTokens {
-                // Counted here, never sent anywhere: no upstream has an equivalent endpoint, and
-                // forwarding it elsewhere would leak the prompt beyond the model's tier.
-                let mut probe = req;
-                probe["max_tokens"] = json!(1);
-                let t = messages_to_chat(&probe, upstream_model)?;
-                let body = serde_json::to_vec(&json!({"input_tokens": t.meta.input_estimate}))
-                    .expect("json serializes");
-                return Ok(Decision::Answer {
-                    tier: entry.tier,
-                    cap: sel.cap,
-                    body,
-                });
-            }
-            let mut t = messages_to_chat(&req, upstream_model)?;
-            t.meta.client_model = sel.name.clone();
-            t.meta.routing = sel.routing.as_ref().map(|r| r.metadata.clone());
-            Ok(Decision::Proxy(Box::new(
-                Plan {
-                    model: idx,
-                    provider: entry.provider,
-                    api: provider.api,
-                    tier: entry.tier,
-                    path: format!("{}/chat/completions", provider.base.path),
-                    body: Bytes::from(serde_json::to_vec(&t.body).expect("json serializes")),
-                    stream: t.meta.stream,
-                    mode: Mode::AnthropicToOpenAi(t.meta),
-                    cap: sel.cap,
-                    routing: sel.routing,
-                    max_output: view.max_output,
-                    attempts: Vec::new(),
-                }
-                .with_deployments(cfg, &sel.name)?,
-            )))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::routes::ClientApi;
     use std::path::Path;
 
     /// A configuration from `text`, with an empty keys file beside it.
@@ -546,6 +552,30 @@ kind = "embeddings"
         }
     }
 
+    /// Plan `body` for the client API as the request phase would.
+    fn run(
+        cfg: &Config,
+        caller: &Caller,
+        api: ClientApi,
+        body: &Bytes,
+        query: Option<&str>,
+    ) -> Result<Decision, GatewayError> {
+        plan(cfg, caller, &ClientRequest::new(api, body, query)?)
+    }
+
+    fn plan_openai(
+        cfg: &Config,
+        caller: &Caller,
+        api: ClientApi,
+        body: &Bytes,
+    ) -> Result<Plan, GatewayError> {
+        run(cfg, caller, api, body, None).map(proxy)
+    }
+
+    fn bridge_of(p: &Plan) -> String {
+        format!("{:?}", p.bridge)
+    }
+
     fn proxy(d: Decision) -> Plan {
         match d {
             Decision::Proxy(p) => *p,
@@ -557,54 +587,62 @@ kind = "embeddings"
     fn claude_is_verbatim_with_query() {
         let body = Bytes::from_static(br#"{"model":"claude-sonnet-4-5","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]}"#);
         let p = proxy(
-            plan_anthropic(
+            run(
                 &cfg(),
                 &caller(&team()),
-                Route::Messages,
+                ClientApi::Messages,
                 &body,
                 Some("beta=true"),
             )
             .unwrap(),
         );
-        assert_eq!(p.body, body);
-        assert_eq!(p.body.as_ptr(), body.as_ptr(), "not even copied");
-        assert_eq!(p.path, "/v1/messages?beta=true");
-        assert_eq!(p.mode, Mode::AnthropicPassThrough);
-        assert_eq!(p.tier, Tier::GlobalCommercial);
+        assert_eq!(p.active.body, body);
+        assert_eq!(p.active.body.as_ptr(), body.as_ptr(), "not even copied");
+        assert_eq!(p.active.path, "/v1/messages?beta=true");
+        assert_eq!(bridge_of(&p), "AnthropicPass");
+        assert_eq!(p.active.tier, Tier::GlobalCommercial);
     }
 
     #[test]
     fn pinned_claude_model_is_spliced_only() {
         let body = Bytes::from_static(br#"{"max_tokens":5,"model":"claude-pinned","messages":[]}"#);
         let p = proxy(
-            plan_anthropic(&cfg(), &caller(&team()), Route::CountTokens, &body, None).unwrap(),
+            run(
+                &cfg(),
+                &caller(&team()),
+                ClientApi::CountTokens,
+                &body,
+                None,
+            )
+            .unwrap(),
         );
         assert_eq!(
-            &p.body[..],
+            &p.active.body[..],
             br#"{"max_tokens":5,"model":"claude-sonnet-4-5","messages":[]}"#
         );
-        assert_eq!(p.path, "/v1/messages/count_tokens");
+        assert_eq!(p.active.path, "/v1/messages/count_tokens");
     }
 
     #[test]
     fn other_models_are_translated() {
         let body = Bytes::from_static(br#"{"model":"qwen3-32b","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
         let p = proxy(
-            plan_anthropic(
+            run(
                 &cfg(),
                 &caller(&team()),
-                Route::Messages,
+                ClientApi::Messages,
                 &body,
                 Some("beta=true"),
             )
             .unwrap(),
         );
-        assert_eq!(p.path, "/v1/chat/completions");
-        let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(p.active.path, "/v1/chat/completions");
+        let sent: serde_json::Value = serde_json::from_slice(&p.active.body).unwrap();
         assert_eq!(sent["model"], "Qwen/Qwen3-32B");
         assert_eq!(sent["stream_options"]["include_usage"], true);
         assert!(
-            matches!(p.mode, Mode::AnthropicToOpenAi(ref m) if m.client_model == "qwen3-32b" && m.stream)
+            bridge_of(&p).starts_with("MessagesToChat")
+                && bridge_of(&p).contains("client_model: \"qwen3-32b\", stream: true")
         );
     }
 
@@ -613,7 +651,15 @@ kind = "embeddings"
         let body = Bytes::from_static(
             br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hello there"}]}"#,
         );
-        match plan_anthropic(&cfg(), &caller(&team()), Route::CountTokens, &body, None).unwrap() {
+        match run(
+            &cfg(),
+            &caller(&team()),
+            ClientApi::CountTokens,
+            &body,
+            None,
+        )
+        .unwrap()
+        {
             Decision::Answer { tier, body: b, .. } => {
                 assert_eq!(tier, Tier::Sovereign);
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
@@ -626,18 +672,19 @@ kind = "embeddings"
     #[test]
     fn openai_clients_reach_claude_through_translation() {
         let body = Bytes::from_static(br#"{"model":"claude-pinned","messages":[{"role":"user","content":"hi"}],"stream":true}"#);
-        let p = plan_openai(&cfg(), &caller(&team()), Route::ChatCompletions, &body).unwrap();
-        assert_eq!(p.path, "/v1/messages");
-        let sent: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        let p = plan_openai(&cfg(), &caller(&team()), ClientApi::ChatCompletions, &body).unwrap();
+        assert_eq!(p.active.path, "/v1/messages");
+        let sent: serde_json::Value = serde_json::from_slice(&p.active.body).unwrap();
         assert_eq!(sent["model"], "claude-sonnet-4-5");
         assert_eq!(sent["max_tokens"], 4096);
         assert!(
-            matches!(p.mode, Mode::ChatToAnthropic(ref m) if m.client_model == "claude-pinned" && m.stream)
+            bridge_of(&p).starts_with("ChatToMessages")
+                && bridge_of(&p).contains("client_model: \"claude-pinned\", stream: true")
         );
         let e = plan_openai(
             &cfg(),
             &caller(&team()),
-            Route::Embeddings,
+            ClientApi::Embeddings,
             &Bytes::from_static(br#"{"model":"claude-x","input":"a"}"#),
         )
         .unwrap_err();
@@ -647,10 +694,10 @@ kind = "embeddings"
     #[test]
     fn wrong_kinds_and_contracts() {
         let c = cfg();
-        let e = plan_anthropic(
+        let e = run(
             &c,
             &caller(&team()),
-            Route::Messages,
+            ClientApi::Messages,
             &Bytes::from_static(br#"{"model":"bge-m3","max_tokens":1,"messages":[]}"#),
             None,
         )
@@ -659,7 +706,7 @@ kind = "embeddings"
         let e = plan_openai(
             &c,
             &caller(&team()),
-            Route::ChatCompletions,
+            ClientApi::ChatCompletions,
             &Bytes::from_static(br#"{"model":"nope","messages":[]}"#),
         )
         .unwrap_err();
@@ -678,7 +725,7 @@ kind = "embeddings"
         let ok = plan_openai(
             &c,
             &caller,
-            Route::ChatCompletions,
+            ClientApi::ChatCompletions,
             &Bytes::from_static(br#"{"model":"qwen3-32b","messages":[],"max_tokens":77}"#),
         )
         .unwrap();
@@ -686,12 +733,12 @@ kind = "embeddings"
         let e = plan_openai(
             &c,
             &caller,
-            Route::Embeddings,
+            ClientApi::Embeddings,
             &Bytes::from_static(br#"{"model":"bge-m3","input":"x"}"#),
         )
         .unwrap_err();
         assert_eq!((e.status(), e.kind), (403, ErrorKind::PermissionDenied));
-        assert_eq!(e.param, Some("model"));
+        assert_eq!(e.param.as_deref(), Some("model"));
     }
 
     #[test]
@@ -721,7 +768,7 @@ tier = "sovereign"
             br#"{"model":"qwen3-32b","messages":[{"role":"user","content":"hi"}]}"#,
         );
         let t = team();
-        let open = plan_openai(&c, &caller(&t), Route::ChatCompletions, &body).unwrap();
+        let open = plan_openai(&c, &caller(&t), ClientApi::ChatCompletions, &body).unwrap();
         assert_eq!(open.attempts.len(), 2);
         assert_eq!(open.attempts[0].path, "/partner/v1/chat/completions");
         assert!(std::str::from_utf8(&open.attempts[0].body)
@@ -737,15 +784,99 @@ tier = "sovereign"
             key_max_tier: Some(Tier::Sovereign),
             ..caller(&t)
         };
-        let p = plan_openai(&c, &capped, Route::ChatCompletions, &body).unwrap();
+        let p = plan_openai(&c, &capped, ClientApi::ChatCompletions, &body).unwrap();
         assert!(
             p.attempts.is_empty(),
             "a single deployment needs no attempt list"
         );
-        assert_eq!((p.tier, p.provider), (Tier::Sovereign, 1));
+        assert_eq!((p.active.tier, p.active.provider), (Tier::Sovereign, 1));
         let mut open = open;
         open.activate(1);
-        assert_eq!((open.provider, open.tier), (1, Tier::Sovereign));
-        assert_eq!(open.body, open.attempts[1].body);
+        assert_eq!(
+            (open.active.provider, open.active.tier),
+            (1, Tier::Sovereign)
+        );
+        assert_eq!(open.active.body, open.attempts[1].body);
+    }
+
+    // The scan wired into the plan: hidden places, the forwarded query string, the 400 for a body
+    // no route accepts, and the team's reading of binary media.
+    fn messages(body: &str, query: Option<&str>, team: &Team) -> Result<Decision, GatewayError> {
+        run(
+            &cfg(),
+            &caller(team),
+            ClientApi::Messages,
+            &Bytes::from(body.to_string()),
+            query,
+        )
+    }
+
+    #[test]
+    fn hidden_places_reach_the_cap() {
+        for body in [
+            r#"{"model":"claude-x","max_tokens":5,"metadata":{"user_id":"DE89 3704 0044 0532 0130 00"},"messages":[]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"data:my IBAN DE89 3704 0044 0532 0130 00"}]}"#,
+            r#"{"model":"claude-x","max_tokens":5,"card_number":4111111111111111,"messages":[]}"#,
+        ] {
+            let e = messages(body, None, &team()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::SovereigntyViolation, "{body}");
+        }
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#,
+            Some("beta=true&email=anna.nowak%40gmail.com"),
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
+        assert!(e.message.contains("email") && !e.message.contains("anna"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_a_400_naming_the_path() {
+        let e = messages(
+            r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"DE89 3704 0044 0532 0130 00","content":"hi"}]}"#,
+            None,
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!((e.status(), e.kind), (400, ErrorKind::InvalidRequest));
+        assert_eq!(e.param.as_deref(), Some("$.messages[0].content"));
+        // Also where no scan runs (a sovereign model): one validation on every route.
+        let e = messages(
+            r#"{"model":"qwen3-32b","max_tokens":5,"x":1,"x":2,"messages":[]}"#,
+            None,
+            &team(),
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("$.x"));
+    }
+
+    #[test]
+    fn claude_code_noreply_trailer_is_served() {
+        let body = serde_json::json!({"model": "claude-x", "max_tokens": 5,
+            "system": "When committing, end with Co-Authored-By: Claude <noreply@anthropic.com>",
+            "messages": [{"role": "user", "content": "commit the fix"}]});
+        assert!(messages(&body.to_string(), Some("beta=true"), &team()).is_ok());
+    }
+
+    #[test]
+    fn binary_media_follow_the_team_policy() {
+        let body = serde_json::json!({"model": "claude-x", "max_tokens": 5,
+            "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                 "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"}},
+                {"type": "text", "text": "what is this?"}]}]})
+        .to_string();
+        assert!(
+            messages(&body, None, &team()).is_ok(),
+            "allow is the default"
+        );
+        let strict = Team {
+            unscannable: Unscannable::Sovereign,
+            ..team()
+        };
+        let e = messages(&body, None, &strict).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SovereigntyViolation);
+        assert!(e.message.contains("binary media"), "{}", e.message);
     }
 }

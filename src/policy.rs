@@ -1,6 +1,6 @@
 //! Sovereignty policy: the effective tier cap of a request. Every source can only lower it.
 
-use crate::router::pii::Entity;
+use crate::sensitive::Entity;
 use crate::tier::Tier;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +8,37 @@ pub struct Cap {
     pub tier: Tier,
     /// What set the cap, for the 403 message and the logs (never the sensitive text).
     pub causes: Vec<String>,
+    /// The same, as kinds (one per entity kind found), for traces.
+    pub kinds: Vec<CauseKind>,
+}
+
+/// What can set a request's cap, as a bounded kind: never a value or the text it was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseKind {
+    Team,
+    Key,
+    Header,
+    Conversation,
+    Sensitive(Entity),
+    /// More text than the scan reads: counted as sensitive.
+    ScanBudget,
+    /// Binary media under a team policy of `unscannable = "sovereign"`.
+    Unscannable,
+}
+
+impl CauseKind {
+    /// `team`, `key`, `header`, `conversation`, or `sensitive:<entity kind>`.
+    pub fn label(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            CauseKind::Team => "team".into(),
+            CauseKind::Key => "key".into(),
+            CauseKind::Header => "header".into(),
+            CauseKind::Conversation => "conversation".into(),
+            CauseKind::Sensitive(e) => format!("sensitive:{}", e.as_str()).into(),
+            CauseKind::ScanBudget => "scan_budget".into(),
+            CauseKind::Unscannable => "unscannable".into(),
+        }
+    }
 }
 
 /// Inputs to the cap, each optional but the team's.
@@ -20,18 +51,27 @@ pub struct CapInputs<'a> {
     pub sensitive: Option<&'a [Entity]>,
     /// The team explicitly allows sensitive prompts above `sovereign`.
     pub sensitive_opt_out: bool,
+    /// The cap of the stored conversation a Responses request continues.
+    pub conversation: Option<Tier>,
 }
 
 pub fn effective_cap(inputs: &CapInputs) -> Cap {
-    let mut candidates: Vec<(Tier, String)> = Vec::new();
+    let mut candidates: Vec<(Tier, String, Vec<CauseKind>)> = Vec::new();
     if let Some(t) = inputs.team {
-        candidates.push((t, "team policy".into()));
+        candidates.push((t, "team policy".into(), vec![CauseKind::Team]));
     }
     if let Some(t) = inputs.key {
-        candidates.push((t, "API key policy".into()));
+        candidates.push((t, "API key policy".into(), vec![CauseKind::Key]));
     }
     if let Some(t) = inputs.header {
-        candidates.push((t, "X-Stav-Max-Tier header".into()));
+        candidates.push((t, "X-Stav-Max-Tier header".into(), vec![CauseKind::Header]));
+    }
+    if let Some(t) = inputs.conversation {
+        candidates.push((
+            t,
+            "the continued conversation's cap".into(),
+            vec![CauseKind::Conversation],
+        ));
     }
     if let Some(entities) = inputs.sensitive.filter(|e| !e.is_empty()) {
         if !inputs.sensitive_opt_out {
@@ -39,20 +79,28 @@ pub fn effective_cap(inputs: &CapInputs) -> Cap {
             candidates.push((
                 Tier::Sovereign,
                 format!("sensitive data detected ({})", kinds.join(", ")),
+                entities.iter().map(|&e| CauseKind::Sensitive(e)).collect(),
             ));
         }
     }
     let tier = candidates
         .iter()
-        .map(|(t, _)| *t)
+        .map(|(t, _, _)| *t)
         .min()
         .unwrap_or(Tier::GlobalCommercial);
-    let causes = candidates
-        .into_iter()
-        .filter(|(t, _)| *t == tier)
-        .map(|(_, c)| c)
-        .collect();
-    Cap { tier, causes }
+    let mut causes = Vec::new();
+    let mut kinds = Vec::new();
+    for (t, cause, k) in candidates {
+        if t == tier {
+            causes.push(cause);
+            kinds.extend(k);
+        }
+    }
+    Cap {
+        tier,
+        causes,
+        kinds,
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +116,7 @@ mod tests {
         });
         assert_eq!(c.tier, Tier::RoutedCommercial);
         assert_eq!(c.causes, ["API key policy"]);
+        assert_eq!(c.kinds, [CauseKind::Key]);
         let e = [Entity::Iban];
         let c = effective_cap(&CapInputs {
             team: Some(Tier::GlobalCommercial),
@@ -76,6 +125,8 @@ mod tests {
         });
         assert_eq!(c.tier, Tier::Sovereign);
         assert_eq!(c.causes, ["sensitive data detected (iban)"]);
+        assert_eq!(c.kinds, [CauseKind::Sensitive(Entity::Iban)]);
+        assert_eq!(c.kinds[0].label(), "sensitive:iban");
     }
 
     #[test]
@@ -112,7 +163,7 @@ mod tests {
         let e = [Entity::Card];
         for team in opts {
             for key in opts {
-                for header in opts {
+                for (header, conversation) in opts.into_iter().zip(opts.into_iter().rev()) {
                     for sens in [None, Some(&e[..]), Some(&[][..])] {
                         for opt_out in [false, true] {
                             let c = effective_cap(&CapInputs {
@@ -121,8 +172,9 @@ mod tests {
                                 header,
                                 sensitive: sens,
                                 sensitive_opt_out: opt_out,
+                                conversation,
                             });
-                            for s in [team, key, header].into_iter().flatten() {
+                            for s in [team, key, header, conversation].into_iter().flatten() {
                                 assert!(c.tier <= s);
                             }
                             if sens.is_some_and(|s| !s.is_empty()) && !opt_out {

@@ -4,6 +4,7 @@
 //! The body is validated by serde_json in full, but only the few top-level fields the gateway acts
 //! on are materialised; their positions come from borrowed `RawValue`s, so rewriting is a splice.
 
+use crate::contract::routes::ClientApi;
 use crate::contract::{ErrorKind, GatewayError};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
@@ -22,6 +23,12 @@ struct TopLevel<'a> {
     max_tokens: Option<&'a RawValue>,
     #[serde(borrow, default)]
     max_completion_tokens: Option<&'a RawValue>,
+    /// The Responses API's output budget.
+    #[serde(borrow, default)]
+    max_output_tokens: Option<&'a RawValue>,
+    /// The Responses API's stored conversation to continue.
+    #[serde(default)]
+    previous_response_id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -42,6 +49,8 @@ pub struct RequestView {
     /// The output budget the client asked for (`max_completion_tokens`, else `max_tokens`), read
     /// leniently: a malformed value is the upstream's to refuse.
     pub max_output: Option<u64>,
+    /// Responses API: the stored response this request continues.
+    pub previous_response_id: Option<String>,
 }
 
 fn range_in(body: &[u8], raw: &RawValue) -> Range<usize> {
@@ -94,10 +103,22 @@ impl RequestView {
             }
             _ => (false, None),
         };
-        let max_output = [top.max_completion_tokens, top.max_tokens]
-            .into_iter()
-            .flatten()
-            .find_map(|raw| raw.get().parse::<u64>().ok());
+        let max_output = [
+            top.max_completion_tokens,
+            top.max_tokens,
+            top.max_output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|raw| raw.get().parse::<u64>().ok());
+        let previous_response_id = match top.previous_response_id {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+            Some(_) => {
+                return Err(bad("previous_response_id must be a response id")
+                    .with_param("previous_response_id"))
+            }
+        };
         Ok(Self {
             model_range: range_in(body, raw_model),
             model,
@@ -105,6 +126,58 @@ impl RequestView {
             include_usage,
             stream_options_range,
             max_output,
+            previous_response_id,
+        })
+    }
+}
+
+/// The stored conversation a Responses API request continues (`previous_response_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Every item of the conversation so far: earlier context, input and output.
+    pub items: Vec<serde_json::Value>,
+    /// The cap the conversation was served under: a continuation never goes above it.
+    pub cap: crate::tier::Tier,
+}
+
+/// A request on its way through planning: the body as received, its top-level view, and the
+/// whole body parsed at most once, by whichever step first needs it (the scan, the router, a
+/// translating bridge).
+pub struct ClientRequest<'a> {
+    pub api: ClientApi,
+    pub body: &'a Bytes,
+    pub view: RequestView,
+    /// The client's query string (forwarded to Anthropic upstreams).
+    pub query: Option<&'a str>,
+    parsed: once_cell::sync::OnceCell<serde_json::Value>,
+    /// Responses API: the conversation `previous_response_id` names, loaded from the store.
+    pub history: Option<History>,
+    /// Responses API: the gateway keeps answers (`[responses] store`).
+    pub keep_responses: bool,
+}
+
+impl<'a> ClientRequest<'a> {
+    pub fn new(
+        api: ClientApi,
+        body: &'a Bytes,
+        query: Option<&'a str>,
+    ) -> Result<Self, GatewayError> {
+        Ok(Self {
+            api,
+            body,
+            view: RequestView::parse(body)?,
+            query,
+            parsed: once_cell::sync::OnceCell::new(),
+            history: None,
+            keep_responses: true,
+        })
+    }
+
+    /// The whole body as JSON.
+    pub fn json(&self) -> Result<&serde_json::Value, GatewayError> {
+        self.parsed.get_or_try_init(|| {
+            serde_json::from_slice(self.body)
+                .map_err(|e| bad(format!("the request body is not valid JSON: {e}")))
         })
     }
 }

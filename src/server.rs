@@ -3,6 +3,7 @@
 use crate::admin::Admin;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::demo::DemoUpstream;
+use crate::listener::{GuardedApp, Limits};
 use crate::proxy::{Edge, Gateway};
 use crate::store::sync::{KeySync, Source};
 use crate::store::Store;
@@ -59,6 +60,16 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     let mut keys = std::mem::take(&mut cfg.keys);
     let upstreams = resolve_upstreams(&cfg)?;
     crate::metrics::init();
+    crate::access_log::init(cfg.server.access_log.clone())
+        .map_err(|e| ConfigError::new("server.access_log", e.to_string()))?;
+    if crate::telemetry::init(&cfg.telemetry)
+        .map_err(|e| ConfigError::new("telemetry.otlp_endpoint", e.to_string()))?
+    {
+        log::info!(
+            "exporting traces to {:?}",
+            cfg.telemetry.otlp.as_ref().map(|o| &o.traces_url)
+        );
+    }
     let opt = Opt {
         upgrade: mode.upgrade,
         daemon: mode.daemon,
@@ -84,7 +95,7 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
     server.add_service(admin);
 
     let store = Arc::new(
-        Store::new(&cfg.store, std::mem::take(&mut keys))
+        Store::new(&cfg.store, &cfg.responses, std::mem::take(&mut keys))
             .map_err(|e| ConfigError::new("store.url", e))?,
     );
     let source = match &cfg.store.kind {
@@ -106,11 +117,10 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
         .map(|(c, k)| CertStore::load(c.clone(), k.clone()).map(Arc::new))
         .transpose()
         .map_err(|e| ConfigError::new("server.tls_cert", e))?;
-    let live = Arc::new(ArcSwap::from_pointee(Gateway::new(
-        cfg.clone(),
-        upstreams,
-        store,
-    )));
+    let ledger = crate::ledger::service::start(&mut server, &cfg, &store)?;
+    let live = Arc::new(ArcSwap::from_pointee(
+        Gateway::new(cfg.clone(), upstreams, store).with_ledger(ledger),
+    ));
     server.add_service(background_service(
         "stav config reload",
         ConfigReload {
@@ -119,11 +129,19 @@ pub fn build(mut cfg: Config, mode: RunMode) -> Result<Server, ConfigError> {
             path: std::fs::canonicalize(&cfg.path).unwrap_or_else(|_| cfg.path.clone()),
         },
     ));
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Edge { live },
-        "stav gateway",
-    );
+    // Pingora's proxy behind a guard that bounds how long a request's header may take and how
+    // many connections may be waiting for one (`listener`).
+    let app = GuardedApp {
+        inner: Arc::new(pingora_proxy::http_proxy(
+            &server.configuration,
+            Edge { live },
+        )),
+        limits: Limits::new(
+            cfg.server.header_read_timeout,
+            cfg.server.max_pending_headers,
+        ),
+    };
+    let mut proxy = Service::new("stav gateway".to_string(), app);
     let buffers = L4BufferSettings::default().read(cfg.server.read_buffer_bytes);
     match &tls {
         None => proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(buffers)),
@@ -162,11 +180,24 @@ impl ConfigReload {
         if old.listen != new.listen || old.admin_listen != new.admin_listen || old.tls != new.tls {
             return Err("listeners and TLS files change only with an upgrade (-u)".into());
         }
+        if old.access_log != new.access_log {
+            return Err("server.access_log changes only with an upgrade (-u)".into());
+        }
         if cfg.store != current.cfg.store {
             return Err("[store] changes only with an upgrade (-u)".into());
         }
+        if cfg.responses != current.cfg.responses {
+            return Err("[responses] changes only with an upgrade (-u)".into());
+        }
+        if cfg.telemetry != current.cfg.telemetry {
+            return Err("[telemetry] changes only with an upgrade (-u)".into());
+        }
+        if cfg.ledger != current.cfg.ledger {
+            return Err("[ledger] changes only with an upgrade (-u)".into());
+        }
         let upstreams = resolve_upstreams(&cfg).map_err(|e| e.to_string())?;
-        let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone());
+        let mut gw = Gateway::new(Arc::new(cfg), upstreams, current.store.clone())
+            .with_ledger(current.ledger.clone());
         gw.started_unix = current.started_unix;
         Ok(gw)
     }

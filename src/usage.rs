@@ -5,10 +5,35 @@ use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use serde::Deserialize;
 
+/// Tokens of one answer, in totals that equal what the upstream billed: `input_tokens` counts
+/// every prompt token, cache reads and writes included (OpenAI's `prompt_tokens`; Anthropic's
+/// `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`), and `output_tokens`
+/// every generated one, reasoning included. The other counts say how much of those totals were
+/// served from (or written to) the prompt cache, and how much was reasoning.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input tokens read from the prompt cache (part of `input_tokens`).
+    pub cached_tokens: u64,
+    /// Input tokens written to the prompt cache (part of `input_tokens`; Anthropic's
+    /// `cache_creation_input_tokens`).
+    pub cache_write_tokens: u64,
+    /// Output tokens spent reasoning (part of `output_tokens`).
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    /// Each count the larger of the two: streams repeat counts, cumulatively, in later events.
+    pub fn max(self, o: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.max(o.input_tokens),
+            output_tokens: self.output_tokens.max(o.output_tokens),
+            cached_tokens: self.cached_tokens.max(o.cached_tokens),
+            cache_write_tokens: self.cache_write_tokens.max(o.cache_write_tokens),
+            reasoning_tokens: self.reasoning_tokens.max(o.reasoning_tokens),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -17,6 +42,26 @@ struct OpenAiUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    /// Some compatible servers report cache writes here (translated to Anthropic's
+    /// `cache_creation_input_tokens` on the way back).
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -44,9 +89,14 @@ pub fn openai_usage_of(v: &serde_json::Value) -> Option<Usage> {
 
 impl From<OpenAiUsage> for Usage {
     fn from(u: OpenAiUsage) -> Self {
+        let p = u.prompt_tokens_details.unwrap_or_default();
+        let c = u.completion_tokens_details.unwrap_or_default();
         Usage {
             input_tokens: u.prompt_tokens,
             output_tokens: u.completion_tokens,
+            cached_tokens: p.cached_tokens.unwrap_or(0),
+            cache_write_tokens: p.cache_write_tokens.unwrap_or(0),
+            reasoning_tokens: c.reasoning_tokens.unwrap_or(0),
         }
     }
 }
@@ -125,15 +175,13 @@ impl OpenAiStreamTap {
         let usage_chunk = w.usage.is_some()
             && w.choices
                 .is_some_and(|c| c.get().bytes().all(|b| matches!(b, b'[' | b']' | b' ')));
-        if let Some(u) = &w.usage {
-            self.usage = Some(Usage {
-                input_tokens: u.prompt_tokens,
-                output_tokens: u.completion_tokens,
-            });
+        let has_usage = w.usage.is_some();
+        if let Some(u) = w.usage {
+            self.usage = Some(Usage::from(u));
         }
         if usage_chunk {
             EventFate::Drop
-        } else if w.usage.is_none() {
+        } else if !has_usage {
             EventFate::HasNullUsage
         } else {
             EventFate::Keep
@@ -253,13 +301,26 @@ pub fn anthropic_usage(json: &[u8]) -> Option<Usage> {
 /// `anthropic_usage` of an answer already parsed.
 pub fn anthropic_usage_of(v: &serde_json::Value) -> Option<Usage> {
     let u = v.get("usage").or_else(|| v.pointer("/message/usage"))?;
-    let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64);
-    Some(Usage {
-        input_tokens: get("input_tokens").unwrap_or(0)
-            + get("cache_read_input_tokens").unwrap_or(0)
-            + get("cache_creation_input_tokens").unwrap_or(0),
-        output_tokens: get("output_tokens").unwrap_or(0),
-    })
+    Some(anthropic_counts(u))
+}
+
+/// Totals of an Anthropic `usage` object itself. Anthropic reports no reasoning count of its own
+/// (thinking is billed as output); `output_tokens_details.reasoning_tokens` is read when present
+/// (the gateway writes it when translating an OpenAI answer).
+pub fn anthropic_counts(u: &serde_json::Value) -> Usage {
+    let get = |k: &str| u.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let cached = get("cache_read_input_tokens");
+    let written = get("cache_creation_input_tokens");
+    Usage {
+        input_tokens: get("input_tokens") + cached + written,
+        output_tokens: get("output_tokens"),
+        cached_tokens: cached,
+        cache_write_tokens: written,
+        reasoning_tokens: u
+            .pointer("/output_tokens_details/reasoning_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+    }
 }
 
 /// Watches an Anthropic event stream passing through unchanged, for its usage:
@@ -303,12 +364,8 @@ impl AnthropicStreamTap {
             return;
         };
         if let Some(u) = anthropic_usage(&data) {
-            let prev = self.usage.unwrap_or_default();
-            // message_delta repeats input counts only sometimes: keep the larger one.
-            self.usage = Some(Usage {
-                input_tokens: prev.input_tokens.max(u.input_tokens),
-                output_tokens: u.output_tokens.max(prev.output_tokens),
-            });
+            // message_delta repeats input counts only sometimes: keep the larger ones.
+            self.usage = Some(self.usage.unwrap_or_default().max(u));
         }
     }
 
@@ -456,7 +513,8 @@ mod tests {
                 tap.usage,
                 Some(Usage {
                     input_tokens: 7,
-                    output_tokens: 3
+                    output_tokens: 3,
+                    ..Default::default()
                 })
             );
             assert!(tap.saw_done);
@@ -474,7 +532,8 @@ mod tests {
                 tap.usage,
                 Some(Usage {
                     input_tokens: 7,
-                    output_tokens: 3
+                    output_tokens: 3,
+                    ..Default::default()
                 })
             );
             let datas: Vec<&str> = text
@@ -561,7 +620,8 @@ mod tests {
                 t.usage,
                 Some(Usage {
                     input_tokens: 1,
-                    output_tokens: 2
+                    output_tokens: 2,
+                    ..Default::default()
                 })
             );
         }
@@ -577,7 +637,8 @@ mod tests {
             t.usage(),
             Some(Usage {
                 input_tokens: 5,
-                output_tokens: 2
+                output_tokens: 2,
+                ..Default::default()
             })
         );
         let mut t = JsonTap::default();
@@ -615,7 +676,9 @@ mod tests {
                 t.usage,
                 Some(Usage {
                     input_tokens: 15,
-                    output_tokens: 42
+                    output_tokens: 42,
+                    cached_tokens: 5,
+                    ..Default::default()
                 }),
                 "split {i}"
             );
@@ -632,7 +695,8 @@ mod tests {
             u,
             Some(Usage {
                 input_tokens: 4,
-                output_tokens: 0
+                output_tokens: 0,
+                ..Default::default()
             })
         );
     }

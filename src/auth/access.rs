@@ -1,7 +1,6 @@
 //! What an authenticated key may do: its scopes and its IP allowlist (the model allowlist is
 //! applied where the model is chosen, in `plan`).
 
-use crate::contract::Route;
 use crate::keys::{KeyRecord, Scope};
 use std::net::IpAddr;
 
@@ -12,33 +11,22 @@ pub struct Denied {
     pub message: String,
 }
 
-pub fn required_scope(route: Route) -> Option<Scope> {
-    match route {
-        Route::ChatCompletions | Route::Messages => Some(Scope::Chat),
-        Route::Embeddings => Some(Scope::Embeddings),
-        Route::Models | Route::Model => Some(Scope::ModelsRead),
-        Route::CountTokens => Some(Scope::CountTokens),
-        Route::Other => None,
-    }
-}
-
-pub fn check(key: &KeyRecord, route: Route, client: IpAddr) -> Result<(), Denied> {
+/// The key may be used from `client` and holds `scope` (the route's, from the route table).
+pub fn check(key: &KeyRecord, scope: Scope, client: IpAddr) -> Result<(), Denied> {
     if !key.allows_ip(client) {
         return Err(Denied {
             reason: "ip",
             message: format!("This API key may not be used from {client}."),
         });
     }
-    if let Some(scope) = required_scope(route) {
-        if !key.has_scope(scope) {
-            return Err(Denied {
-                reason: "scope",
-                message: format!(
-                    "This API key lacks the `{}` scope needed for this endpoint.",
-                    scope.as_str()
-                ),
-            });
-        }
+    if !key.has_scope(scope) {
+        return Err(Denied {
+            reason: "scope",
+            message: format!(
+                "This API key lacks the `{}` scope needed for this endpoint.",
+                scope.as_str()
+            ),
+        });
     }
     Ok(())
 }
@@ -56,7 +44,7 @@ mod tests {
     use crate::keys::admin::{create, NewKey};
 
     #[test]
-    fn scopes_map_to_routes() {
+    fn scopes_and_ips_are_checked() {
         let (key, _) = create(
             &NewKey {
                 team: "t".into(),
@@ -67,18 +55,13 @@ mod tests {
             0,
         );
         let inside: IpAddr = "10.2.3.4".parse().unwrap();
-        assert!(check(&key, Route::Embeddings, inside).is_ok());
-        for r in [
-            Route::ChatCompletions,
-            Route::Messages,
-            Route::Models,
-            Route::CountTokens,
-        ] {
-            assert_eq!(check(&key, r, inside).unwrap_err().reason, "scope", "{r:?}");
+        assert!(check(&key, Scope::Embeddings, inside).is_ok());
+        for s in [Scope::Chat, Scope::ModelsRead, Scope::CountTokens] {
+            assert_eq!(check(&key, s, inside).unwrap_err().reason, "scope", "{s:?}");
         }
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(
-            check(&key, Route::Embeddings, outside).unwrap_err().reason,
+            check(&key, Scope::Embeddings, outside).unwrap_err().reason,
             "ip"
         );
     }

@@ -26,19 +26,28 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Over a requests- or tokens-per-minute limit.
     RateLimited,
+    /// The key's or team's monthly token budget is spent.
+    BudgetExceeded,
     /// The request headers are larger than the gateway accepts.
     HeadersTooLarge,
     /// The client did not send its body in time.
     RequestTimeout,
+    /// A stored Responses API answer that does not exist (or belongs to another team).
+    ResponseNotFound,
+    /// The shared store cannot answer now (a stored response could not be read).
+    StoreUnavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
-    pub param: Option<&'static str>,
+    /// The offending field: a name (`model`) or a JSON path (`$.messages[0].content`).
+    pub param: Option<std::borrow::Cow<'static, str>>,
     /// The sovereignty cap the request was refused under (`X-Stav-Max-Tier` on policy errors).
     pub cap: Option<crate::tier::Tier>,
+    /// What set that cap, as kinds (for traces; never content).
+    pub cap_causes: Vec<crate::policy::CauseKind>,
 }
 
 impl GatewayError {
@@ -48,16 +57,18 @@ impl GatewayError {
             message: message.into(),
             param: None,
             cap: None,
+            cap_causes: Vec::new(),
         }
     }
 
-    pub fn with_cap(mut self, cap: crate::tier::Tier) -> Self {
-        self.cap = Some(cap);
+    pub fn with_cap(mut self, cap: &crate::policy::Cap) -> Self {
+        self.cap = Some(cap.tier);
+        self.cap_causes = cap.kinds.clone();
         self
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
         self
     }
 
@@ -74,14 +85,21 @@ impl GatewayError {
             ErrorKind::SovereigntyViolation => 403,
             ErrorKind::NoEligibleModel => 503,
             ErrorKind::PermissionDenied => 403,
-            ErrorKind::RateLimited => 429,
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => 429,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::RequestTimeout => 408,
+            ErrorKind::ResponseNotFound => 404,
+            ErrorKind::StoreUnavailable => 503,
         }
     }
 
+    /// OpenAI `error.type`.
+    pub fn openai_type(&self) -> &'static str {
+        self.openai_type_code().0
+    }
+
     /// OpenAI `(type, code)`.
-    fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
+    pub fn openai_type_code(&self) -> (&'static str, Option<&'static str>) {
         match self.kind {
             ErrorKind::InvalidApiKey => ("invalid_request_error", Some("invalid_api_key")),
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
@@ -100,13 +118,17 @@ impl GatewayError {
             ErrorKind::NoEligibleModel => ("service_unavailable_error", Some("no_eligible_model")),
             ErrorKind::PermissionDenied => ("permission_error", Some("permission_denied")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+            // OpenAI's own answer when an account's quota is spent.
+            ErrorKind::BudgetExceeded => ("insufficient_quota", Some("insufficient_quota")),
             ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
             ErrorKind::RequestTimeout => ("invalid_request_error", Some("request_timeout")),
+            ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
+            ErrorKind::StoreUnavailable => ("server_error", Some("store_unavailable")),
         }
     }
 
     /// Anthropic `error.type`, from Anthropic's own list.
-    fn anthropic_type(&self) -> &'static str {
+    pub fn anthropic_type(&self) -> &'static str {
         match self.kind {
             ErrorKind::InvalidApiKey => "authentication_error",
             ErrorKind::InvalidRequest | ErrorKind::WrongModelKind | ErrorKind::LengthRequired => {
@@ -120,8 +142,11 @@ impl GatewayError {
             }
             ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
             ErrorKind::PermissionDenied => "permission_error",
-            ErrorKind::RateLimited => "rate_limit_error",
+            // Anthropic answers a spent spend limit with a 429 rate_limit_error too.
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => "rate_limit_error",
             ErrorKind::HeadersTooLarge | ErrorKind::RequestTimeout => "invalid_request_error",
+            ErrorKind::ResponseNotFound => "not_found_error",
+            ErrorKind::StoreUnavailable => "api_error",
         }
     }
 

@@ -34,6 +34,14 @@ fn error(status: u16, message: &str) -> Reply {
     )
 }
 
+/// An error as Anthropic's API words it.
+fn anthropic_error(status: u16, message: &str) -> Reply {
+    Reply::Json(
+        status,
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}}),
+    )
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -55,8 +63,17 @@ fn handle(method: &str, path: &str, body: &[u8], chunks: Option<usize>) -> Reply
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return error(400, "body is not JSON");
     };
+    if path.ends_with("/messages/count_tokens") {
+        return match reply::anthropic_request(&req) {
+            Ok(c) => Reply::Json(200, json!({"input_tokens": c.prompt_tokens})),
+            Err(m) => anthropic_error(400, &m),
+        };
+    }
     if path.ends_with("/messages") {
-        let mut c = reply::complete(&req);
+        let mut c = match reply::anthropic_request(&req) {
+            Ok(c) => c,
+            Err(m) => return anthropic_error(400, &m),
+        };
         if let Some(n) = chunks {
             c.answers = vec![reply::Answer::Text("token ".repeat(n))];
         }

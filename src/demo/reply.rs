@@ -21,6 +21,62 @@ pub struct Completion {
     pub id: String,
     pub answers: Vec<Answer>,
     pub prompt_tokens: u64,
+    /// Anthropic requests with `thinking`: the thinking block that comes first.
+    pub thinking: Option<String>,
+}
+
+/// The signature the simulator gives its thinking (and checks, as Claude does, when a
+/// conversation sends thinking back).
+pub fn thinking_signature(thinking: &str) -> String {
+    let digest = Sha256::digest(thinking.as_bytes());
+    format!("demo-sig-{}", hex::encode(&digest[..12]))
+}
+
+/// The completion for an Anthropic Messages request: read through the gateway's own translator
+/// (system, tools, tool results, `output_config.format`), with thinking when it is asked for and
+/// earlier thinking checked like Claude checks it.
+pub fn anthropic_request(req: &Value) -> Result<Completion, String> {
+    for (i, m) in req
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for b in m
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if b.get("type").and_then(Value::as_str) == Some("thinking") {
+                let text = b.get("thinking").and_then(Value::as_str).unwrap_or("");
+                if b.get("signature").and_then(Value::as_str) != Some(&thinking_signature(text)) {
+                    return Err(format!(
+                        "messages.{i}: Invalid `signature` in `thinking` block"
+                    ));
+                }
+            }
+        }
+    }
+    let model = req.get("model").and_then(Value::as_str).unwrap_or("demo");
+    let mut probe = req.clone();
+    if probe.get("max_tokens").is_none() {
+        probe["max_tokens"] = json!(1024);
+    }
+    let chat = crate::translate::request::messages_to_chat(&probe, model).map_err(|e| e.message)?;
+    let mut c = complete(&chat.body);
+    let thinks = matches!(
+        req.pointer("/thinking/type").and_then(Value::as_str),
+        Some("enabled" | "adaptive")
+    );
+    if thinks {
+        c.thinking = Some(format!(
+            "The demo model considers the request ({} words).",
+            c.prompt_tokens
+        ));
+    }
+    Ok(c)
 }
 
 fn words(s: &str) -> u64 {
@@ -215,6 +271,7 @@ pub fn complete(req: &Value) -> Completion {
         id: format!("chatcmpl-demo{}", hex::encode(&digest[..8])),
         answers: vec![answer; n],
         prompt_tokens,
+        thinking: None,
     }
 }
 
@@ -318,14 +375,20 @@ pub fn completion_events(c: &Completion, created: u64, include_usage: bool) -> V
 
 /// The first answer as an Anthropic message.
 pub fn anthropic_json(c: &Completion) -> Value {
-    let (content, stop) = match &c.answers[0] {
-        Answer::Text(t) => (json!([{"type": "text", "text": t}]), "end_turn"),
+    let (answer, stop) = match &c.answers[0] {
+        Answer::Text(t) => (json!({"type": "text", "text": t}), "end_turn"),
         Answer::ToolCall { name, arguments } => (
-            json!([{"type": "tool_use", "id": call_id(c, 0), "name": name,
-                    "input": serde_json::from_str::<Value>(arguments).unwrap_or(json!({}))}]),
+            json!({"type": "tool_use", "id": call_id(c, 0), "name": name,
+                    "input": serde_json::from_str::<Value>(arguments).unwrap_or(json!({}))}),
             "tool_use",
         ),
     };
+    let mut content = Vec::new();
+    if let Some(t) = &c.thinking {
+        content
+            .push(json!({"type": "thinking", "thinking": t, "signature": thinking_signature(t)}));
+    }
+    content.push(answer);
     json!({"id": format!("msg_{}", &c.id["chatcmpl-".len()..]), "type": "message", "role": "assistant",
            "model": c.model, "content": content, "stop_reason": stop, "stop_sequence": null,
            "usage": {"input_tokens": c.prompt_tokens, "output_tokens": completion_tokens(&c.answers[0])}})
@@ -341,24 +404,35 @@ pub fn anthropic_events(c: &Completion) -> Vec<String> {
             "model": c.model, "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": c.prompt_tokens, "output_tokens": 1}}}),
     )];
+    let mut index = 0;
+    if let Some(t) = &c.thinking {
+        out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})));
+        out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}})));
+        out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": thinking_signature(t)}})));
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
+        index = 1;
+    }
     let stop = match &c.answers[0] {
         Answer::Text(t) => {
-            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
             for w in t.split_inclusive(' ') {
-                out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})));
+                out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": w}})));
             }
             "end_turn"
         }
         Answer::ToolCall { name, arguments } => {
-            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0,
+            out.push(ev("content_block_start", json!({"type": "content_block_start", "index": index,
                 "content_block": {"type": "tool_use", "id": call_id(c, 0), "name": name, "input": {}}})));
-            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": arguments}})));
+            out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": arguments}})));
             "tool_use"
         }
     };
     out.push(ev(
         "content_block_stop",
-        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_stop", "index": index}),
     ));
     out.push(ev(
         "message_delta",

@@ -19,6 +19,7 @@ pub struct NewKey {
     pub expires_in: Option<u64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    pub budget_tokens_month: Option<u64>,
 }
 
 impl Default for NewKey {
@@ -34,6 +35,7 @@ impl Default for NewKey {
             expires_in: None,
             rpm: None,
             tpm: None,
+            budget_tokens_month: None,
         }
     }
 }
@@ -56,6 +58,7 @@ pub fn create(spec: &NewKey, now: u64) -> (KeyRecord, String) {
         revoked_at: None,
         rpm: spec.rpm,
         tpm: spec.tpm,
+        budget_tokens_month: spec.budget_tokens_month,
         hint: format::hint(&key),
         secrets: vec![Secret {
             digest: sha256(key.as_bytes()),

@@ -36,6 +36,9 @@ pub enum KeysCommand {
         /// Tokens per minute.
         #[arg(long)]
         tpm: Option<u64>,
+        /// Tokens per calendar month (UTC); past it, 429 insufficient_quota.
+        #[arg(long)]
+        budget_tokens_month: Option<u64>,
         /// A label for listings.
         #[arg(long)]
         name: Option<String>,
@@ -215,6 +218,7 @@ pub fn run(cfg: &Config, cmd: KeysCommand) -> Result<(), String> {
             expires_in,
             rpm,
             tpm,
+            budget_tokens_month,
             name,
             test,
             json,
@@ -240,6 +244,7 @@ pub fn run(cfg: &Config, cmd: KeysCommand) -> Result<(), String> {
                     .transpose()?,
                 rpm,
                 tpm,
+                budget_tokens_month,
             };
             let (record, key) = admin::create(&spec, now);
             // The same validation a loading node applies: refuse what it would refuse.

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 /// What a key may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
-    /// `POST /v1/chat/completions` and `POST /v1/messages`.
+    /// `POST /v1/chat/completions`, `/v1/messages`, `/v1/responses` (and its stored responses).
     Chat,
     /// `POST /v1/embeddings`.
     Embeddings,
@@ -79,6 +79,8 @@ pub struct KeyRecord {
     pub rpm: Option<u64>,
     /// Tokens per minute (input + output).
     pub tpm: Option<u64>,
+    /// Tokens per calendar month (UTC), counted by the request ledger.
+    pub budget_tokens_month: Option<u64>,
     /// What listings show of the newest secret.
     pub hint: String,
     pub secrets: Vec<Secret>,
@@ -218,6 +220,8 @@ pub struct StoredKey {
     pub rpm: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_tokens_month: Option<u64>,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
@@ -305,6 +309,12 @@ impl StoredKey {
                 "must be at least 1 (leave it out for no limit)".into(),
             ));
         }
+        if self.budget_tokens_month == Some(0) {
+            return Err(err(
+                "budget_tokens_month",
+                "must be at least 1 (leave it out for no budget)".into(),
+            ));
+        }
         let time = |field: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| parse_time(s).map_err(|e| err(field, e)))
@@ -345,6 +355,7 @@ impl StoredKey {
             revoked_at,
             rpm: self.rpm,
             tpm: self.tpm,
+            budget_tokens_month: self.budget_tokens_month,
             hint: self.hint.clone(),
             secrets,
         })
@@ -364,6 +375,7 @@ impl KeyRecord {
             allow_ips: self.allow_ips.iter().map(IpNet::to_string).collect(),
             rpm: self.rpm,
             tpm: self.tpm,
+            budget_tokens_month: self.budget_tokens_month,
             created_at: rfc3339(self.created_at),
             expires_at: self.expires_at.map(rfc3339),
             revoked_at: self.revoked_at.map(rfc3339),
@@ -449,6 +461,7 @@ mod tests {
             allow_ips: allow.iter().map(|s| s.to_string()).collect(),
             rpm: None,
             tpm: None,
+            budget_tokens_month: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             expires_at: None,
             revoked_at: None,
@@ -495,6 +508,9 @@ mod tests {
         let mut s = record(&[]).to_stored();
         s.rpm = Some(0);
         assert_eq!(s.validate().unwrap_err().field, "rpm");
+        let mut s = record(&[]).to_stored();
+        s.budget_tokens_month = Some(0);
+        assert_eq!(s.validate().unwrap_err().field, "budget_tokens_month");
     }
 
     #[test]
@@ -507,6 +523,7 @@ mod tests {
         });
         r.max_tier = Some(Tier::Sovereign);
         r.models = vec!["qwen3-*".into()];
+        r.budget_tokens_month = Some(5_000_000);
         assert_eq!(r.to_stored().validate().unwrap(), r);
     }
 

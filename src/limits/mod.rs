@@ -1,10 +1,13 @@
-//! Rate limits per key and per team: requests/min and tokens/min.
+//! Rate limits per key and per team: requests/min and tokens/min, and monthly token budgets.
 //!
 //! Tokens are reserved at admission (an estimate of the input plus the requested output budget)
 //! and reconciled from the real usage at the end. With Redis the buckets are shared by every node
 //! (one atomic script per request); without it, or while Redis is unreachable, each node enforces
-//! `limit / nodes` on its own.
+//! `limit / nodes` on its own. A budget is a bucket whose window is a calendar month (UTC): it
+//! admits while anything is left and counts what was really used; at start the ledger's
+//! month-to-date totals seed it (`seed`).
 
+pub mod month;
 pub mod window;
 
 use crate::metrics;
@@ -17,6 +20,8 @@ use window::{judge, Ask, Verdict, WINDOW_MS};
 pub enum Kind {
     Requests,
     Tokens,
+    /// Tokens per calendar month.
+    Budget,
 }
 
 impl Kind {
@@ -24,11 +29,26 @@ impl Kind {
         match self {
             Kind::Requests => "requests",
             Kind::Tokens => "tokens",
+            Kind::Budget => "budget",
         }
+    }
+
+    pub fn counts_tokens(self) -> bool {
+        matches!(self, Kind::Tokens | Kind::Budget)
     }
 }
 
+/// The window a bucket counts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// The sliding minute (`window`): the window index is the minute, taken from the deciding
+    /// clock (Redis's, when shared).
+    Minute,
+    /// A calendar month (UTC), by index (`month::index`), taken from the node's clock.
+    Month(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Owner {
     Key,
     Team,
@@ -51,6 +71,48 @@ pub struct Bucket {
     pub owner: Owner,
     pub kind: Kind,
     pub ask: Ask,
+    pub period: Period,
+}
+
+impl Bucket {
+    /// The window index this bucket counts in now (minute buckets: `minute`).
+    pub fn window(&self, minute: u64) -> u64 {
+        match self.period {
+            Period::Minute => minute,
+            Period::Month(m) => m,
+        }
+    }
+
+    /// A budget is spent when nothing is left: the request that takes it over the edge is
+    /// admitted and counted at what it really used. A minute limit must fit the request.
+    pub fn judge(&self, prev: u64, curr: u64, now_ms: u64) -> Verdict {
+        match self.period {
+            Period::Minute => judge(self.ask, prev, curr, now_ms),
+            Period::Month(m) => {
+                let reset_ms = month::start_ms(m + 1).saturating_sub(now_ms);
+                let allowed = curr < self.ask.limit;
+                Verdict {
+                    allowed,
+                    remaining: self
+                        .ask
+                        .limit
+                        .saturating_sub(curr + u64::from(allowed) * self.ask.cost),
+                    retry_after_ms: if allowed { 0 } else { reset_ms },
+                    reset_ms,
+                }
+            }
+        }
+    }
+
+    /// What the request counts in this bucket: a minute limit never takes more than its whole
+    /// limit (or a large `max_tokens` could never pass); a budget counts the estimate in full
+    /// until it is reconciled.
+    pub fn cost(&self) -> u64 {
+        match self.period {
+            Period::Minute => window::effective_cost(self.ask),
+            Period::Month(_) => self.ask.cost,
+        }
+    }
 }
 
 /// The limits of a key and its team for one request of `tokens` estimated tokens.
@@ -69,6 +131,7 @@ pub fn buckets(
                 owner,
                 kind,
                 ask: Ask { limit, cost },
+                period: Period::Minute,
             });
         }
     };
@@ -77,6 +140,42 @@ pub fn buckets(
     add(Owner::Team, team_name, Kind::Requests, team.0, 1);
     add(Owner::Team, team_name, Kind::Tokens, team.1, tokens);
     out
+}
+
+/// The name of an owner's monthly budget bucket (the ledger's seeding uses it too).
+pub fn budget_name(owner: Owner, id: &str) -> String {
+    format!("{}:{id}:{}", owner.as_str(), Kind::Budget.as_str())
+}
+
+/// The monthly token budgets of a key and its team for one request of `tokens` estimated
+/// tokens, in the month of `now_ms`.
+pub fn budget_buckets(
+    key_id: &str,
+    key_budget: Option<u64>,
+    team_name: &str,
+    team_budget: Option<u64>,
+    tokens: u64,
+    now_ms: u64,
+) -> Vec<Bucket> {
+    let m = month::index(now_ms);
+    [
+        (Owner::Key, key_id, key_budget),
+        (Owner::Team, team_name, team_budget),
+    ]
+    .into_iter()
+    .filter_map(|(owner, id, budget)| {
+        Some(Bucket {
+            name: budget_name(owner, id),
+            owner,
+            kind: Kind::Budget,
+            ask: Ask {
+                limit: budget?,
+                cost: tokens,
+            },
+            period: Period::Month(m),
+        })
+    })
+    .collect()
 }
 
 /// Where a reservation was made, so that its correction goes to the same place.
@@ -90,10 +189,17 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub backend: Backend,
-    /// The window index the reservation counts in.
-    pub window: u64,
     /// Token buckets and what was reserved in each.
-    pub tokens: Vec<(String, u64)>,
+    pub tokens: Vec<Held>,
+}
+
+/// What one token bucket holds for a request, and the window it counts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub name: String,
+    pub period: Period,
+    pub window: u64,
+    pub reserved: u64,
 }
 
 /// `x-ratelimit-*` headers: the tightest bucket of each kind.
@@ -121,6 +227,8 @@ impl RateHeaders {
                         "x-ratelimit-remaining-tokens",
                         "x-ratelimit-reset-tokens",
                     ),
+                    // Budgets have no headers of their own (the loop never asks).
+                    Kind::Budget => continue,
                 };
                 out.push((limit, b.ask.limit.to_string()));
                 out.push((remaining, v.remaining.to_string()));
@@ -175,17 +283,18 @@ pub fn decide(
             headers,
         });
     }
-    let tokens: Vec<(String, u64)> = buckets
+    let tokens: Vec<Held> = buckets
         .iter()
-        .filter(|b| b.kind == Kind::Tokens)
-        .map(|b| (b.name.clone(), window::effective_cost(b.ask)))
+        .filter(|b| b.kind.counts_tokens())
+        .map(|b| Held {
+            name: b.name.clone(),
+            period: b.period,
+            window: b.window(window),
+            reserved: b.cost(),
+        })
         .collect();
     Ok(Admitted {
-        reservation: (!tokens.is_empty()).then_some(Reservation {
-            backend,
-            window,
-            tokens,
-        }),
+        reservation: (!tokens.is_empty()).then_some(Reservation { backend, tokens }),
         headers,
     })
 }
@@ -217,27 +326,40 @@ impl LocalLimiter {
             .collect();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 4096 {
-            // Forget buckets idle for two windows: they count as zero anyway.
-            map.retain(|_, (w, _, _)| *w + 1 >= win);
+            // Forget minute buckets idle for two windows: they count as zero anyway. Budgets
+            // (month windows are far smaller numbers than minutes) are kept for their month.
+            let month = month::index(now_ms);
+            map.retain(|_, (w, _, _)| *w + 1 >= win || *w == month);
         }
         let verdicts: Vec<Verdict> = shared
             .iter()
             .map(|b| {
-                let (prev, curr) = counts(map.get(&b.name), win);
-                judge(b.ask, prev, curr, now_ms)
+                let (prev, curr) = counts(map.get(&b.name), b.window(win));
+                b.judge(prev, curr, now_ms)
             })
             .collect();
         let decision = decide(&shared, &verdicts, Backend::Local, win);
         if decision.is_ok() {
             for b in &shared {
-                let (prev, curr) = counts(map.get(&b.name), win);
-                map.insert(
-                    b.name.clone(),
-                    (win, prev, curr + window::effective_cost(b.ask)),
-                );
+                let w = b.window(win);
+                let (prev, curr) = counts(map.get(&b.name), w);
+                map.insert(b.name.clone(), (w, prev, curr + b.cost()));
             }
         }
         decision
+    }
+
+    /// Add `tokens` already used this `month` (from the ledger) to a budget bucket.
+    pub fn seed(&self, name: &str, month: u64, tokens: u64) {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, curr) = counts(map.get(name), month);
+        map.insert(name.to_string(), (month, 0, curr + tokens));
+    }
+
+    /// What a bucket counts in `window` (for tests and the seeding's report).
+    pub fn count(&self, name: &str, window: u64) -> u64 {
+        let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        counts(map.get(name), window).1
     }
 
     pub fn adjust(&self, name: &str, window: u64, delta: i64) {
@@ -305,16 +427,31 @@ impl Limiter {
     /// Correct a reservation with what was really used (`None`: the request failed before any
     /// answer, so nothing was used).
     pub async fn reconcile(&self, r: &Reservation, actual: Option<u64>) {
-        for (name, reserved) in &r.tokens {
-            let delta = actual.unwrap_or(0) as i64 - *reserved as i64;
+        for h in &r.tokens {
+            let delta = actual.unwrap_or(0) as i64 - h.reserved as i64;
             if delta == 0 {
                 continue;
             }
             match (r.backend, &self.redis) {
-                (Backend::Redis, Some(link)) => link.adjust(name, r.window, delta).await,
-                _ => self.local.adjust(name, r.window, delta),
+                (Backend::Redis, Some(link)) => link.adjust(h, delta).await,
+                _ => self.local.adjust(&h.name, h.window, delta),
             }
         }
+    }
+
+    /// Bring a budget bucket up to what the ledger says was used this month before this node
+    /// started. Locally the count is added (this node's journal holds everything it counted);
+    /// in Redis, shared by nodes that may have counted it already, the bucket is only raised to
+    /// it, never lowered.
+    pub async fn seed(&self, name: &str, month: u64, tokens: u64) {
+        match &self.redis {
+            Some(link) if link.is_up() => link.seed(name, month, tokens).await,
+            _ => self.local.seed(name, month, tokens),
+        }
+    }
+
+    pub fn local_count(&self, name: &str, window: u64) -> u64 {
+        self.local.count(name, window)
     }
 }
 
@@ -378,9 +515,43 @@ mod tests {
         assert_eq!(l.acquire(&b, 1, 0).unwrap_err().kind, Kind::Tokens);
         // ...until the first turns out to have used 100.
         let r = first.reservation.unwrap();
-        assert_eq!(r.tokens, vec![("key:k:tokens".to_string(), 600)]);
-        l.adjust(&r.tokens[0].0, r.window, 100 - 600);
+        assert_eq!(
+            (r.tokens[0].name.as_str(), r.tokens[0].reserved),
+            ("key:k:tokens", 600)
+        );
+        l.adjust(&r.tokens[0].name, r.tokens[0].window, 100 - 600);
         assert!(l.acquire(&b, 1, 0).is_ok());
+    }
+
+    #[test]
+    fn a_budget_admits_until_spent_counts_real_usage_and_renews_next_month() {
+        let l = LocalLimiter::default();
+        let may = month::start_ms(2026 * 12 + 4) + 1000;
+        let b = |tokens, now| budget_buckets("k", Some(100), "t", None, tokens, now);
+        // 60 reserved, 30 really used; then 50 reserved, 80 used: 110 of 100, spent.
+        let first = l.acquire(&b(60, may), 1, may).unwrap().reservation.unwrap();
+        assert_eq!(first.tokens[0].window, 2026 * 12 + 4);
+        l.adjust(&first.tokens[0].name, first.tokens[0].window, 30 - 60);
+        let second = l.acquire(&b(50, may), 1, may).unwrap().reservation.unwrap();
+        l.adjust(&second.tokens[0].name, second.tokens[0].window, 80 - 50);
+        let refused = l.acquire(&b(1, may), 1, may).unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.owner, refused.limit),
+            (Kind::Budget, Owner::Key, 100)
+        );
+        let june = month::start_ms(2026 * 12 + 5);
+        assert_eq!(refused.retry_after_ms, june - may, "until the month renews");
+        assert!(
+            l.acquire(&b(1, june), 1, june).is_ok(),
+            "a new month, a new budget"
+        );
+        // Seeded from the ledger: what was used before the start counts.
+        let l = LocalLimiter::default();
+        l.seed(&budget_name(Owner::Key, "k"), 2026 * 12 + 4, 100);
+        assert_eq!(
+            l.acquire(&b(1, may), 1, may).unwrap_err().kind,
+            Kind::Budget
+        );
     }
 
     #[test]

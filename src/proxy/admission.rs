@@ -1,38 +1,44 @@
 //! The request phase: which endpoint, who is calling and from where, what they may do, what they
-//! asked for, the plan, and whether their rate limits let it through.
+//! asked for, the plan, and whether their rate limits let it through. The decisions are pure
+//! functions (below, unit-tested); `admit` only sequences them over the session.
 
 use super::body::{read_request_body, BodyRead};
 use super::ctx::Ctx;
-use super::respond::{send_error, send_json, send_json_with_tier, PResult};
-use super::Gateway;
+use super::respond::{send_error, send_json_with_tier, PResult};
+use super::{local, Gateway};
 use crate::auth::{self, access, client_ip::client_ip};
-use crate::contract::{self, contract_for, ErrorKind, GatewayError, Route};
+use crate::contract::routes::{self, ClientApi, Handler, Reserve};
+use crate::contract::{ErrorKind, GatewayError};
 use crate::keys::record::now_unix;
 use crate::keys::KeyRecord;
 use crate::limits::{self, Limited};
 use crate::metrics;
-use crate::plan::{model_not_found, plan_anthropic, plan_openai, Caller, Decision, Plan};
+use crate::plan::{self, Caller, Decision};
+use crate::request::{ClientRequest, History};
 use crate::tier::Tier;
+use http::HeaderMap;
 use pingora_proxy::Session;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-/// Output tokens reserved for a chat request that names no budget; corrected at the end.
+/// Output tokens reserved for a request that names no budget; corrected at the end.
 const DEFAULT_OUTPUT_RESERVE: u64 = 1024;
 
 /// `Ok(true)`: the gateway answered itself; `Ok(false)`: `ctx.plan` is set, proxy it.
 pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
     let req = session.req_header();
-    ctx.route = Route::classify(&req.method, req.uri.path());
-    ctx.contract = contract_for(ctx.route, &req.headers);
-
-    if ctx.route == Route::Other {
+    let Some(matched) = routes::lookup(&req.method, req.uri.path()) else {
+        ctx.contract = routes::caller_contract(&req.headers);
         metrics::REJECTED
             .with_label_values(&["unknown_route"])
             .inc();
-        let msg = format!("Unknown request URL: {} {}.", req.method, req.uri.path());
+        let msg = routes::unknown_url_message(&req.method, req.uri.path());
         return refuse(session, ctx, ErrorKind::RouteNotFound, msg).await;
-    }
+    };
+    let spec = matched.spec;
+    let param = matched.param.map(str::to_string);
+    ctx.route = Some(spec);
+    ctx.contract = spec.contract(&req.headers);
 
     if headers_too_large(session.req_header(), gw.cfg.server.max_header_bytes) {
         metrics::REJECTED
@@ -42,39 +48,17 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         return refuse(session, ctx, ErrorKind::HeadersTooLarge, msg).await;
     }
 
-    let Some(key) = identify(gw, session, ctx).await? else {
+    let Some(key) = identify(gw, session, ctx, spec.scope).await? else {
         return Ok(true);
     };
 
-    match ctx.route {
-        Route::Models => {
-            let listed = gw
-                .cfg
-                .catalogue
-                .listable()
-                .filter(|e| key.allows_model(&e.name));
-            let body = contract::models_list(listed, ctx.contract, gw.started_unix);
-            send_json(session, ctx, 200, body).await?;
+    let api = match spec.handler {
+        Handler::Local(what) => {
+            local::answer(gw, session, ctx, &key, what, param.as_deref()).await?;
             return Ok(true);
         }
-        Route::Model => {
-            let id = session.req_header().uri.path()["/v1/models/".len()..].to_string();
-            match gw
-                .cfg
-                .catalogue
-                .listable()
-                .find(|e| e.name == id && key.allows_model(&e.name))
-            {
-                Some(e) => {
-                    let body = contract::models::model_object(e, ctx.contract, gw.started_unix);
-                    send_json(session, ctx, 200, body).await?;
-                }
-                None => send_error(session, ctx, &model_not_found(&id)).await?,
-            }
-            return Ok(true);
-        }
-        _ => {}
-    }
+        Handler::Proxy(api) => api,
+    };
 
     session.set_read_timeout(Some(gw.cfg.server.body_read_timeout));
     let body = match read_request_body(session, gw.cfg.server.max_body_bytes).await? {
@@ -103,16 +87,12 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         }
     };
 
-    let header_max_tier = match session.req_header().headers.get("x-stav-max-tier") {
-        None => None,
-        Some(v) => match v.to_str().ok().and_then(|v| v.trim().parse::<Tier>().ok()) {
-            Some(t) => Some(t),
-            None => {
-                let msg =
-                    "X-Stav-Max-Tier must be sovereign, routed-commercial or global-commercial.";
-                return refuse(session, ctx, ErrorKind::InvalidRequest, msg).await;
-            }
-        },
+    let header_max_tier = match header_max_tier(&session.req_header().headers) {
+        Ok(t) => t,
+        Err(err) => {
+            send_error(session, ctx, &err).await?;
+            return Ok(true);
+        }
     };
     let team = gw.cfg.team(&key.team);
     let caller = Caller {
@@ -121,31 +101,31 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
         header_max_tier,
         models: &key.models,
     };
-    let planned = match ctx.route {
-        Route::ChatCompletions | Route::Embeddings => {
-            plan_openai(&gw.cfg, &caller, ctx.route, &body).map(|p| Decision::Proxy(Box::new(p)))
+    let query = session.req_header().uri.query().map(str::to_string);
+    ctx.input_estimate = body.len() as u64 / 4;
+    let planned = match ClientRequest::new(api, &body, query.as_deref()) {
+        Ok(mut req) => {
+            ctx.requested_model = Some(crate::ledger::hook::bounded(&req.view.model));
+            match continued(gw, &key.team, &req).await {
+                Ok(history) => {
+                    req.history = history;
+                    req.keep_responses = gw.store.responses.enabled();
+                    plan::plan(&gw.cfg, &caller, &req)
+                }
+                Err(e) => Err(e),
+            }
         }
-        Route::Messages | Route::CountTokens => {
-            let query = session.req_header().uri.query().map(str::to_string);
-            plan_anthropic(&gw.cfg, &caller, ctx.route, &body, query.as_deref())
-        }
-        Route::Models | Route::Model | Route::Other => unreachable!("answered above"),
+        Err(e) => Err(e),
     };
     let decision = match planned {
         Ok(d) => d,
         Err(err) => {
-            let reason = match err.kind {
-                ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
-                ErrorKind::NoEligibleModel => "no_eligible_model",
-                ErrorKind::ModelNotFound => "model_not_found",
-                ErrorKind::WrongModelKind => "wrong_model_kind",
-                ErrorKind::PermissionDenied => {
-                    metrics::ACCESS_DENIED.with_label_values(&["model"]).inc();
-                    "permission_denied"
-                }
-                _ => "bad_request",
-            };
-            metrics::REJECTED.with_label_values(&[reason]).inc();
+            if err.kind == ErrorKind::PermissionDenied {
+                metrics::ACCESS_DENIED.with_label_values(&["model"]).inc();
+            }
+            metrics::REJECTED
+                .with_label_values(&[refusal_label(err.kind)])
+                .inc();
             ctx.cap = err.cap;
             send_error(session, ctx, &err).await?;
             return Ok(true);
@@ -154,16 +134,24 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
 
     // Limits are checked last: a request refused for any other reason costs nothing.
     let tokens = match &decision {
-        Decision::Proxy(plan) => reserve_tokens(ctx.route, plan, body.len()),
+        Decision::Proxy(plan) => reserve_tokens(api.reservation(), plan.max_output, body.len()),
         Decision::Answer { .. } => 0,
     };
-    let buckets = limits::buckets(
+    let mut buckets = limits::buckets(
         &key.id,
         (key.rpm, key.tpm),
         &team.name,
         (team.rpm, team.tpm),
         tokens,
     );
+    buckets.extend(limits::budget_buckets(
+        &key.id,
+        key.budget_tokens_month,
+        &team.name,
+        team.budget_tokens_month,
+        tokens,
+        limits::now_ms(),
+    ));
     match gw.store.limiter.acquire(&buckets).await {
         Ok(admitted) => {
             ctx.rate_headers = admitted.headers.0;
@@ -187,11 +175,56 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
             ctx.plan = Some(plan);
             Ok(false)
         }
-        Decision::Answer { tier, cap, body } => {
+        Decision::Answer {
+            model,
+            tier,
+            cap,
+            cap_causes,
+            body,
+        } => {
             ctx.cap = Some(cap);
+            crate::telemetry::note_cap_causes(ctx, cap_causes);
+            ctx.answered = Some((model, tier));
             send_json_with_tier(session, ctx, 200, body, Some(tier)).await?;
             Ok(true)
         }
+    }
+}
+
+/// The stored conversation a Responses API request continues (`previous_response_id`), if any:
+/// only the team's own, and only while the store keeps it.
+async fn continued(
+    gw: &Gateway,
+    team: &str,
+    req: &ClientRequest<'_>,
+) -> Result<Option<History>, GatewayError> {
+    let Some(id) = req.view.previous_response_id.as_deref() else {
+        return Ok(None);
+    };
+    if req.api != ClientApi::Responses {
+        return Ok(None);
+    }
+    if !gw.store.responses.enabled() {
+        return Err(GatewayError::new(
+            ErrorKind::InvalidRequest,
+            "previous_response_id cannot be used: this gateway keeps no responses ([responses] store = false). Send the whole conversation in `input` instead.",
+        )
+        .with_param("previous_response_id"));
+    }
+    match gw.store.responses.get(id, team).await {
+        Ok(Some(stored)) => Ok(Some(History {
+            items: stored.conversation(),
+            cap: stored.cap,
+        })),
+        Ok(None) => Err(GatewayError::new(
+            ErrorKind::ResponseNotFound,
+            format!("Previous response with id '{id}' not found."),
+        )
+        .with_param("previous_response_id")),
+        Err(_) => Err(GatewayError::new(
+            ErrorKind::StoreUnavailable,
+            "The response store is unavailable; try again shortly.",
+        )),
     }
 }
 
@@ -208,12 +241,43 @@ fn headers_too_large(req: &pingora_http::RequestHeader, max_header_bytes: usize)
     size > max_header_bytes
 }
 
-/// The key, checked against the snapshot, then its IP allowlist and scope. `None`: refused and
-/// answered.
+/// `X-Stav-Max-Tier`: a cap can only be lowered, so when the header comes more than once (or
+/// as a list), the lowest tier wins; any value that is not a tier is a 400.
+pub fn header_max_tier(headers: &HeaderMap) -> Result<Option<Tier>, GatewayError> {
+    let mut lowest: Option<Tier> = None;
+    for value in headers.get_all("x-stav-max-tier") {
+        for item in value.to_str().unwrap_or("\u{0}").split(',') {
+            let tier = item.trim().parse::<Tier>().map_err(|_| {
+                GatewayError::new(
+                    ErrorKind::InvalidRequest,
+                    "X-Stav-Max-Tier must be sovereign, routed-commercial or global-commercial.",
+                )
+            })?;
+            lowest = Some(lowest.map_or(tier, |l| l.min(tier)));
+        }
+    }
+    Ok(lowest)
+}
+
+/// Bounded label of `stav_requests_rejected_total` for a planning refusal.
+pub fn refusal_label(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::SovereigntyViolation => "sovereignty_policy_violation",
+        ErrorKind::NoEligibleModel => "no_eligible_model",
+        ErrorKind::ModelNotFound => "model_not_found",
+        ErrorKind::WrongModelKind => "wrong_model_kind",
+        ErrorKind::PermissionDenied => "permission_denied",
+        _ => "bad_request",
+    }
+}
+
+/// The key, checked against the snapshot, then its IP allowlist and the route's scope. `None`:
+/// refused and answered.
 async fn identify(
     gw: &Gateway,
     session: &mut Session,
     ctx: &mut Ctx,
+    scope: crate::keys::Scope,
 ) -> PResult<Option<Arc<KeyRecord>>> {
     let headers = &session.req_header().headers;
     let key = match auth::authenticate(&gw.store.keys(), headers, now_unix()) {
@@ -239,7 +303,7 @@ async fn identify(
         .and_then(|a| a.as_inet())
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let client = client_ip(peer, headers, &gw.cfg.server.trusted_proxies);
-    if let Err(denied) = access::check(&key, ctx.route, client) {
+    if let Err(denied) = access::check(&key, scope, client) {
         metrics::ACCESS_DENIED
             .with_label_values(&[denied.reason])
             .inc();
@@ -251,18 +315,19 @@ async fn identify(
 
 /// A rough input estimate (4 bytes a token) plus the output budget: reserved now, corrected from
 /// the upstream's usage when the answer ends.
-fn reserve_tokens(route: Route, plan: &Plan, body_len: usize) -> u64 {
+pub fn reserve_tokens(rule: Reserve, max_output: Option<u64>, body_len: usize) -> u64 {
     let input = body_len as u64 / 4;
-    match route {
-        Route::ChatCompletions | Route::Messages => {
-            input + plan.max_output.unwrap_or(DEFAULT_OUTPUT_RESERVE)
-        }
-        Route::Embeddings => input,
-        _ => 0,
+    match rule {
+        Reserve::InputAndOutput => input + max_output.unwrap_or(DEFAULT_OUTPUT_RESERVE),
+        Reserve::Input => input,
+        Reserve::Nothing => 0,
     }
 }
 
 async fn rate_limited(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResult<bool> {
+    if l.kind == limits::Kind::Budget {
+        return budget_spent(session, ctx, l).await;
+    }
     let secs = l.retry_after_secs();
     ctx.rate_headers = l.headers.0.clone();
     ctx.rate_headers.push(("retry-after", secs.to_string()));
@@ -277,6 +342,21 @@ async fn rate_limited(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResu
     refuse(session, ctx, ErrorKind::RateLimited, msg).await
 }
 
+/// A spent monthly budget: OpenAI's `insufficient_quota` (Anthropic: a 429 `rate_limit_error`).
+/// Waiting a minute does not help, so the SDKs are told not to retry.
+async fn budget_spent(session: &mut Session, ctx: &mut Ctx, l: Limited) -> PResult<bool> {
+    ctx.rate_headers = l.headers.0.clone();
+    ctx.rate_headers
+        .push(("x-should-retry", "false".to_string()));
+    let renews = limits::month::label(limits::month::index(limits::now_ms() + l.retry_after_ms));
+    let msg = format!(
+        "You exceeded your current quota: this {}'s monthly budget of {} tokens is spent. It renews on {renews}-01 (UTC).",
+        l.owner.as_str(),
+        l.limit
+    );
+    refuse(session, ctx, ErrorKind::BudgetExceeded, msg).await
+}
+
 async fn refuse(
     session: &mut Session,
     ctx: &mut Ctx,
@@ -285,4 +365,81 @@ async fn refuse(
 ) -> PResult<bool> {
     send_error(session, ctx, &GatewayError::new(kind, msg)).await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn repeated_tier_headers_can_only_lower_the_cap() {
+        let mut h = HeaderMap::new();
+        assert_eq!(header_max_tier(&h).unwrap(), None);
+        h.append(
+            "x-stav-max-tier",
+            HeaderValue::from_static("global-commercial"),
+        );
+        assert_eq!(header_max_tier(&h).unwrap(), Some(Tier::GlobalCommercial));
+        h.append("x-stav-max-tier", HeaderValue::from_static("sovereign"));
+        assert_eq!(header_max_tier(&h).unwrap(), Some(Tier::Sovereign));
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-stav-max-tier",
+            HeaderValue::from_static(" routed-commercial , global-commercial"),
+        );
+        assert_eq!(header_max_tier(&h).unwrap(), Some(Tier::RoutedCommercial));
+        h.append("x-stav-max-tier", HeaderValue::from_static("public"));
+        assert_eq!(header_max_tier(&h).unwrap_err().status(), 400);
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-stav-max-tier",
+            HeaderValue::from_bytes(b"sovereign\xff").unwrap(),
+        );
+        assert!(header_max_tier(&h).is_err(), "not text: refused");
+    }
+
+    #[test]
+    fn every_proxied_api_reserves_by_its_rule() {
+        let body = 4000;
+        assert_eq!(
+            reserve_tokens(ClientApi::ChatCompletions.reservation(), None, body),
+            1000 + DEFAULT_OUTPUT_RESERVE
+        );
+        assert_eq!(
+            reserve_tokens(ClientApi::Responses.reservation(), Some(10), body),
+            1010
+        );
+        assert_eq!(
+            reserve_tokens(ClientApi::Messages.reservation(), Some(7), body),
+            1007
+        );
+        assert_eq!(
+            reserve_tokens(ClientApi::Embeddings.reservation(), Some(7), body),
+            1000
+        );
+        assert_eq!(
+            reserve_tokens(ClientApi::CountTokens.reservation(), Some(7), body),
+            0
+        );
+    }
+
+    #[test]
+    fn refusals_have_bounded_labels() {
+        assert_eq!(
+            refusal_label(ErrorKind::SovereigntyViolation),
+            "sovereignty_policy_violation"
+        );
+        assert_eq!(refusal_label(ErrorKind::InvalidRequest), "bad_request");
+        assert_eq!(refusal_label(ErrorKind::Internal), "bad_request");
+    }
+
+    #[test]
+    fn oversized_headers_count_the_target_and_every_line() {
+        let mut req =
+            pingora_http::RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        req.insert_header("x-a", "b".repeat(100)).unwrap();
+        assert!(!headers_too_large(&req, 200));
+        assert!(headers_too_large(&req, 100));
+    }
 }

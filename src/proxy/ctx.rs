@@ -1,45 +1,14 @@
 //! Per-request state: the decision made in the request phase, read by every later phase.
 
 use super::Gateway;
-use crate::contract::{Contract, GatewayError, Route};
+use crate::contract::routes::{RouteSpec, UNKNOWN_ROUTE_LABEL};
+use crate::contract::{Contract, GatewayError};
 use crate::limits::Reservation;
 use crate::plan::Plan;
-use crate::translate::EventTranslator;
-use crate::usage::{AnthropicStreamTap, JsonTap, OpenAiStreamTap, Usage};
-use bytes::Bytes;
+use crate::tap::{BodyTap, TapEnv};
+use crate::usage::Usage;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// How the response body is watched on its way out.
-#[derive(Debug, Default)]
-pub enum Tap {
-    #[default]
-    None,
-    /// OpenAI events, forwarded (or with the forced usage chunk removed).
-    OpenAiStream(Box<OpenAiStreamTap>),
-    /// Anthropic events from Anthropic, forwarded unchanged.
-    AnthropicStream(Box<AnthropicStreamTap>),
-    /// A JSON answer passing through; `anthropic` says how to read its usage. With `routing`,
-    /// the answer is held to its end and gets `routing_metadata` added.
-    Json {
-        tap: JsonTap,
-        anthropic: bool,
-        routing: Option<Vec<u8>>,
-    },
-    /// Events translated into the other contract's (either direction).
-    TranslateStream(Box<dyn EventTranslator>),
-    /// A JSON answer, collected and translated at its end per the plan's mode.
-    TranslateJson(JsonTap),
-    /// An upstream error body, collected and rewritten in the client's contract (`error_type`
-    /// names the Anthropic type when the client speaks Anthropic).
-    TranslateError {
-        tap: JsonTap,
-        error_type: &'static str,
-    },
-    /// An upstream error body in the client's own contract, held to its end so that the
-    /// upstream credential can be taken out if the upstream quoted it.
-    Scrub(JsonTap),
-}
 
 pub struct Ctx {
     /// The configuration this request is served under, fixed at its start: a reload (SIGHUP)
@@ -47,22 +16,30 @@ pub struct Ctx {
     pub gw: Arc<Gateway>,
     pub request_id: String,
     pub started: Instant,
-    pub route: Route,
+    /// The matched route; `None` for an unknown URL.
+    pub route: Option<&'static RouteSpec>,
     pub contract: Contract,
     /// The authenticated key (its id goes to the access log).
     pub key: Option<Arc<crate::keys::KeyRecord>>,
     /// Boxed: the context lives inline in every request's future, which Pingora moves and keeps
     /// for each open stream.
     pub plan: Option<Box<Plan>>,
+    /// A request the gateway answered itself for a catalogue model: (entry, tier).
+    pub answered: Option<(usize, crate::tier::Tier)>,
     /// The effective sovereignty cap, once known (also set when a request is refused for it).
     pub cap: Option<crate::tier::Tier>,
     /// An error decided by the gateway, rendered by `fail_to_proxy`.
     pub failure: Option<GatewayError>,
-    pub tap: Tap,
+    /// What the answer's body goes through, chosen by the plan's bridge.
+    pub tap: Option<Box<dyn BodyTap>>,
+    /// Then every byte passes this, so no provider credential reaches the client.
+    pub scrub: Option<crate::scrub::StreamScrubber>,
     pub upstream_status: Option<u16>,
     pub first_byte: Option<Instant>,
     pub usage: Option<Usage>,
     pub stream_open: bool,
+    /// The stream's terminal event went out; the rest of the upstream body is only drained.
+    pub client_has_all: bool,
     /// Tokens held against rate limits, corrected with the real usage in `logging`.
     pub reservation: Option<Reservation>,
     /// `x-ratelimit-*` (and on 429 `retry-after`) for the answer's header.
@@ -73,8 +50,16 @@ pub struct Ctx {
     pub failing_over: bool,
     /// A pooled connection that turned out closed was retried once on the same deployment.
     pub reuse_retried: bool,
-    /// The upstream credential, while an upstream error body is on its way: never echoed.
-    pub redact: Option<Bytes>,
+    /// Span data for OpenTelemetry (`None` with tracing off).
+    pub trace: Option<Box<crate::telemetry::RequestTrace>>,
+    /// For the request ledger: the `model` the client sent, the error the gateway answered
+    /// with, a rough input size (request bytes / 4) and what went out to the client, from which
+    /// usage is estimated when the upstream's never comes.
+    pub requested_model: Option<String>,
+    pub sent_error: Option<GatewayError>,
+    pub input_estimate: u64,
+    pub sent_bytes: u64,
+    pub sent_events: u64,
 }
 
 impl Ctx {
@@ -83,23 +68,45 @@ impl Ctx {
             gw,
             request_id: new_request_id(),
             started: Instant::now(),
-            route: Route::Other,
+            route: None,
             contract: Contract::OpenAi,
             key: None,
             plan: None,
+            answered: None,
             cap: None,
             failure: None,
-            tap: Tap::None,
+            tap: None,
+            scrub: None,
             upstream_status: None,
             first_byte: None,
             usage: None,
             stream_open: false,
+            client_has_all: false,
             reservation: None,
             rate_headers: Vec::new(),
             attempt: 0,
             failing_over: false,
             reuse_retried: false,
-            redact: None,
+            trace: None,
+            requested_model: None,
+            sent_error: None,
+            input_estimate: 0,
+            sent_bytes: 0,
+            sent_events: 0,
+        }
+    }
+}
+
+impl Ctx {
+    /// Bounded metric label of the route.
+    pub fn route_label(&self) -> &'static str {
+        self.route.map_or(UNKNOWN_ROUTE_LABEL, |r| r.label)
+    }
+
+    pub fn tap_env(&self) -> TapEnv<'_> {
+        TapEnv {
+            contract: self.contract,
+            request_id: &self.request_id,
         }
     }
 }
@@ -108,7 +115,7 @@ impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx")
             .field("request_id", &self.request_id)
-            .field("route", &self.route)
+            .field("route", &self.route_label())
             .field("key", &self.key.as_ref().map(|k| k.id.as_str()))
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()

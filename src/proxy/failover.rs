@@ -32,15 +32,16 @@ pub fn backoff(attempt: usize) -> Duration {
 /// Record the active deployment's failure and activate the next one; `false` when there is none
 /// (or the attempts are spent), and the failure is final.
 pub fn advance(gw: &Gateway, ctx: &mut Ctx, reason: &'static str) -> bool {
+    crate::telemetry::attempt_ended(ctx, reason);
     let Some(plan) = ctx.plan.as_mut() else {
         return false;
     };
-    gw.health.failure(plan.model, now_ms());
+    gw.health.failure(plan.active.model, now_ms());
     let next = ctx.attempt + 1;
     if next >= plan.attempts.len() || next >= gw.cfg.server.max_upstream_attempts {
         return false;
     }
-    let (model, provider) = gw.health.labels(plan.model);
+    let (model, provider) = gw.health.labels(plan.active.model);
     metrics::FAILOVERS
         .with_label_values(&[model, provider, reason])
         .inc();

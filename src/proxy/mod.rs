@@ -1,29 +1,33 @@
 //! The `ProxyHttp` implementation. Each phase is a thin hook over the pure modules:
 //!
 //! ```text
-//! request_filter          route → key → body (bounded) → plan        (admission.rs)
+//! request_filter          route → key → body (bounded) → plan        (admission.rs, local.rs)
 //! upstream_peer           the plan's provider                         (phases below)
-//! upstream_request_filter credential swap, Host, path, Content-Length
+//! upstream_request_filter path, Host, Content-Length; the bridge's header edits
 //! request_body_filter     emit the planned body
-//! upstream_response_filter upstream 401/403 become our 502
-//! response_filter         tier + request-id headers, choose the tap   (response.rs)
-//! response_body_filter    tap usage / strip the forced usage chunk    (response.rs)
+//! upstream_response_filter upstream 401/403 become our 502, failover
+//! response_filter         tier + request-id headers; the bridge picks the tap (response.rs)
+//! response_body_filter    ask the tap                                 (response.rs)
 //! fail_to_proxy           errors in the caller's contract             (failure.rs)
 //! logging                 metrics + access log                        (logging.rs)
 //! ```
 
 mod admission;
+pub use admission::header_max_tier;
 mod body;
 pub mod ctx;
 mod failover;
 mod failure;
+mod local;
 mod logging;
 mod respond;
 mod response;
 
-use crate::config::{Config, ProviderApi};
+use crate::config::Config;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
+use crate::metrics;
+use crate::scrub::Secrets;
 use crate::store::Store;
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
@@ -50,12 +54,16 @@ pub struct Edge {
 pub struct Gateway {
     pub cfg: Arc<Config>,
     pub upstreams: Vec<Upstream>,
+    /// Every upstream credential in every form it could come back in.
+    pub secrets: Secrets,
     /// Keys snapshot and rate limiter, shared with the key sync service.
     pub store: Arc<Store>,
     /// Passive health of every deployment.
     pub health: Health,
     /// `created` for catalogue models that do not set one: when this process started serving.
     pub started_unix: u64,
+    /// The request ledger, when `[ledger]` is configured (it outlives reloads, like the store).
+    pub ledger: Option<Arc<crate::ledger::Ledger>>,
 }
 
 impl Gateway {
@@ -64,13 +72,25 @@ impl Gateway {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let secrets = Secrets::new(
+            upstreams
+                .iter()
+                .filter_map(|u| u.credential.as_ref().map(|c| c.as_bytes())),
+        );
         Self {
+            secrets,
             health: Health::new(&cfg.catalogue),
             cfg,
             upstreams,
             store,
             started_unix,
+            ledger: None,
         }
+    }
+
+    pub fn with_ledger(mut self, ledger: Option<Arc<crate::ledger::Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 }
 
@@ -78,8 +98,21 @@ impl Gateway {
 impl ProxyHttp for Edge {
     type CTX = Ctx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {
+        // None: Pingora's default adds a disabled compression module, which still costs every
+        // request an allocation and a boxed filter call per body read.
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx::new(self.live.load_full())
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<()> {
+        ctx.trace = crate::telemetry::begin(&session.req_header().headers);
+        // Requests a client pipelines on one connection are answered in order (RFC 9112
+        // §9.3.2), rather than the connection closing after the first with the rest unanswered.
+        session.as_downstream_mut().set_pipelining_enabled(true);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
@@ -92,10 +125,11 @@ impl ProxyHttp for Edge {
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }
+        crate::telemetry::attempt_started(ctx);
         let plan = ctx.plan.as_ref().ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "no plan for a proxied request")
         })?;
-        let up = &gw.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.active.provider];
         let t = &up.timeouts;
         let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(t.connect);
@@ -106,7 +140,7 @@ impl ProxyHttp for Edge {
         peer.options.write_timeout = Some(Duration::from_secs(30));
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         // Separate connection pools per tier: a sovereign request never rides a commercial socket.
-        peer.group_key = plan.tier as u64;
+        peer.group_key = plan.active.tier as u64;
         Ok(Box::new(peer))
     }
 
@@ -121,48 +155,20 @@ impl ProxyHttp for Edge {
             .plan
             .as_ref()
             .expect("upstream phases run only with a plan");
-        let up = &gw.upstreams[plan.provider];
+        let up = &gw.upstreams[plan.active.provider];
         req.set_uri(
-            http::Uri::try_from(plan.path.as_str())
+            http::Uri::try_from(plan.active.path.as_str())
                 .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
         );
-        // The client's credential never leaves the gateway.
-        req.remove_header("authorization");
-        req.remove_header("x-api-key");
-        req.remove_header("expect");
-        // The taps read the body: keep it uncompressed.
-        req.remove_header("accept-encoding");
-        req.remove_header("transfer-encoding");
-        match plan.api {
-            ProviderApi::OpenAi => {
-                // Anthropic's protocol headers mean nothing to an OpenAI upstream.
-                let anthropic: Vec<http::HeaderName> = req
-                    .headers
-                    .keys()
-                    .filter(|k| k.as_str().starts_with("anthropic-"))
-                    .cloned()
-                    .collect();
-                for k in anthropic {
-                    req.remove_header(&k);
-                }
-                if let Some(cred) = &up.credential {
-                    req.insert_header("authorization", cred.clone())?;
-                }
-            }
-            // anthropic-version, anthropic-beta (every value) and the rest pass untouched.
-            ProviderApi::Anthropic => {
-                // OpenAI clients reaching Claude send no version; Anthropic requires one.
-                if req.headers.get("anthropic-version").is_none() {
-                    req.insert_header("anthropic-version", "2023-06-01")?;
-                }
-                if let Some(cred) = &up.credential {
-                    req.insert_header("x-api-key", cred.clone())?;
-                }
-            }
-        }
+        // An allowlist: the client's credentials, cookies, account and forwarding headers stay
+        // here; `accept-encoding` too (the taps read the body uncompressed).
+        let provider = gw.cfg.provider(plan.active.provider);
+        plan.bridge
+            .edit_upstream(req, up.credential.as_ref(), &provider.forward_headers)?;
         req.insert_header("host", up.authority.as_str())?;
-        req.insert_header("content-length", plan.body.len().to_string())?;
+        req.insert_header("content-length", plan.active.body.len().to_string())?;
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        crate::telemetry::inject(req, ctx)?;
         Ok(())
     }
 
@@ -176,7 +182,7 @@ impl ProxyHttp for Edge {
         if let Some(plan) = &ctx.plan {
             // `None` would mean end of body; an empty chunk means "nothing yet".
             *body = Some(if end_of_stream {
-                plan.body.clone()
+                plan.active.body.clone()
             } else {
                 Bytes::new()
             });
@@ -192,6 +198,7 @@ impl ProxyHttp for Edge {
     ) -> PResult<()> {
         let gw = ctx.gw.clone();
         let status = resp.status.as_u16();
+        crate::telemetry::attempt_answered(ctx, status);
         if let Some(reason) = failover::retryable_status(status) {
             // Failing over throws this answer away; the last deployment's is what the client gets.
             if session.response_written().is_none() && failover::advance(&gw, ctx, reason) {
@@ -202,7 +209,7 @@ impl ProxyHttp for Edge {
                 ));
             }
         } else if let Some(plan) = &ctx.plan {
-            gw.health.success(plan.model);
+            gw.health.success(plan.active.model);
         }
         response::on_upstream_header(&gw, resp, ctx)
     }
@@ -230,6 +237,7 @@ impl ProxyHttp for Edge {
         // A pooled connection the upstream had closed: nothing reached the model, try it again.
         if client_reused && !ctx.reuse_retried && e.etype() == &ErrorType::ConnectionClosed {
             ctx.reuse_retried = true;
+            crate::telemetry::attempt_ended(ctx, "closed_reused");
             e.set_retry(true);
             return e;
         }
@@ -253,14 +261,14 @@ impl ProxyHttp for Edge {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> PResult<Option<Duration>> {
         let gw = ctx.gw.clone();
         if let Some(plan) = &ctx.plan {
-            let total = gw.upstreams[plan.provider].timeouts.total;
+            let total = gw.upstreams[plan.active.provider].timeouts.total;
             if !end_of_stream && ctx.started.elapsed() > total {
                 // Headers are out: `fail_to_proxy` ends the stream with this error event.
                 ctx.failure = Some(GatewayError::new(
@@ -273,7 +281,11 @@ impl ProxyHttp for Edge {
                 return Err(e);
             }
         }
-        response::on_body(body, end_of_stream, ctx);
+        if response::on_body(body, end_of_stream, ctx) {
+            // The client has the whole answer and may hang up now: its close must not cut the
+            // upstream body short, so the upstream connection goes back to the pool.
+            session.as_downstream_mut().set_abort_on_close(false);
+        }
         Ok(None)
     }
 
@@ -309,8 +321,20 @@ impl ProxyHttp for Edge {
                     }
                 } else if ctx.stream_open {
                     // Headers are out: end the stream with an error event, never a silent stop.
-                    let event = err.sse_event(ctx.contract, &ctx.request_id);
-                    let _ = session.write_response_body(Some(event.into()), true).await;
+                    let env = crate::tap::TapEnv {
+                        contract: ctx.contract,
+                        request_id: &ctx.request_id,
+                    };
+                    let event = match ctx.tap.as_mut() {
+                        Some(tap) => tap.fail(&err, &env),
+                        None => Bytes::from(err.sse_event(ctx.contract, &ctx.request_id)),
+                    };
+                    // The event may quote the upstream; whatever the scrubber held goes first.
+                    let event = match ctx.scrub.as_mut() {
+                        Some(s) => s.process(Some(event), true),
+                        None => Some(event),
+                    };
+                    let _ = session.write_response_body(event, true).await;
                 }
                 code
             }
@@ -321,6 +345,26 @@ impl ProxyHttp for Edge {
         }
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora_core::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        let gw = ctx.gw.clone();
+        if let Some(plan) = &ctx.plan {
+            let provider = gw.cfg.provider(plan.active.provider).name.as_str();
+            metrics::UPSTREAM_CONNECTIONS
+                .with_label_values(&[provider, if reused { "true" } else { "false" }])
+                .inc();
+        }
+        Ok(())
+    }
+
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _e: &Error) -> bool {
         // Failures are reported once, in `logging`, with the request id.
         true
@@ -328,7 +372,11 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let gw = ctx.gw.clone();
+        crate::telemetry::finish(&gw, session, e, ctx);
         logging::finish(&gw, session, e, ctx);
+        if let Some(kept) = logging::kept_response(ctx) {
+            gw.store.responses.put(&kept.0, kept.1).await;
+        }
         if let Some(r) = ctx.reservation.take() {
             if let Some(actual) = logging::tokens_used(ctx) {
                 gw.store.limiter.reconcile(&r, actual).await;

@@ -2,23 +2,18 @@
 
 use super::ctx::Ctx;
 use crate::contract::GatewayError;
+use crate::headers::{self, ClientHead};
 use crate::tier::Tier;
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 pub type PResult<T> = pingora_error::Result<T>;
 
-/// Both SDK families read their own request-id header; set both.
-pub fn add_request_id(resp: &mut ResponseHeader, request_id: &str) -> PResult<()> {
-    resp.insert_header("x-request-id", request_id)?;
-    resp.insert_header("request-id", request_id)?;
-    Ok(())
-}
-
-pub fn add_rate_headers(resp: &mut ResponseHeader, ctx: &Ctx) -> PResult<()> {
+fn add_rate_headers(head: &mut ClientHead, ctx: &Ctx) -> PResult<()> {
     for (name, value) in &ctx.rate_headers {
-        resp.insert_header(*name, value.as_str())?;
+        head.insert_str(HeaderName::from_static(name), value)?;
     }
     Ok(())
 }
@@ -34,7 +29,7 @@ pub async fn send_json(
         ctx,
         status,
         body,
-        ctx.plan.as_ref().map(|p| p.tier),
+        ctx.plan.as_ref().map(|p| p.active.tier),
     )
     .await
 }
@@ -47,21 +42,28 @@ pub async fn send_json_with_tier(
     body: Vec<u8>,
     tier: Option<Tier>,
 ) -> PResult<()> {
-    let mut resp = ResponseHeader::build(status, Some(4))?;
-    resp.insert_header("content-type", "application/json")?;
-    resp.insert_header("content-length", body.len().to_string())?;
-    add_request_id(&mut resp, &ctx.request_id)?;
+    let mut head = ClientHead {
+        parts: ResponseHeader::build_no_case(status, Some(8))?.into(),
+    };
+    head.insert(headers::CONTENT_TYPE, headers::JSON);
+    head.insert(headers::CONTENT_LENGTH, body.len().into());
+    crate::bridge::add_request_id(&mut head, &ctx.request_id)?;
     let cap = ctx.plan.as_ref().map(|p| p.cap).or(ctx.cap);
+    let tier_value = |t: Tier| HeaderValue::from_static(t.as_str());
     match (tier, cap) {
-        (Some(tier), _) => resp.insert_header("x-stav-sovereignty-tier", tier.as_str())?,
+        (Some(tier), _) => head.insert(headers::X_STAV_SOVEREIGNTY_TIER, tier_value(tier)),
         // Refused by policy: nothing served it.
-        (None, Some(_)) => resp.insert_header("x-stav-sovereignty-tier", "none")?,
+        (None, Some(_)) => head.insert(
+            headers::X_STAV_SOVEREIGNTY_TIER,
+            HeaderValue::from_static("none"),
+        ),
         (None, None) => {}
     }
     if let Some(cap) = cap {
-        resp.insert_header("x-stav-max-tier", cap.as_str())?;
+        head.insert(headers::X_STAV_MAX_TIER, tier_value(cap));
     }
-    add_rate_headers(&mut resp, ctx)?;
+    add_rate_headers(&mut head, ctx)?;
+    let resp = ResponseHeader::from(head.parts);
     session.write_response_header(Box::new(resp), false).await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)
@@ -71,8 +73,10 @@ pub async fn send_json_with_tier(
 
 /// An error answered before anything went upstream. The connection is not kept: the request
 /// body may be unread, and draining it would let a client hold the connection.
-pub async fn send_error(session: &mut Session, ctx: &Ctx, err: &GatewayError) -> PResult<()> {
+pub async fn send_error(session: &mut Session, ctx: &mut Ctx, err: &GatewayError) -> PResult<()> {
     session.set_keepalive(None);
+    crate::telemetry::note_error(ctx, err);
+    ctx.sent_error = Some(err.clone());
     let body = err.body(ctx.contract, &ctx.request_id);
     send_json(session, ctx, err.status(), body).await
 }

@@ -1,34 +1,30 @@
-//! The response phases: headers every answer carries, and how the body is watched or translated
-//! on its way out (chosen once, from the plan's mode and the upstream's status).
+//! The response phases: the headers every proxied answer carries, and the tap its body goes
+//! through — asked of the plan's bridge once, when the upstream's header arrives.
 
-use super::ctx::{Ctx, Tap};
-use super::respond::{add_request_id, PResult};
+use super::ctx::Ctx;
+use super::respond::PResult;
 use super::Gateway;
-use crate::contract::{Contract, ErrorKind, GatewayError};
+use crate::bridge::{provider, Answer};
+use crate::contract::{ErrorKind, GatewayError};
+use crate::headers::{self, ClientHead};
 use crate::metrics;
-use crate::plan::Mode;
-use crate::translate::response::{chat_to_message_json, error_to_anthropic, map_error_status};
-use crate::translate::reverse::response::{error_to_openai, message_to_chat};
-use crate::translate::reverse::stream::ReverseStreamTranslator;
-use crate::translate::stream::StreamTranslator;
-use crate::usage::{anthropic_usage, AnthropicStreamTap, JsonTap, OpenAiStreamTap};
-use bytes::{Bytes, BytesMut};
-use pingora_core::protocols::http::v1::common::header_value_content_length;
+use crate::plan::Plan;
+use crate::scrub::Secrets;
+use crate::tap::{BodyTap, TapEnv};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use std::time::Instant;
 
-/// Largest single SSE event the taps hold while framing.
-const MAX_EVENT: usize = 1 << 20;
-
-/// The upstream's own header, before the client sees anything.
+/// The upstream's own header, before the client sees anything: the upstream's refusal of our
+/// credential becomes our 502.
 pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
-    let provider = ctx
-        .plan
-        .as_ref()
-        .map_or("unknown", |p| gw.cfg.provider(p.provider).name.as_str());
+    let provider = ctx.plan.as_ref().map_or("unknown", |p| {
+        gw.cfg.provider(p.active.provider).name.as_str()
+    });
     let kind = match status {
         401 | 403 => "upstream_auth",
         429 => "http_429",
@@ -53,352 +49,308 @@ pub fn on_upstream_header(gw: &Gateway, resp: &ResponseHeader, ctx: &mut Ctx) ->
     Ok(())
 }
 
-fn is_sse(resp: &ResponseHeader) -> bool {
-    resp.headers
-        .get(http::header::CONTENT_TYPE)
+fn is_sse(head: &ClientHead) -> bool {
+    head.get(&headers::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// The body will change length: chunk it.
-fn rechunk(resp: &mut ResponseHeader) -> PResult<()> {
-    resp.remove_header("content-length");
-    resp.insert_header("transfer-encoding", "chunked")?;
+/// What every proxied answer carries, whatever the bridge: the tier that served it, the cap,
+/// the rate-limit state, the router's choice, and the upstream's own request id under its name.
+fn gateway_headers(
+    plan: &Plan,
+    rate_headers: &[(&'static str, String)],
+    head: &mut ClientHead,
+) -> PResult<()> {
+    let tier = |t: crate::tier::Tier| HeaderValue::from_static(t.as_str());
+    head.insert(headers::X_STAV_SOVEREIGNTY_TIER, tier(plan.active.tier));
+    head.insert(headers::X_STAV_MAX_TIER, tier(plan.cap));
+    for (name, value) in rate_headers {
+        head.insert_str(HeaderName::from_static(name), value)?;
+    }
+    if let Some(r) = &plan.routing {
+        head.insert_str(headers::X_STAV_SELECTED_MODEL, &r.selected_model)?;
+        // Header values are ASCII.
+        head.insert_str(headers::X_STAV_ROUTING_REASON, &r.reason.replace('→', "->"))?;
+    }
+    if let Some(up) = head.get(&headers::X_REQUEST_ID).cloned() {
+        head.insert(headers::X_UPSTREAM_REQUEST_ID, up);
+    }
     Ok(())
 }
 
-/// A whole JSON answer passing through. With `routing`, it is held to its end to get
-/// `routing_metadata`; its length is then known in advance when the upstream's is, which keeps
-/// the answer in one write instead of chunks (and the header is not flushed on its own).
-fn json_tap(resp: &mut ResponseHeader, anthropic: bool, routing: Option<Vec<u8>>) -> PResult<Tap> {
-    let Some(r) = routing else {
-        return Ok(Tap::Json {
-            tap: JsonTap::default(),
-            anthropic,
-            routing: None,
-        });
-    };
-    // Read as Pingora reads it for the body it will pass on.
-    match header_value_content_length(resp.headers.get(http::header::CONTENT_LENGTH)) {
-        Some(n) => {
-            let len = n + crate::inject::member_len(ROUTING_KEY, &r);
-            resp.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
-        }
-        None => rechunk(resp)?,
-    }
-    Ok(Tap::Json {
-        tap: JsonTap::holding(),
-        anthropic,
-        routing: Some(r),
-    })
-}
-
-const ROUTING_KEY: &str = "routing_metadata";
-
-/// The header the client sees: tier and request ids on every proxied answer; pick the body tap.
-pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
-    let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
-    resp.insert_header("x-stav-sovereignty-tier", plan.tier.as_str())?;
-    resp.insert_header("x-stav-max-tier", plan.cap.as_str())?;
-    super::respond::add_rate_headers(resp, ctx)?;
-    if let Some(r) = &plan.routing {
-        resp.insert_header("x-stav-selected-model", r.selected_model.as_str())?;
-        // Header values are ASCII.
-        resp.insert_header("x-stav-routing-reason", r.reason.replace('→', "->"))?;
-    }
+/// The client's header for an upstream answer, and the tap its body goes through. Pure: the
+/// plan, the request's id and rate headers, and the credentials the answer's headers may not
+/// carry.
+pub fn client_answer(
+    plan: &Plan,
+    request_id: &str,
+    rate_headers: &[(&'static str, String)],
+    secrets: &Secrets,
+    resp: &mut ResponseHeader,
+) -> PResult<Box<dyn BodyTap>> {
+    let mut head = ClientHead::take(resp)?;
+    provider::retain_answer_headers(&mut head.parts.headers, plan.bridge.verbatim(), secrets);
+    gateway_headers(plan, rate_headers, &mut head)?;
+    let status = head.status();
     let routing = plan
         .routing
         .as_ref()
         .map(|r| serde_json::to_vec(&r.metadata).expect("json serializes"));
-    if let Some(up) = resp.headers.get("x-request-id").cloned() {
-        resp.insert_header("x-upstream-request-id", up)?;
-    }
-    let status = resp.status.as_u16();
-    let sse = is_sse(resp);
-    match &plan.mode {
-        Mode::OpenAiPassThrough { strip_usage } => {
-            add_request_id(resp, &ctx.request_id)?;
-            if status == 200 && sse && plan.stream {
-                let mut tap = OpenAiStreamTap::new(*strip_usage, MAX_EVENT);
-                if let Some(r) = routing {
-                    tap = tap.with_routing(r);
-                }
-                ctx.tap = Tap::OpenAiStream(Box::new(tap));
-                ctx.stream_open = true;
-                // Stripped usage, metadata and a closing error event change the length.
-                rechunk(resp)?;
-            } else if status == 200 {
-                ctx.tap = json_tap(resp, false, routing)?;
-            }
-        }
-        Mode::AnthropicPassThrough => {
-            // Anthropic's own `request-id` comes back unchanged; ours is `x-request-id`.
-            resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-            if status == 200 && sse {
-                let mut tap = AnthropicStreamTap::new(MAX_EVENT);
-                if let Some(r) = routing {
-                    tap = tap.with_routing(r);
-                    rechunk(resp)?;
-                }
-                ctx.tap = Tap::AnthropicStream(Box::new(tap));
-                ctx.stream_open = true;
-            } else if status == 200 {
-                ctx.tap = json_tap(resp, true, routing)?;
-            }
-        }
-        Mode::AnthropicToOpenAi(meta) => {
-            add_request_id(resp, &ctx.request_id)?;
-            if !meta.dropped.is_empty() {
-                resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
-            }
-            if status == 200 && sse && plan.stream {
-                ctx.tap = Tap::TranslateStream(Box::new(StreamTranslator::new(
-                    meta.clone(),
-                    ctx.request_id.clone(),
-                    MAX_EVENT,
-                )));
-                ctx.stream_open = true;
-                resp.insert_header("cache-control", "no-cache")?;
-            } else if status == 200 {
-                ctx.tap = Tap::TranslateJson(JsonTap::default());
-                resp.insert_header("content-type", "application/json")?;
-            } else {
-                let (mapped, error_type) = map_error_status(status);
-                resp.set_status(mapped)?;
-                resp.insert_header("content-type", "application/json")?;
-                ctx.tap = Tap::TranslateError {
-                    tap: JsonTap::default(),
-                    error_type,
-                };
-            }
-            rechunk(resp)?;
-        }
-        Mode::ChatToAnthropic(meta) => {
-            add_request_id(resp, &ctx.request_id)?;
-            if !meta.dropped.is_empty() {
-                resp.insert_header("x-stav-dropped-fields", meta.dropped.join(","))?;
-            }
-            if status == 200 && sse && plan.stream {
-                ctx.tap = Tap::TranslateStream(Box::new(ReverseStreamTranslator::new(
-                    meta.clone(),
-                    MAX_EVENT,
-                )));
-                ctx.stream_open = true;
-            } else if status == 200 {
-                ctx.tap = Tap::TranslateJson(JsonTap::default());
-                resp.insert_header("content-type", "application/json")?;
-            } else {
-                resp.insert_header("content-type", "application/json")?;
-                ctx.tap = Tap::TranslateError {
-                    tap: JsonTap::default(),
-                    error_type: "api_error",
-                };
-            }
-            rechunk(resp)?;
-        }
-    }
-    if status >= 400 {
-        // An upstream may quote the credential it was given (OpenAI's 401 text does): every error
-        // body is held and scrubbed, whatever shape it keeps.
-        ctx.redact = gw.upstreams[plan.provider]
-            .credential
-            .as_ref()
-            .map(|c| Bytes::copy_from_slice(secret_of(c.as_bytes())));
-        if matches!(ctx.tap, Tap::None) {
-            ctx.tap = Tap::Scrub(JsonTap::default());
-            rechunk(resp)?;
-        }
+    let answer = Answer {
+        status,
+        sse: is_sse(&head),
+        request_id,
+        routing: routing.as_deref(),
+    };
+    let tap = plan.bridge.answer(&answer, &mut head);
+    head.put(resp);
+    tap
+}
+
+pub fn on_client_header(gw: &Gateway, resp: &mut ResponseHeader, ctx: &mut Ctx) -> PResult<()> {
+    let plan = ctx.plan.as_ref().expect("proxied responses have a plan");
+    let tap = client_answer(plan, &ctx.request_id, &ctx.rate_headers, &gw.secrets, resp)?;
+    ctx.stream_open = tap.streaming();
+    ctx.tap = Some(tap);
+    if !gw.secrets.is_empty() {
+        // Whatever the tap makes of the body, the client gets it through the scrubber: a
+        // credential the upstream quotes (escaped or not, in an error or a stream) never leaves.
+        ctx.scrub = Some(gw.secrets.stream());
     }
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS
-            .with_label_values(&[ctx.route.as_label()])
+            .with_label_values(&[ctx.route_label()])
             .inc();
     }
     Ok(())
 }
 
-/// The key inside a credential header value (`Bearer <key>` or the bare key).
-fn secret_of(value: &[u8]) -> &[u8] {
-    if value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer ") {
-        &value[7..]
-    } else {
-        value
-    }
-}
-
-/// `body` with every occurrence of `secret` replaced.
-pub fn redacted(body: &[u8], secret: &[u8]) -> Vec<u8> {
-    if secret.len() < 4 {
-        return body.to_vec();
-    }
-    let finder = memchr::memmem::Finder::new(secret);
-    let mut out = Vec::with_capacity(body.len());
-    let mut at = 0;
-    for hit in finder.find_iter(body) {
-        out.extend_from_slice(&body[at..hit]);
-        out.extend_from_slice(b"[redacted]");
-        at = hit + secret.len();
-    }
-    out.extend_from_slice(&body[at..]);
-    out
-}
-
-const ENDED_EARLY: &str = "The model's upstream ended the stream early.";
-
-/// Append a terminal error event (in the client's contract) to what goes out now.
-fn end_with_error(body: &mut Option<Bytes>, contract: Contract, request_id: &str, msg: &str) {
-    let err = GatewayError::new(ErrorKind::UpstreamUnavailable, msg);
-    let mut out = BytesMut::new();
-    if let Some(b) = body.take() {
-        out.extend_from_slice(&b);
-    }
-    out.extend_from_slice(&err.sse_event(contract, request_id));
-    *body = Some(out.freeze());
-}
-
-fn set_body(body: &mut Option<Bytes>, out: Bytes) {
-    *body = (!out.is_empty()).then_some(out);
-}
-
-pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) {
+/// Ask the tap; `true` once the stream is complete on the client's side (the first time only).
+pub fn on_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Ctx) -> bool {
     if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
         ctx.first_byte = Some(Instant::now());
     }
-    match &mut ctx.tap {
-        Tap::None => {}
-        Tap::Json {
-            tap,
-            anthropic,
-            routing,
-        } => {
-            if let Some(b) = body.as_ref() {
-                tap.push(b);
-                if routing.is_some() {
-                    // Held until the end, where the metadata goes in.
-                    *body = None;
-                }
-            }
-            if end_of_stream {
-                let whole = tap.body();
-                ctx.usage = match (&whole, *anthropic) {
-                    (Some(b), true) => anthropic_usage(b),
-                    (Some(b), false) => crate::usage::openai_usage(b),
-                    (None, _) => None,
-                };
-                if let (Some(r), Some(b)) = (routing.as_ref(), whole) {
-                    let out = crate::inject::first_member_exact(&b, ROUTING_KEY, r);
-                    *body = Some(Bytes::from(out));
-                }
-            }
+    let Some(tap) = ctx.tap.as_mut() else {
+        return false;
+    };
+    let env = TapEnv {
+        contract: ctx.contract,
+        request_id: &ctx.request_id,
+    };
+    *body = tap.on_body(body.take(), end_of_stream, &env);
+    if let Some(s) = ctx.scrub.as_mut() {
+        *body = s.process(body.take(), end_of_stream);
+    }
+    if let Some(b) = body.as_deref() {
+        ctx.sent_bytes += b.len() as u64;
+        if ctx.stream_open {
+            // One event per token, roughly, as servers stream: the ledger's output estimate
+            // when a stream ends without its usage.
+            ctx.sent_events += memchr::memmem::find_iter(b, b"\n\n").count() as u64;
         }
-        Tap::AnthropicStream(tap) => {
-            if let Some(b) = body.take() {
-                set_body(body, tap.process(&b));
-            }
-            if end_of_stream {
-                tap.finish();
-                if !tap.terminated {
-                    end_with_error(body, ctx.contract, &ctx.request_id, ENDED_EARLY);
-                }
-            }
-            ctx.usage = tap.usage.or(ctx.usage);
+    }
+    if let Some(u) = tap.usage() {
+        ctx.usage = Some(u);
+    }
+    let complete = !end_of_stream && !ctx.client_has_all && tap.finished();
+    if complete {
+        ctx.client_has_all = true;
+    }
+    complete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::contract::routes::ClientApi;
+    use crate::contract::Contract;
+    use crate::plan::{plan, Caller, Decision};
+    use crate::request::ClientRequest;
+    use crate::tap::run;
+    use std::path::Path;
+
+    fn config() -> Config {
+        let dir = std::env::temp_dir().join(format!("stav-response-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = r#"
+[[providers]]
+name = "vllm"
+api = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[[providers]]
+name = "anthropic"
+api = "anthropic"
+base_url = "https://api.anthropic.com"
+[[models]]
+name = "qwen3-32b"
+provider = "vllm"
+tier = "sovereign"
+[[models]]
+name = "claude-*"
+provider = "anthropic"
+tier = "global-commercial"
+[[teams]]
+name = "t"
+router = { default = "qwen3-32b" }
+"#;
+        Config::from_toml(text, &dir, Path::new("t.toml")).unwrap()
+    }
+
+    fn planned(api: ClientApi, body: &'static str) -> Box<Plan> {
+        let cfg = config();
+        let team = cfg.team("t");
+        let caller = Caller {
+            team: &team,
+            key_max_tier: None,
+            header_max_tier: None,
+            models: &[],
+        };
+        let body = Bytes::from_static(body.as_bytes());
+        match plan(
+            &cfg,
+            &caller,
+            &ClientRequest::new(api, &body, None).unwrap(),
+        )
+        .unwrap()
+        {
+            Decision::Proxy(p) => p,
+            Decision::Answer { .. } => panic!("expected a proxied plan"),
         }
-        Tap::OpenAiStream(tap) => {
-            if let Some(b) = body.take() {
-                set_body(body, tap.process(&b));
-            }
-            if tap.malformed && !tap.saw_done {
-                // Broken JSON from the upstream ends the stream here, with an error the SDK can
-                // read, rather than a parse failure in the client.
-                tap.saw_done = true;
-                let msg = "The model's upstream sent an event that is not valid JSON.";
-                end_with_error(body, ctx.contract, &ctx.request_id, msg);
-            }
-            if end_of_stream {
-                let tail = tap.finish();
-                let mut out = BytesMut::new();
-                if let Some(b) = body.take() {
-                    out.extend_from_slice(&b);
-                }
-                out.extend_from_slice(&tail);
-                *body = Some(out.freeze());
-                if !tap.saw_done {
-                    // The upstream ended without `[DONE]`: tell the client instead of letting the
-                    // stream look complete.
-                    end_with_error(body, ctx.contract, &ctx.request_id, ENDED_EARLY);
-                }
-                if body.as_ref().is_some_and(Bytes::is_empty) {
-                    *body = None;
-                }
-            }
-            ctx.usage = tap.usage.or(ctx.usage);
+    }
+
+    fn upstream(status: u16, content_type: &str, len: Option<usize>) -> ResponseHeader {
+        let mut h = ResponseHeader::build(status, None).unwrap();
+        h.insert_header("content-type", content_type).unwrap();
+        h.insert_header("x-request-id", "up-1").unwrap();
+        if let Some(n) = len {
+            h.insert_header("content-length", n.to_string()).unwrap();
         }
-        Tap::TranslateStream(tr) => {
-            let mut out = BytesMut::new();
-            if let Some(b) = body.take() {
-                out.extend_from_slice(&tr.process(&b));
-            }
-            if end_of_stream {
-                out.extend_from_slice(&tr.finish());
-            }
-            set_body(body, out.freeze());
-            ctx.usage = tr.usage().or(ctx.usage);
-        }
-        Tap::TranslateJson(tap) => {
-            if let Some(b) = body.take() {
-                tap.push(&b);
-            }
-            if end_of_stream {
-                let upstream = tap.body().unwrap_or_default();
-                let parsed = serde_json::from_slice::<serde_json::Value>(&upstream).ok();
-                let translated = match (ctx.plan.as_ref().map(|p| &p.mode), parsed) {
-                    (Some(Mode::AnthropicToOpenAi(meta)), Some(v)) => {
-                        ctx.usage = crate::usage::openai_usage_of(&v);
-                        chat_to_message_json(&v, meta)
-                    }
-                    (Some(Mode::ChatToAnthropic(meta)), Some(v)) => {
-                        ctx.usage = crate::usage::anthropic_usage_of(&v);
-                        serde_json::to_vec(&message_to_chat(&v, meta)).expect("json serializes")
-                    }
-                    // The 200 header is already out; say what happened in the body.
-                    _ => GatewayError::new(
-                        ErrorKind::UpstreamUnavailable,
-                        "The model's upstream sent an unreadable answer.",
-                    )
-                    .body(ctx.contract, &ctx.request_id),
-                };
-                *body = Some(Bytes::from(translated));
-            }
-        }
-        Tap::TranslateError { tap, error_type } => {
-            if let Some(b) = body.take() {
-                tap.push(&b);
-            }
-            if end_of_stream {
-                let upstream = tap.body().unwrap_or_default();
-                let upstream = match &ctx.redact {
-                    Some(secret) => Bytes::from(redacted(&upstream, secret)),
-                    None => upstream,
-                };
-                let translated = match ctx.contract {
-                    Contract::Anthropic => {
-                        error_to_anthropic(&upstream, error_type, &ctx.request_id)
-                    }
-                    Contract::OpenAi => error_to_openai(&upstream),
-                };
-                *body = Some(Bytes::from(translated));
-            }
-        }
-        Tap::Scrub(tap) => {
-            if let Some(b) = body.take() {
-                tap.push(&b);
-            }
-            if end_of_stream {
-                let whole = tap.body().unwrap_or_default();
-                *body = Some(match &ctx.redact {
-                    Some(secret) => Bytes::from(redacted(&whole, secret)),
-                    None => whole,
-                });
-            }
-        }
+        h
+    }
+
+    fn header<'a>(h: &'a ResponseHeader, name: &str) -> Option<&'a str> {
+        h.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    const OPENAI: TapEnv = TapEnv {
+        contract: Contract::OpenAi,
+        request_id: "req_1",
+    };
+
+    #[test]
+    fn every_answer_carries_tier_cap_rate_and_request_ids() {
+        let p = planned(
+            ClientApi::ChatCompletions,
+            r#"{"model":"qwen3-32b","messages":[]}"#,
+        );
+        let rate = vec![("x-ratelimit-limit-requests", "60".to_string())];
+        let mut h = upstream(200, "application/json", Some(2));
+        client_answer(&p, "req_1", &rate, &Secrets::default(), &mut h).unwrap();
+        assert_eq!(header(&h, "x-stav-sovereignty-tier"), Some("sovereign"));
+        assert_eq!(header(&h, "x-stav-max-tier"), Some("global-commercial"));
+        assert_eq!(header(&h, "x-ratelimit-limit-requests"), Some("60"));
+        assert_eq!(header(&h, "x-request-id"), Some("req_1"));
+        assert_eq!(header(&h, "request-id"), Some("req_1"));
+        assert_eq!(header(&h, "x-upstream-request-id"), Some("up-1"));
+        assert_eq!(header(&h, "content-length"), Some("2"), "passes unchanged");
+    }
+
+    #[test]
+    fn routed_answers_name_the_choice_and_carry_the_metadata() {
+        let p = planned(
+            ClientApi::ChatCompletions,
+            r#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let body = br#"{"id":"c","choices":[]}"#;
+        let mut h = upstream(200, "application/json", Some(body.len()));
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert_eq!(header(&h, "x-stav-selected-model"), Some("qwen3-32b"));
+        assert!(header(&h, "x-stav-routing-reason").unwrap().contains("->"));
+        let out = run(tap.as_mut(), &[body], &OPENAI);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["routing_metadata"]["selected_model"], "qwen3-32b");
+        assert_eq!(header(&h, "content-length").unwrap(), out.len().to_string());
+    }
+
+    #[test]
+    fn upstream_errors_are_held_whole_and_successes_are_not() {
+        let p = planned(
+            ClientApi::ChatCompletions,
+            r#"{"model":"qwen3-32b","messages":[]}"#,
+        );
+        let mut h = upstream(400, "application/json", Some(40));
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert_eq!(header(&h, "transfer-encoding"), Some("chunked"));
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"error\":")), false, &OPENAI);
+        assert_eq!(first, None, "held");
+        let rest = tap.on_body(Some(Bytes::from_static(b"1}")), true, &OPENAI);
+        assert_eq!(rest.as_deref(), Some(&b"{\"error\":1}"[..]));
+        let mut h = upstream(200, "application/json", None);
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        let first = tap.on_body(Some(Bytes::from_static(b"{\"a\"")), false, &OPENAI);
+        assert_eq!(first.as_deref(), Some(&b"{\"a\""[..]));
+    }
+
+    #[test]
+    fn streams_open_only_on_a_successful_event_stream() {
+        let p = planned(
+            ClientApi::ChatCompletions,
+            r#"{"model":"qwen3-32b","stream":true,"messages":[]}"#,
+        );
+        let mut h = upstream(200, "text/event-stream", None);
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert!(tap.streaming());
+        let mut h = upstream(500, "text/event-stream", None);
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert!(!tap.streaming());
+        let mut h = upstream(200, "application/json", None);
+        let tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert!(
+            !tap.streaming(),
+            "a JSON answer to a stream request is not a stream"
+        );
+    }
+
+    #[test]
+    fn translated_errors_change_status_and_contract() {
+        // Anthropic client, OpenAI upstream: a 503 is Anthropic's 529 overloaded_error.
+        let p = planned(
+            ClientApi::Messages,
+            r#"{"model":"qwen3-32b","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let mut h = upstream(503, "application/json", Some(10));
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        assert_eq!(h.status.as_u16(), 529);
+        let env = TapEnv {
+            contract: Contract::Anthropic,
+            request_id: "req_1",
+        };
+        let out = run(
+            tap.as_mut(),
+            &[br#"{"error":{"message":"busy","type":"x"}}"#],
+            &env,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "overloaded_error");
+        assert_eq!(v["request_id"], "req_1");
+
+        // OpenAI client, Claude upstream: the Anthropic error in OpenAI's shape.
+        let p = planned(
+            ClientApi::ChatCompletions,
+            r#"{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let mut h = upstream(429, "application/json", Some(10));
+        let mut tap = client_answer(&p, "req_1", &[], &Secrets::default(), &mut h).unwrap();
+        let out = run(
+            tap.as_mut(),
+            &[br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#],
+            &OPENAI,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["type"], "rate_limit_error");
+        assert_eq!(v["error"]["message"], "slow");
     }
 }

@@ -147,7 +147,7 @@ pub fn evaluate(jsonl: &str) -> Result<Report, String> {
             last_user: row.prompt.clone(),
             forwarded: row.prompt.clone(),
         };
-        let s: Signals = classify(&conv, &super::pii::scan(&conv.forwarded));
+        let s: Signals = classify(&conv, &crate::sensitive::scan_text(&row.prompt));
         // The continuous complexity score, from the same capped text `classify` reads.
         let analysis = super::signals::analyse(&super::capped(&row.prompt));
         let lang = r

@@ -90,20 +90,22 @@ fn turn_text(content: &Value) -> String {
     }
 }
 
-/// Works for both contracts: OpenAI `messages` and Anthropic `system` + `messages`.
+/// Works for every contract: OpenAI `messages`, Anthropic `system` + `messages`, and the
+/// Responses API's `input` (a string or items).
 pub fn conversation(body: &Value) -> Conversation {
     let mut forwarded = String::new();
     collect_text(body, &mut forwarded);
-    let last_user = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|m| {
-            m.iter()
-                .rev()
-                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        })
-        .map(|m| turn_text(m.get("content").unwrap_or(&Value::Null)))
-        .unwrap_or_default();
+    let turns = body.get("messages").or_else(|| body.get("input"));
+    let last_user = match turns {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .map(|m| turn_text(m.get("content").unwrap_or(&Value::Null)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     Conversation {
         last_user,
         forwarded,

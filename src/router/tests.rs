@@ -233,6 +233,7 @@ fn served_tier_never_exceeds_the_cap() {
             header: r.opt_tier(),
             sensitive: Some(if sensitive { &entities[..] } else { &[] }),
             sensitive_opt_out: opt_out,
+            conversation: r.opt_tier(),
         };
         let cap = effective_cap(&inputs);
         let s = signals(Complexity::Medium, r.next().is_multiple_of(2), sensitive);

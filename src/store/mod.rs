@@ -2,9 +2,10 @@
 //! and (with Redis) the link to the store many nodes share. `sync` keeps the snapshot current.
 
 pub mod redis;
+pub mod responses;
 pub mod sync;
 
-use crate::config::{StoreKind, StoreSettings};
+use crate::config::{ResponsesSettings, StoreKind, StoreSettings};
 use crate::keys::record::now_unix;
 use crate::keys::KeyIndex;
 use crate::limits::Limiter;
@@ -17,12 +18,18 @@ pub struct Store {
     keys: ArcSwap<KeyIndex>,
     pub limiter: Limiter,
     pub redis: Option<Arc<redis::RedisLink>>,
+    /// Responses API answers kept for retrieval and continuation.
+    pub responses: responses::ResponseStore,
     /// When the snapshot was last confirmed current with its source (unix seconds).
     confirmed_at: AtomicU64,
 }
 
 impl Store {
-    pub fn new(settings: &StoreSettings, initial: KeyIndex) -> Result<Self, String> {
+    pub fn new(
+        settings: &StoreSettings,
+        responses: &ResponsesSettings,
+        initial: KeyIndex,
+    ) -> Result<Self, String> {
         let link = match &settings.kind {
             StoreKind::File { .. } => None,
             StoreKind::Redis { url, prefix } => Some(Arc::new(redis::RedisLink::new(url, prefix)?)),
@@ -31,6 +38,7 @@ impl Store {
         let store = Self {
             keys: ArcSwap::from_pointee(KeyIndex::default()),
             limiter: Limiter::new(link.clone(), settings.nodes),
+            responses: responses::ResponseStore::new(responses, link.clone()),
             redis: link,
             confirmed_at: AtomicU64::new(now_unix()),
         };

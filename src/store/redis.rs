@@ -6,7 +6,7 @@
 //! the sync loop (`store::sync`) sees Redis answer again.
 
 use crate::keys::record::StoredKey;
-use crate::limits::window::{judge, Verdict, WINDOW_MS};
+use crate::limits::window::{Verdict, WINDOW_MS};
 use crate::limits::Bucket;
 use crate::metrics;
 use arc_swap::ArcSwapOption;
@@ -23,6 +23,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// Admit only if every bucket has room, then count the request in all of them, atomically. The
 /// clock is Redis's, so nodes with skewed clocks still share one window. Returns
 /// `[admitted, window, now_ms, prev1, curr1, prev2, curr2, ...]` (counts before this request).
+/// Per bucket: limit, cost, and the month index for a monthly budget (0 for a minute bucket):
+/// a budget admits while anything is left of it and lives in `<bucket>:m<month>` for 40 days.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -32,23 +34,48 @@ local frac = (now % w) / w
 local out = {0, win, now}
 local ok = true
 for i, k in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local cost = tonumber(ARGV[2 * i + 1])
-  local curr = tonumber(redis.call('GET', k .. ':' .. win) or '0')
-  local prev = tonumber(redis.call('GET', k .. ':' .. (win - 1)) or '0')
-  if prev * (1 - frac) + curr + cost > limit then ok = false end
+  local limit = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local month = tonumber(ARGV[3 * i + 1])
+  local prev, curr = 0, 0
+  if month > 0 then
+    curr = tonumber(redis.call('GET', k .. ':m' .. month) or '0')
+    if curr >= limit then ok = false end
+  else
+    curr = tonumber(redis.call('GET', k .. ':' .. win) or '0')
+    prev = tonumber(redis.call('GET', k .. ':' .. (win - 1)) or '0')
+    if prev * (1 - frac) + curr + cost > limit then ok = false end
+  end
   out[#out + 1] = prev
   out[#out + 1] = curr
 end
 if ok then
   out[1] = 1
   for i, k in ipairs(KEYS) do
+    local month = tonumber(ARGV[3 * i + 1])
     local key = k .. ':' .. win
-    redis.call('INCRBY', key, tonumber(ARGV[2 * i + 1]))
-    redis.call('PEXPIRE', key, 2 * w + 5000)
+    local ttl = 2 * w + 5000
+    if month > 0 then
+      key = k .. ':m' .. month
+      ttl = 40 * 86400 * 1000
+    end
+    redis.call('INCRBY', key, tonumber(ARGV[3 * i]))
+    redis.call('PEXPIRE', key, ttl)
   end
 end
 return out
+";
+
+/// Raise a budget bucket to at least what the ledger counted (never lower: other nodes may
+/// have counted more since).
+const SEED: &str = r"
+local curr = tonumber(redis.call('GET', KEYS[1]) or '0')
+local want = tonumber(ARGV[1])
+if want > curr then
+  redis.call('SET', KEYS[1], want, 'PX', 40 * 86400 * 1000)
+  return want
+end
+return curr
 ";
 
 /// Correct a reservation in the window it was made in, if that window still exists.
@@ -83,6 +110,7 @@ pub struct RedisLink {
     acquire: Script,
     adjust: Script,
     put: Script,
+    seed: Script,
 }
 
 impl RedisLink {
@@ -96,6 +124,7 @@ impl RedisLink {
             acquire: Script::new(ACQUIRE),
             adjust: Script::new(ADJUST),
             put: Script::new(PUT_KEY),
+            seed: Script::new(SEED),
         })
     }
 
@@ -113,6 +142,58 @@ impl RedisLink {
 
     pub fn channel(&self) -> String {
         format!("{}:keys:changed", self.prefix)
+    }
+
+    pub fn response_key(&self, id: &str) -> String {
+        format!("{}:resp:{id}", self.prefix)
+    }
+
+    /// GET; `Err` when Redis cannot answer now.
+    pub async fn get_string(&self, key: &str) -> Result<Option<String>, ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let call = cmd.query_async::<Option<String>>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
+    }
+
+    /// SET with an expiry.
+    pub async fn set_string_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        let call = cmd.query_async::<()>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
+    }
+
+    /// DEL; whether the key existed.
+    pub async fn delete(&self, key: &str) -> Result<bool, ()> {
+        let mut conn = self.live_conn().ok_or(())?;
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        let call = cmd.query_async::<u64>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(n)) => Ok(n > 0),
+            _ => {
+                self.mark_down("responses");
+                Err(())
+            }
+        }
     }
 
     fn bucket_key(&self, name: &str) -> String {
@@ -162,9 +243,14 @@ impl RedisLink {
         let mut inv = self.acquire.prepare_invoke();
         inv.arg(WINDOW_MS);
         for b in buckets {
+            let month = match b.period {
+                crate::limits::Period::Minute => 0,
+                crate::limits::Period::Month(m) => m,
+            };
             inv.key(self.bucket_key(&b.name))
                 .arg(b.ask.limit)
-                .arg(crate::limits::window::effective_cost(b.ask));
+                .arg(b.cost())
+                .arg(month);
         }
         let out: Vec<u64> =
             match tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await {
@@ -187,7 +273,7 @@ impl RedisLink {
         let mut verdicts: Vec<Verdict> = buckets
             .iter()
             .enumerate()
-            .map(|(i, b)| judge(b.ask, out[3 + 2 * i], out[4 + 2 * i], now))
+            .map(|(i, b)| b.judge(out[3 + 2 * i], out[4 + 2 * i], now))
             .collect();
         // Redis's decision is the one that counted; make the verdicts agree with it even where
         // floating-point rounding could differ at the exact boundary.
@@ -205,11 +291,32 @@ impl RedisLink {
         Some((verdicts, win))
     }
 
-    pub async fn adjust(&self, name: &str, window: u64, delta: i64) {
+    fn window_key(&self, name: &str, period: crate::limits::Period, window: u64) -> String {
+        match period {
+            crate::limits::Period::Minute => format!("{}:{window}", self.bucket_key(name)),
+            crate::limits::Period::Month(_) => format!("{}:m{window}", self.bucket_key(name)),
+        }
+    }
+
+    /// Raise a month's budget bucket to `tokens` (see `SEED`).
+    pub async fn seed(&self, name: &str, month: u64, tokens: u64) {
         let Some(mut conn) = self.live_conn() else {
             return;
         };
-        let key = format!("{}:{window}", self.bucket_key(name));
+        let key = self.window_key(name, crate::limits::Period::Month(month), month);
+        let mut inv = self.seed.key(key);
+        inv.arg(tokens);
+        let call = inv.invoke_async::<i64>(&mut conn);
+        if !matches!(tokio::time::timeout(CALL_TIMEOUT, call).await, Ok(Ok(_))) {
+            self.mark_down("reconcile");
+        }
+    }
+
+    pub async fn adjust(&self, held: &crate::limits::Held, delta: i64) {
+        let Some(mut conn) = self.live_conn() else {
+            return;
+        };
+        let key = self.window_key(&held.name, held.period, held.window);
         let mut inv = self.adjust.key(key);
         inv.arg(delta);
         let call = inv.invoke_async::<i64>(&mut conn);

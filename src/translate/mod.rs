@@ -1,20 +1,10 @@
-//! Anthropic Messages ⇄ OpenAI Chat Completions: requests, answers and streams.
-
-use crate::usage::Usage;
-use bytes::Bytes;
-
-/// A stream being rewritten from one contract's events into the other's, one read at a time.
-pub trait EventTranslator: Send + Sync + std::fmt::Debug {
-    /// One upstream read in, the client's events out (possibly empty).
-    fn process(&mut self, chunk: &Bytes) -> Bytes;
-    /// The upstream body ended: whatever completes (or fails) the stream.
-    fn finish(&mut self) -> Bytes;
-    /// Usage reported so far, in totals.
-    fn usage(&self) -> Option<Usage>;
-}
+//! Pure translation between the client contracts and the provider APIs: requests, whole answers
+//! and event streams. Anthropic Messages → Chat Completions here (`request`, `response`,
+//! `stream`), Chat Completions → Messages in `reverse`, the Responses API in `responses`.
 
 pub mod ids;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod reverse;
 pub mod stream;

@@ -143,7 +143,11 @@ pub fn messages_to_chat(req: &Value, upstream_model: &str) -> Result<Translated,
         out.insert("stream_options".into(), json!({"include_usage": true}));
     }
 
-    let tools = convert_tools(obj.get("tools"))?;
+    let (tools, deferred) = convert_tools(obj.get("tools"))?;
+    if deferred {
+        // Claude Code's tool search loads these on demand; a model without it cannot.
+        meta.dropped.push("tools.defer_loading".into());
+    }
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
         if let Some(choice) = obj.get("tool_choice").filter(|c| !c.is_null()) {
@@ -367,9 +371,17 @@ fn convert_message(m: &Value, i: usize, chat: &mut Vec<Value>) -> Result<(), Gat
             }
             chat.push(msg);
         }
+        // Claude Code sends `system` messages inside `messages` (agents, skills, the environment):
+        // OpenAI-compatible APIs take them where they stand.
+        "system" => {
+            let text = text_of_blocks(content);
+            if !text.is_empty() {
+                chat.push(json!({"role": "system", "content": text}));
+            }
+        }
         other => {
             return Err(bad(format!(
-                "{at}.role: {other:?} is not one of user, assistant"
+                "{at}.role: {other:?} is not one of user, assistant, system"
             )))
         }
     }
@@ -422,32 +434,37 @@ fn repair_tool_pairs(chat: &mut Vec<Value>) {
     *chat = out;
 }
 
-fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, GatewayError> {
+/// Anthropic tools as OpenAI functions, and whether any was deferred (`defer_loading`, left out:
+/// only Claude's tool search can load it later).
+fn convert_tools(tools: Option<&Value>) -> Result<(Vec<Value>, bool), GatewayError> {
     let Some(tools) = tools.and_then(Value::as_array) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     };
-    tools
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let ty = t.get("type").and_then(Value::as_str);
-            if !matches!(ty, None | Some("custom")) {
-                return Err(bad(format!(
-                    "tools.{i}: server tool {:?} is only available on Claude models",
-                    ty.unwrap_or_default()
-                )));
-            }
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("tools.{i}.name: Field required")))?;
-            let mut f = json!({"name": name, "parameters": t.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))});
-            if let Some(d) = t.get("description") {
-                f["description"] = d.clone();
-            }
-            Ok(json!({"type": "function", "function": f}))
-        })
-        .collect()
+    let mut deferred = false;
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        let ty = t.get("type").and_then(Value::as_str);
+        if !matches!(ty, None | Some("custom")) {
+            return Err(bad(format!(
+                "tools.{i}: server tool {:?} is only available on Claude models",
+                ty.unwrap_or_default()
+            )));
+        }
+        if t.get("defer_loading").and_then(Value::as_bool) == Some(true) {
+            deferred = true;
+            continue;
+        }
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("tools.{i}.name: Field required")))?;
+        let mut f = json!({"name": name, "parameters": t.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))});
+        if let Some(d) = t.get("description") {
+            f["description"] = d.clone();
+        }
+        out.push(json!({"type": "function", "function": f}));
+    }
+    Ok((out, deferred))
 }
 
 /// Returns the OpenAI `tool_choice` and `Some(false)` when parallel calls are disabled.

@@ -56,15 +56,9 @@ fn usage_of(u: Option<&Value>, input_estimate: u64) -> UsageOut {
     }
 }
 
-/// For metrics: total prompt and completion tokens of an Anthropic usage object.
+/// The totals of an Anthropic usage object (as `anthropic_usage` writes it from OpenAI's).
 pub fn usage_totals(u: &Value) -> Usage {
-    let get = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Usage {
-        input_tokens: get("input_tokens")
-            + get("cache_read_input_tokens")
-            + get("cache_creation_input_tokens"),
-        output_tokens: get("output_tokens"),
-    }
+    crate::usage::anthropic_counts(u)
 }
 
 /// `(stop_reason, stop_sequence)`. A tool call always means `tool_use`, whatever `finish_reason`

@@ -28,66 +28,67 @@ enum Open {
     Tool(usize, usize),
 }
 
-/// One OpenAI chunk, borrowed from the event where no unescaping is needed.
+/// One OpenAI chunk, borrowed from the event where no unescaping is needed (also read by the
+/// Responses stream translator).
 #[derive(Deserialize)]
-struct Chunk<'a> {
+pub(crate) struct Chunk<'a> {
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    pub(crate) id: Option<Cow<'a, str>>,
     #[serde(default)]
-    error: Option<ChunkError>,
+    pub(crate) error: Option<ChunkError>,
     #[serde(borrow, default)]
-    usage: Option<&'a RawValue>,
+    pub(crate) usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    choices: Option<Vec<ChunkChoice<'a>>>,
+    pub(crate) choices: Option<Vec<ChunkChoice<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct ChunkError {
+pub(crate) struct ChunkError {
     #[serde(default)]
-    message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice<'a> {
+pub(crate) struct ChunkChoice<'a> {
     #[serde(borrow, default)]
-    delta: Option<Delta<'a>>,
+    pub(crate) delta: Option<Delta<'a>>,
     #[serde(borrow, default)]
-    finish_reason: Option<Cow<'a, str>>,
+    pub(crate) finish_reason: Option<Cow<'a, str>>,
     /// vLLM: the matched stop string (or a token id).
     #[serde(borrow, default)]
-    stop_reason: Option<&'a RawValue>,
+    pub(crate) stop_reason: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
-struct Delta<'a> {
+pub(crate) struct Delta<'a> {
     #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
+    pub(crate) content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    reasoning_content: Option<Cow<'a, str>>,
+    pub(crate) reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    reasoning: Option<Cow<'a, str>>,
+    pub(crate) reasoning: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    refusal: Option<Cow<'a, str>>,
+    pub(crate) refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+    pub(crate) tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct ToolCallDelta<'a> {
+pub(crate) struct ToolCallDelta<'a> {
     #[serde(default)]
-    index: Option<u64>,
+    pub(crate) index: Option<u64>,
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    pub(crate) id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    function: Option<FunctionDelta<'a>>,
+    pub(crate) function: Option<FunctionDelta<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FunctionDelta<'a> {
+pub(crate) struct FunctionDelta<'a> {
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    pub(crate) name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    arguments: Option<Cow<'a, str>>,
+    pub(crate) arguments: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default)]
@@ -403,6 +404,12 @@ impl StreamTranslator {
         self.terminated = true;
     }
 
+    /// End the stream now with an error event (a failure the gateway saw): what goes out.
+    pub fn fail_with(&mut self, ty: &str, message: &str) -> Bytes {
+        self.fail(ty, message);
+        self.out.split().freeze()
+    }
+
     /// End the stream with an error event, never a fake `end_turn`.
     pub fn fail(&mut self, ty: &str, message: &str) {
         if self.terminated {
@@ -486,18 +493,6 @@ impl std::io::Write for BytesMutWriter<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-impl crate::translate::EventTranslator for StreamTranslator {
-    fn process(&mut self, chunk: &Bytes) -> Bytes {
-        StreamTranslator::process(self, chunk)
-    }
-    fn finish(&mut self) -> Bytes {
-        StreamTranslator::finish(self)
-    }
-    fn usage(&self) -> Option<Usage> {
-        StreamTranslator::usage(self)
     }
 }
 

@@ -275,7 +275,7 @@ fn required_fields_are_checked() {
             "max_tokens",
         ),
         (
-            json!({"model": "m", "max_tokens": 1, "messages": [{"role": "system", "content": "x"}]}),
+            json!({"model": "m", "max_tokens": 1, "messages": [{"role": "tool", "content": "x"}]}),
             "role",
         ),
     ] {
@@ -295,4 +295,52 @@ fn estimate_grows_with_the_prompt() {
     .input_estimate;
     assert!(small > 0);
     assert!(big > small + 400, "{small} {big}");
+}
+
+#[test]
+fn system_messages_inside_messages_stay_where_they_are() {
+    // What Claude Code sends to a model it does not know: the first user turn, then a `system`
+    // message (with cache_control on the first turn, a string later), thinking `adaptive`, effort,
+    // context management, a deferred tool and its own top-level fields.
+    let t = tr(base(json!({
+        "system": [{"type": "text", "text": "You are a Claude agent."}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "say hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": "hi"},
+            {"role": "system", "content": "# Environment again"},
+            {"role": "user", "content": "bye"}],
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "tools": [
+            {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
+            {"name": "DeferredToolPlaceholder", "defer_loading": true, "input_schema": {}}],
+        "safeguards": [{"type": "dangerous_tool_use"}]})));
+    let roles: Vec<&str> = t.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        vec!["system", "user", "system", "assistant", "system", "user"]
+    );
+    assert_eq!(t.body["messages"][2]["content"], "# Environment");
+    assert_eq!(t.body["messages"][4]["content"], "# Environment again");
+    assert_eq!(t.body["reasoning_effort"], "high");
+    assert_eq!(
+        t.body["tools"].as_array().unwrap().len(),
+        1,
+        "the deferred tool is left out"
+    );
+    for named in ["context_management", "safeguards", "tools.defer_loading"] {
+        assert!(
+            t.meta.dropped.iter().any(|d| d == named),
+            "{named}: {:?}",
+            t.meta.dropped
+        );
+    }
+    assert!(t.meta.thinking);
 }

@@ -60,6 +60,12 @@ impl ReverseStreamTranslator {
         }
     }
 
+    /// End the stream now with an error event (a failure the gateway saw): what goes out.
+    pub fn fail_with(&mut self, ty: &str, message: &str) -> Bytes {
+        self.fail(ty, message);
+        self.out.split().freeze()
+    }
+
     pub fn fail(&mut self, ty: &str, message: &str) {
         if self.terminated {
             return;
@@ -189,25 +195,10 @@ impl ReverseStreamTranslator {
         self.out.split().freeze()
     }
 
+    /// The upstream's own counts (Anthropic usage, merged across its events).
     pub fn usage(&self) -> Option<Usage> {
-        let u = openai_usage(&self.usage);
-        let get = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-        (self.usage.as_object().is_some_and(|o| !o.is_empty())).then(|| Usage {
-            input_tokens: get("prompt_tokens"),
-            output_tokens: get("completion_tokens"),
-        })
-    }
-}
-
-impl crate::translate::EventTranslator for ReverseStreamTranslator {
-    fn process(&mut self, chunk: &Bytes) -> Bytes {
-        ReverseStreamTranslator::process(self, chunk)
-    }
-    fn finish(&mut self) -> Bytes {
-        ReverseStreamTranslator::finish(self)
-    }
-    fn usage(&self) -> Option<Usage> {
-        ReverseStreamTranslator::usage(self)
+        (self.usage.as_object().is_some_and(|o| !o.is_empty()))
+            .then(|| crate::usage::anthropic_counts(&self.usage))
     }
 }
 

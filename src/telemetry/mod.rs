@@ -1,0 +1,774 @@
+//! OpenTelemetry traces with the GenAI semantic conventions, and the GenAI Prometheus histograms.
+//!
+//! The request phases call a few hooks (`begin`, `attempt_started`, `inject`, `attempt_ended`,
+//! `note_error`, `finish`); each records ids, indices and times in the request's
+//! `RequestTrace` and nothing more. At the end the request is handed, whole, to the exporter
+//! thread (`export`), which builds the spans (`span`) and posts them as OTLP/HTTP protobuf.
+//! With `[telemetry] otlp_endpoint` unset every hook is one check of an empty global.
+
+pub mod export;
+pub mod metrics;
+pub mod propagate;
+pub mod span;
+
+use crate::config::TelemetrySettings;
+use crate::contract::{ErrorKind, GatewayError};
+use crate::policy::CauseKind;
+use crate::proxy::ctx::Ctx;
+use crate::proxy::Gateway;
+use crate::tier::Tier;
+use export::Queue;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanExporter,
+};
+use opentelemetry_sdk::Resource;
+use pingora_http::RequestHeader;
+use span::{Finished, Served};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long one export may take before it counts as failed (and its spans as dropped).
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The process's tracer, set once at start-up when `[telemetry] otlp_endpoint` is configured.
+static TRACER: OnceLock<Tracer> = OnceLock::new();
+
+#[derive(Debug)]
+pub struct Tracer {
+    sampler: Sampler,
+    trust_client_trace: bool,
+    ids: RandomIdGenerator,
+    queue: Queue,
+}
+
+#[derive(Debug)]
+pub enum TelemetryError {
+    Exporter(opentelemetry_otlp::ExporterBuildError),
+    Thread(std::io::Error),
+    AlreadyStarted,
+}
+
+impl fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TelemetryError::Exporter(e) => write!(f, "the OTLP exporter: {e}"),
+            TelemetryError::Thread(e) => write!(f, "the exporter thread: {e}"),
+            TelemetryError::AlreadyStarted => f.write_str("tracing was already started"),
+        }
+    }
+}
+
+impl std::error::Error for TelemetryError {}
+
+impl Tracer {
+    /// A tracer handing finished requests to `queue`.
+    pub fn new(settings: &TelemetrySettings, queue: Queue) -> Self {
+        Self {
+            // A trusted client's decision is followed; a new trace is kept at the ratio.
+            sampler: Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                settings.sample_ratio,
+            ))),
+            trust_client_trace: settings.trust_client_trace,
+            ids: RandomIdGenerator::default(),
+            queue,
+        }
+    }
+
+    /// The trace of a request arriving with `headers`.
+    pub fn begin(&self, headers: &http::HeaderMap) -> RequestTrace {
+        let parent = if self.trust_client_trace {
+            propagate::extract(headers)
+        } else {
+            None
+        };
+        let trace_id = parent
+            .as_ref()
+            .map_or_else(|| self.ids.new_trace_id(), |p| p.trace_id());
+        let parent_cx = parent
+            .as_ref()
+            .map(|p| Context::new().with_remote_span_context(p.clone()));
+        let decision = self.sampler.should_sample(
+            parent_cx.as_ref(),
+            trace_id,
+            "",
+            &SpanKind::Server,
+            &[],
+            &[],
+        );
+        let flags = match decision.decision {
+            SamplingDecision::RecordAndSample => TraceFlags::SAMPLED,
+            _ => TraceFlags::default(),
+        };
+        RequestTrace {
+            span: SpanContext::new(
+                trace_id,
+                self.ids.new_span_id(),
+                flags,
+                false,
+                decision.trace_state,
+            ),
+            parent: parent.map(|p| p.span_id()),
+            start: SystemTime::now(),
+            started: Instant::now(),
+            attempts: Vec::new(),
+            cap_causes: Vec::new(),
+            error: OnceLock::new(),
+        }
+    }
+}
+
+/// Start exporting spans as `settings` say; `Ok(false)` when tracing is off. Once per process.
+pub fn init(settings: &TelemetrySettings) -> Result<bool, TelemetryError> {
+    let Some(otlp) = &settings.otlp else {
+        return Ok(false);
+    };
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(otlp.traces_url.as_str())
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_headers(otlp.headers.iter().cloned().collect())
+        .build()
+        .map_err(TelemetryError::Exporter)?;
+    exporter.set_resource(&resource(&settings.service_name));
+    let queue = export::start(exporter, export::QUEUE_REQUESTS).map_err(TelemetryError::Thread)?;
+    TRACER
+        .set(Tracer::new(settings, queue))
+        .map_err(|_| TelemetryError::AlreadyStarted)?;
+    Ok(true)
+}
+
+pub fn resource(service_name: &str) -> Resource {
+    Resource::builder_empty()
+        .with_service_name(service_name.to_string())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// What one request's phases record for its spans.
+#[derive(Debug)]
+pub struct RequestTrace {
+    /// The gateway's server span: trace id (the client's when trusted), span id, sampled flag,
+    /// and the trace state passed on.
+    pub span: SpanContext,
+    /// The client's span, when its `traceparent` was trusted.
+    pub parent: Option<SpanId>,
+    pub start: SystemTime,
+    started: Instant,
+    pub attempts: Vec<AttemptTrace>,
+    /// What set the cap of a request the gateway answered itself (a proxied one's are in its
+    /// plan).
+    cap_causes: Vec<CauseKind>,
+    /// The error the gateway answered with, if it did (set through `&Ctx`, hence a cell).
+    error: OnceLock<Noted>,
+}
+
+#[derive(Debug)]
+struct Noted {
+    kind: ErrorKind,
+    causes: Vec<CauseKind>,
+}
+
+/// One upstream attempt: a CLIENT span.
+#[derive(Debug, Clone)]
+pub struct AttemptTrace {
+    pub span_id: SpanId,
+    /// The deployment: catalogue entry and provider.
+    pub model: usize,
+    pub provider: usize,
+    pub tier: Tier,
+    pub start: SystemTime,
+    pub end: Option<SystemTime>,
+    pub status: Option<u16>,
+    /// `ok`, a failover reason (`connect`, `timeout`, `closed`, `status_5xx`, `status_429`,
+    /// `status_529`), `closed_reused`, `status_4xx`, `error` or `cancelled`.
+    pub outcome: &'static str,
+}
+
+impl RequestTrace {
+    /// A time measured on the monotonic clock, on the span's wall clock.
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.start + at.saturating_duration_since(self.started)
+    }
+}
+
+/// Request phase: the request's trace (`None` when tracing is off).
+pub fn begin(headers: &http::HeaderMap) -> Option<Box<RequestTrace>> {
+    TRACER.get().map(|t| Box::new(t.begin(headers)))
+}
+
+/// `upstream_peer`: an attempt on the plan's active deployment starts.
+pub fn attempt_started(ctx: &mut Ctx) {
+    let (Some(trace), Some(plan), Some(tracer)) =
+        (ctx.trace.as_deref_mut(), ctx.plan.as_deref(), TRACER.get())
+    else {
+        return;
+    };
+    trace.attempts.push(AttemptTrace {
+        span_id: tracer.ids.new_span_id(),
+        model: plan.active.model,
+        provider: plan.active.provider,
+        tier: plan.active.tier,
+        start: SystemTime::now(),
+        end: None,
+        status: None,
+        outcome: "ok",
+    });
+}
+
+/// `upstream_request_filter`: the upstream joins the trace under the attempt's span. The
+/// client's own trace headers never go up as they came, even where a provider's
+/// `forward_headers` would pass them: the trace context is the gateway's (none with tracing off).
+pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
+    req.remove_header(propagate::TRACEPARENT);
+    req.remove_header(propagate::TRACESTATE);
+    let Some(trace) = ctx.trace.as_deref() else {
+        return Ok(());
+    };
+    let parent = trace
+        .attempts
+        .last()
+        .map_or(trace.span.span_id(), |a| a.span_id);
+    let sc = SpanContext::new(
+        trace.span.trace_id(),
+        parent,
+        trace.span.trace_flags(),
+        false,
+        trace.span.trace_state().clone(),
+    );
+    for (name, value) in propagate::headers_for(&sc) {
+        req.insert_header(name, value)?;
+    }
+    Ok(())
+}
+
+/// `upstream_response_filter`: the active attempt's upstream answered with `status`.
+pub fn attempt_answered(ctx: &mut Ctx, status: u16) {
+    if let Some(a) = ctx.trace.as_deref_mut().and_then(|t| t.attempts.last_mut()) {
+        a.status = Some(status);
+    }
+}
+
+/// The active attempt failed (`outcome`: why), before a failover decision.
+pub fn attempt_ended(ctx: &mut Ctx, outcome: &'static str) {
+    if let Some(a) = ctx
+        .trace
+        .as_deref_mut()
+        .and_then(|t| t.attempts.last_mut())
+        .filter(|a| a.end.is_none())
+    {
+        a.end = Some(SystemTime::now());
+        a.outcome = outcome;
+    }
+}
+
+/// The gateway answers a request itself (`count_tokens` for a translated model) under a cap
+/// set by `causes`.
+pub fn note_cap_causes(ctx: &mut Ctx, causes: Vec<CauseKind>) {
+    if let Some(t) = ctx.trace.as_deref_mut() {
+        t.cap_causes = causes;
+    }
+}
+
+/// The gateway answers with `err` (a refusal, or an upstream failure in the client's contract).
+pub fn note_error(ctx: &Ctx, err: &GatewayError) {
+    if let Some(t) = ctx.trace.as_deref() {
+        let _ = t.error.set(Noted {
+            kind: err.kind,
+            causes: err.cap_causes.clone(),
+        });
+    }
+}
+
+/// `logging`: the GenAI histograms, and the request's spans handed to the exporter.
+pub fn finish(
+    gw: &Gateway,
+    session: &pingora_proxy::Session,
+    e: Option<&pingora_error::Error>,
+    ctx: &mut Ctx,
+) {
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    let op = span::operation(ctx.route);
+    let served = ctx
+        .plan
+        .as_ref()
+        .map(|p| (p.active.model, p.active.tier))
+        .or(ctx.answered);
+    let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
+    let first_token = ctx
+        .first_byte
+        .filter(|_| stream && (200..300).contains(&status));
+    if let (Some(op), Some((model, tier))) = (op, served) {
+        let model = gw.cfg.catalogue.get(model).name.as_str();
+        if let Some(u) = ctx.usage {
+            for (kind, n) in [("input", u.input_tokens), ("output", u.output_tokens)] {
+                metrics::TOKEN_USAGE
+                    .with_label_values(&[op, model, kind, tier.as_str()])
+                    .observe(n as f64);
+            }
+        }
+        if let Some(t) = first_token {
+            metrics::TIME_TO_FIRST_TOKEN
+                .with_label_values(&[op, model, tier.as_str()])
+                .observe(t.saturating_duration_since(ctx.started).as_secs_f64());
+        }
+    }
+
+    let Some(mut trace) = ctx.trace.take() else {
+        return;
+    };
+    let Some(tracer) = TRACER.get().filter(|_| trace.span.is_sampled()) else {
+        return;
+    };
+    let end = SystemTime::now();
+    if let Some(a) = trace.attempts.last_mut().filter(|a| a.end.is_none()) {
+        a.end = Some(end);
+        a.status = a.status.or(ctx.upstream_status);
+        a.outcome = match (a.status, e) {
+            (Some(400..=499), _) => "status_4xx",
+            (Some(500..), _) => "status_5xx",
+            (Some(_), None) => "ok",
+            (Some(_), Some(_)) => "error",
+            (None, _) if status == 0 => "cancelled",
+            (None, _) => "error",
+        };
+    }
+    let noted = trace.error.take();
+    let error: Option<Cow<'static, str>> = match (&noted, status) {
+        (Some(n), _) => Some(span::error_label(n.kind).into()),
+        (None, 400..) => Some(status.to_string().into()),
+        (None, _) => e.map(|e| Cow::Borrowed(e.etype().as_str())),
+    };
+    let cap_causes = match (noted, ctx.plan.as_ref()) {
+        (Some(n), _) if !n.causes.is_empty() => n.causes,
+        (_, Some(p)) => p.cap_causes.clone(),
+        _ => std::mem::take(&mut trace.cap_causes),
+    };
+    let served = match (&ctx.plan, ctx.answered) {
+        (Some(p), _) => Some(Served {
+            model: p.active.model,
+            tier: p.active.tier,
+            model_name: p.model_name.clone(),
+            auto: p.routing.is_some(),
+            routing_reason: p.routing.as_ref().map(|r| r.reason.clone()),
+            max_tokens: p.max_output,
+            stream: p.stream,
+            proxied: true,
+        }),
+        (None, Some((model, tier))) => Some(Served {
+            model,
+            tier,
+            model_name: gw.cfg.catalogue.get(model).name.clone(),
+            auto: false,
+            routing_reason: None,
+            max_tokens: None,
+            stream: false,
+            proxied: false,
+        }),
+        (None, None) => None,
+    };
+    let first_token = first_token.map(|t| trace.wall(t));
+    tracer.queue.offer(Box::new(Finished {
+        trace,
+        cfg: gw.cfg.clone(),
+        end,
+        request_id: ctx.request_id.clone(),
+        method: session.req_header().method.clone(),
+        route: ctx.route,
+        status,
+        served,
+        cap: ctx.plan.as_ref().map(|p| p.cap).or(ctx.cap),
+        cap_causes,
+        key: ctx.key.clone(),
+        usage: ctx.usage,
+        first_token,
+        error,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::export::{channel, run};
+    use super::span::{attr, spans, FIRST_TOKEN_EVENT};
+    use super::*;
+    use crate::config::{Config, OtlpSettings};
+    use crate::contract::routes;
+    use crate::usage::Usage;
+    use opentelemetry::trace::{Status, TraceId};
+    use opentelemetry::Value;
+    use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+    use opentelemetry_sdk::trace::SpanData;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn settings(ratio: f64, trust: bool) -> TelemetrySettings {
+        TelemetrySettings {
+            otlp: Some(OtlpSettings {
+                traces_url: "http://127.0.0.1:1/v1/traces".into(),
+                headers: Vec::new(),
+            }),
+            service_name: "stav-test".into(),
+            sample_ratio: ratio,
+            trust_client_trace: trust,
+        }
+    }
+
+    fn tracer(ratio: f64, trust: bool) -> Tracer {
+        Tracer::new(&settings(ratio, trust), channel(1).0)
+    }
+
+    fn with_parent() -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("traceparent", PARENT.parse().unwrap());
+        h.insert("tracestate", "vendor=abc".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_clients_trace_is_joined_only_when_trusted() {
+        let parent_trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let own = tracer(1.0, false).begin(&with_parent());
+        assert_ne!(own.span.trace_id(), parent_trace);
+        assert_eq!(own.parent, None);
+        assert!(own.span.trace_state().header().is_empty());
+        assert!(own.span.is_sampled());
+
+        let joined = tracer(1.0, true).begin(&with_parent());
+        assert_eq!(joined.span.trace_id(), parent_trace);
+        assert_eq!(
+            joined.parent,
+            Some(SpanId::from_hex("00f067aa0ba902b7").unwrap())
+        );
+        assert_eq!(joined.span.trace_state().get("vendor"), Some("abc"));
+        assert_ne!(joined.span.span_id(), joined.parent.unwrap());
+    }
+
+    #[test]
+    fn sampling_follows_the_ratio_and_a_trusted_clients_decision() {
+        assert!(!tracer(0.0, false).begin(&with_parent()).span.is_sampled());
+        // The client sampled this trace: a trusting gateway records it whatever its ratio.
+        assert!(tracer(0.0, true).begin(&with_parent()).span.is_sampled());
+        let mut unsampled = http::HeaderMap::new();
+        unsampled.insert("traceparent", PARENT.replace("-01", "-00").parse().unwrap());
+        assert!(!tracer(1.0, true).begin(&unsampled).span.is_sampled());
+        let t = tracer(0.5, false);
+        let kept = (0..2000)
+            .filter(|_| t.begin(&http::HeaderMap::new()).span.is_sampled())
+            .count();
+        assert!((800..1200).contains(&kept), "{kept} of 2000 at 0.5");
+    }
+
+    fn config() -> Arc<Config> {
+        let dir = std::env::temp_dir().join(format!("stav-telemetry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = r#"
+[[providers]]
+name = "down"
+api = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[[providers]]
+name = "eu-vllm"
+api = "openai"
+base_url = "http://10.1.2.3:8000/v1"
+[[models]]
+name = "qwen3-32b"
+provider = "down"
+upstream_model = "Qwen/Qwen3-32B"
+tier = "sovereign"
+[[models]]
+name = "qwen3-32b"
+provider = "eu-vllm"
+upstream_model = "qwen3"
+tier = "sovereign"
+priority = 1
+"#;
+        Arc::new(Config::from_toml(text, &dir, Path::new("t.toml")).unwrap())
+    }
+
+    fn attempt(t: &Tracer, model: usize, provider: usize, outcome: &'static str) -> AttemptTrace {
+        let now = SystemTime::now();
+        AttemptTrace {
+            span_id: t.ids.new_span_id(),
+            model,
+            provider,
+            tier: Tier::Sovereign,
+            start: now,
+            end: Some(now),
+            status: (outcome == "ok").then_some(200),
+            outcome,
+        }
+    }
+
+    /// A streamed chat completion that failed over from `down` to `eu-vllm`.
+    fn finished(t: &Tracer) -> Finished {
+        let mut trace = t.begin(&http::HeaderMap::new());
+        trace.attempts.push(attempt(t, 0, 0, "connect"));
+        trace.attempts.push(attempt(t, 1, 1, "ok"));
+        let key = crate::keys::file::index(
+            r#"
+[[keys]]
+id = "abcdefghijkl"
+team = "team-a"
+scopes = ["chat"]
+created_at = "2026-01-01T00:00:00Z"
+secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }]
+"#,
+        )
+        .unwrap()
+        .get("abcdefghijkl")
+        .unwrap()
+        .clone();
+        let start = trace.start;
+        Finished {
+            trace: Box::new(trace),
+            cfg: config(),
+            end: start + Duration::from_millis(40),
+            request_id: "req_1".into(),
+            method: http::Method::POST,
+            route: routes::lookup(&http::Method::POST, "/v1/chat/completions").map(|m| m.spec),
+            status: 200,
+            served: Some(Served {
+                model: 1,
+                tier: Tier::Sovereign,
+                model_name: "qwen3-32b".into(),
+                auto: true,
+                routing_reason: Some("default → qwen3-32b".into()),
+                max_tokens: Some(64),
+                stream: true,
+                proxied: true,
+            }),
+            cap: Some(Tier::Sovereign),
+            cap_causes: vec![
+                CauseKind::Header,
+                CauseKind::Sensitive(crate::router::pii::Entity::Iban),
+            ],
+            key: Some(key),
+            usage: Some(Usage {
+                input_tokens: 12,
+                output_tokens: 34,
+                ..Usage::default()
+            }),
+            first_token: Some(start + Duration::from_millis(25)),
+            error: None,
+        }
+    }
+
+    fn get<'a>(s: &'a SpanData, key: &str) -> Option<&'a Value> {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    fn text(s: &SpanData, key: &str) -> String {
+        get(s, key)
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .as_str()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_request_is_a_genai_server_span_with_the_sovereignty_decision() {
+        let t = tracer(1.0, false);
+        let f = finished(&t);
+        let all = spans(&f);
+        assert_eq!(all.len(), 3);
+        let server = &all[0];
+        assert_eq!(server.name, "chat auto");
+        assert_eq!(server.span_kind, SpanKind::Server);
+        assert_eq!(server.parent_span_id, SpanId::INVALID);
+        assert_eq!(server.status, Status::Unset);
+        for (key, want) in [
+            (attr::OPERATION, "chat"),
+            (attr::REQUEST_MODEL, "auto"),
+            (attr::RESPONSE_MODEL, "qwen3"),
+            (attr::PROVIDER, "eu-vllm"),
+            (attr::PROVIDER_API, "openai"),
+            (attr::SERVER_ADDRESS, "10.1.2.3"),
+            (attr::TIER, "sovereign"),
+            (attr::MAX_TIER, "sovereign"),
+            (attr::ROUTING_REASON, "default → qwen3-32b"),
+            (attr::KEY_ID, "abcdefghijkl"),
+            (attr::TEAM, "team-a"),
+            (attr::ROUTE, "/v1/chat/completions"),
+            (attr::METHOD, "POST"),
+            (attr::REQUEST_ID, "req_1"),
+        ] {
+            assert_eq!(text(server, key), want, "{key}");
+        }
+        for (key, want) in [
+            (attr::SERVER_PORT, 8000),
+            (attr::MAX_TOKENS, 64),
+            (attr::INPUT_TOKENS, 12),
+            (attr::OUTPUT_TOKENS, 34),
+            (attr::STATUS, 200),
+            (attr::ATTEMPTS, 2),
+        ] {
+            assert_eq!(get(server, key), Some(&Value::I64(want)), "{key}");
+        }
+        assert_eq!(
+            text(server, attr::CAP_CAUSES),
+            "[\"header\",\"sensitive:iban\"]"
+        );
+        assert!(get(server, attr::ERROR_TYPE).is_none());
+        let ttft = &server.events.events;
+        assert_eq!(ttft.len(), 1);
+        assert_eq!(ttft[0].name, FIRST_TOKEN_EVENT);
+        assert_eq!(ttft[0].attributes[0].value, Value::F64(0.025));
+    }
+
+    #[test]
+    fn each_attempt_is_a_client_child_span() {
+        let t = tracer(1.0, false);
+        let f = finished(&t);
+        let all = spans(&f);
+        let (failed, ok) = (&all[1], &all[2]);
+        for s in [failed, ok] {
+            assert_eq!(s.span_kind, SpanKind::Client);
+            assert_eq!(s.parent_span_id, all[0].span_context.span_id());
+            assert_eq!(s.span_context.trace_id(), all[0].span_context.trace_id());
+        }
+        assert_eq!(failed.name, "chat Qwen/Qwen3-32B");
+        assert_eq!(text(failed, attr::PROVIDER), "down");
+        assert_eq!(text(failed, attr::OUTCOME), "connect");
+        assert_eq!(text(failed, attr::ERROR_TYPE), "connect");
+        assert_eq!(text(failed, attr::DEPLOYMENT), "qwen3-32b@down");
+        assert_eq!(get(failed, attr::ATTEMPT), Some(&Value::I64(0)));
+        assert!(matches!(failed.status, Status::Error { .. }));
+        assert_eq!(ok.name, "chat qwen3");
+        assert_eq!(text(ok, attr::OUTCOME), "ok");
+        assert_eq!(get(ok, attr::STATUS), Some(&Value::I64(200)));
+        assert_eq!(ok.status, Status::Unset);
+    }
+
+    #[test]
+    fn refusals_and_local_answers_name_what_they_can() {
+        let t = tracer(1.0, false);
+        let mut f = finished(&t);
+        f.trace.attempts.clear();
+        f.served = None;
+        f.status = 403;
+        f.usage = None;
+        f.first_token = None;
+        f.cap_causes = vec![CauseKind::Sensitive(crate::router::pii::Entity::Email)];
+        f.error = Some("sovereignty_policy_violation".into());
+        let s = &spans(&f)[0];
+        assert_eq!(s.name, "chat");
+        assert_eq!(text(s, attr::TIER), "none");
+        assert_eq!(text(s, attr::CAP_CAUSES), "[\"sensitive:email\"]");
+        assert_eq!(text(s, attr::ERROR_TYPE), "sovereignty_policy_violation");
+        assert_eq!(s.status, Status::Unset, "a 4xx is not the server's error");
+
+        f.route = routes::lookup(&http::Method::GET, "/v1/responses/resp_1").map(|m| m.spec);
+        f.method = http::Method::GET;
+        f.status = 502;
+        f.cap = None;
+        assert_eq!(spans(&f)[0].name, "GET /v1/responses/{id}");
+        assert!(matches!(spans(&f)[0].status, Status::Error { .. }));
+        f.route = None;
+        assert_eq!(spans(&f)[0].name, "GET");
+    }
+
+    #[derive(Debug, Clone, Default)]
+    struct Fake {
+        fail: bool,
+        got: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl SpanExporter for Fake {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.got.lock().unwrap().push(batch.len());
+            if self.fail {
+                Err(OTelSdkError::InternalFailure("collector down".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn dropped(reason: &str) -> u64 {
+        metrics::SPANS_DROPPED.with_label_values(&[reason]).get()
+    }
+
+    #[test]
+    fn exported_batches_are_counted_and_failed_ones_dropped() {
+        let t = tracer(1.0, false);
+        let ok = Fake::default();
+        let (queue, rx) = channel(16);
+        let before = metrics::SPANS_EXPORTED.get();
+        for _ in 0..4 {
+            queue.offer(Box::new(finished(&t)));
+        }
+        drop(queue);
+        run(ok.clone(), rx, Duration::from_secs(60));
+        assert_eq!(
+            *ok.got.lock().unwrap(),
+            [12],
+            "one batch, sent when the senders left"
+        );
+        assert!(metrics::SPANS_EXPORTED.get() >= before + 12);
+
+        let down = Fake {
+            fail: true,
+            ..Fake::default()
+        };
+        let (queue, rx) = channel(16);
+        let before = dropped("export_failed");
+        queue.offer(Box::new(finished(&t)));
+        drop(queue);
+        run(down.clone(), rx, Duration::ZERO);
+        assert_eq!(*down.got.lock().unwrap(), [3]);
+        assert!(dropped("export_failed") >= before + 3);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let t = tracer(1.0, false);
+        let (queue, rx) = channel(2);
+        let before = dropped("queue_full");
+        for _ in 0..5 {
+            queue.offer(Box::new(finished(&t)));
+        }
+        assert!(dropped("queue_full") >= before + 9, "3 requests of 3 spans");
+        assert_eq!(rx.try_iter().count(), 2);
+    }
+
+    #[test]
+    fn upstream_trace_headers_are_the_gateways_own() {
+        let t = tracer(1.0, false);
+        let trace = t.begin(&with_parent());
+        let mut req = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        req.insert_header("traceparent", PARENT).unwrap();
+        req.insert_header("tracestate", "vendor=abc").unwrap();
+        let cfg = config();
+        let store = crate::store::Store::new(&cfg.store, &cfg.responses, Default::default());
+        let gw = Arc::new(Gateway::new(cfg, Vec::new(), Arc::new(store.unwrap())));
+        let mut ctx = Ctx::new(gw);
+        ctx.trace = Some(Box::new(trace));
+        inject(&mut req, &ctx).unwrap();
+        let tp = req.headers["traceparent"].to_str().unwrap().to_string();
+        let own = &ctx.trace.as_ref().unwrap().span;
+        assert_eq!(
+            tp,
+            format!("00-{}-{}-01", own.trace_id(), own.span_id()),
+            "the client's traceparent is replaced"
+        );
+        assert!(req.headers.get("tracestate").is_none());
+
+        // Tracing off: nothing of the client's trace context goes up.
+        ctx.trace = None;
+        req.insert_header("traceparent", PARENT).unwrap();
+        req.insert_header("tracestate", "vendor=abc").unwrap();
+        inject(&mut req, &ctx).unwrap();
+        assert!(req.headers.get("traceparent").is_none());
+        assert!(req.headers.get("tracestate").is_none());
+    }
+}

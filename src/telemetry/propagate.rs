@@ -1,0 +1,143 @@
+//! W3C Trace Context in and out, through the SDK's `TraceContextPropagator`: the client's
+//! `traceparent`/`tracestate` read only when the operator trusts its clients, and the gateway's
+//! own span context written on every upstream attempt.
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::Context;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        // A header sent twice is ambiguous: W3C asks for the trace to restart then.
+        let mut values = self.0.get_all(key).iter();
+        let first = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        first.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The client's span context, if its `traceparent` is valid.
+pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
+    if !headers.contains_key(TRACEPARENT) {
+        return None;
+    }
+    let cx = TraceContextPropagator::new().extract(&Headers(headers));
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then_some(sc)
+}
+
+/// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs.
+pub fn headers_for(span: &SpanContext) -> Vec<(&'static str, String)> {
+    struct Pairs(Vec<(&'static str, String)>);
+    impl Injector for Pairs {
+        fn set(&mut self, key: &str, value: String) {
+            if value.is_empty() {
+                return;
+            }
+            let name = match key {
+                TRACEPARENT => TRACEPARENT,
+                TRACESTATE => TRACESTATE,
+                // The trace-context propagator writes no other header.
+                _ => return,
+            };
+            self.0.push((name, value));
+        }
+    }
+    let mut out = Pairs(Vec::with_capacity(2));
+    let cx = Context::new().with_remote_span_context(span.clone());
+    TraceContextPropagator::new().inject_context(&cx, &mut out);
+    out.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use std::str::FromStr;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_is_read_with_its_state() {
+        let mut h = http::HeaderMap::new();
+        h.insert(TRACEPARENT, PARENT.parse().unwrap());
+        h.insert(TRACESTATE, "vendor=abc".parse().unwrap());
+        let sc = extract(&h).unwrap();
+        assert_eq!(
+            sc.trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        );
+        assert_eq!(sc.span_id(), SpanId::from_hex("00f067aa0ba902b7").unwrap());
+        assert!(sc.is_sampled() && sc.is_remote());
+        assert_eq!(sc.trace_state().get("vendor"), Some("abc"));
+    }
+
+    #[test]
+    fn broken_or_repeated_traceparents_start_a_new_trace() {
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "not a trace",
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.insert(TRACEPARENT, bad.parse().unwrap());
+            assert!(extract(&h).is_none(), "{bad:?}");
+        }
+        let mut h = http::HeaderMap::new();
+        h.append(TRACEPARENT, PARENT.parse().unwrap());
+        h.append(TRACEPARENT, PARENT.parse().unwrap());
+        assert!(extract(&h).is_none(), "sent twice");
+        assert!(extract(&http::HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn our_span_goes_out_as_traceparent_with_its_state() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("1111111111111111").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::from_str("vendor=abc").unwrap(),
+        );
+        let h = headers_for(&sc);
+        assert_eq!(
+            h,
+            [
+                (
+                    TRACEPARENT,
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01".to_string()
+                ),
+                (TRACESTATE, "vendor=abc".to_string())
+            ]
+        );
+        let unsampled = SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        );
+        assert_eq!(
+            headers_for(&unsampled),
+            [(
+                TRACEPARENT,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-00".to_string()
+            )]
+        );
+    }
+}
