@@ -61,9 +61,13 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     assert list(rows) == ["direct", "bare", "passthrough", "passthrough_log_off", "translate", "auto", "ledger"]
     for name, r in rows.items():
         assert r["rps_32"] > 0 and r["requests_32"] > 0, name
-        assert 0 < r["ttft_ms"] < 1000, name
+        # Time to first token is measured once per gateway, on its default configuration.
+        assert name == "passthrough_log_off" or 0 < r["ttft_ms"] < 1000, name
         if name != "direct":
-            assert r["cpu_us_per_req"] > 0 and r["instructions_per_req"] > 0, name
+            assert r["cpu_us_per_req"] > 0, name
+        # Instructions (callgrind) are counted for the configurations as shipped.
+        if name not in ("direct", "passthrough_log_off"):
+            assert r["instructions_per_req"] > 0, name
     assert rows["bare"]["instructions_vs_bare"] == 1.0
     idle = result["memory"]["idle_20"]
     assert idle["gateway_kib_per_stream"] > 0 and idle["bare_kib_per_stream"] > 0

@@ -45,6 +45,7 @@ name = "anthropic-scripted"
 api = "anthropic"
 base_url = "http://127.0.0.1:{up}"
 api_key_env = "STAV_IT_UPSTREAM_KEY"
+forward_headers = ["x-script*"]
 
 [[models]]
 name = "claude-*"
