@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
 
 
 def pg_bin(tool):
@@ -24,6 +23,8 @@ def available():
 
 
 def needs_postgres():
+    import pytest  # here, not at the top: the load benchmark imports this module without pytest
+
     missing = not available()
     if missing and os.environ.get("CI") == "true":
         pytest.fail("PostgreSQL is missing in CI: integration/prereqs.sh should have installed it")

@@ -423,8 +423,9 @@ fn ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
 }
 
-/// `<secret-named key> [quote] (=|:|:=|=>) value` with a value that looks real.
-fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
+/// `<secret-named key> [quote] (=|:|:=|=>) value` with a value that looks real. `done` moves to
+/// the end of the value read, so a key inside that value (`token=token=…`) is not read again.
+fn assignment(doc: &Doc, hit_start: usize, hit_end: usize, done: &mut usize) -> bool {
     let b = doc.text.as_bytes();
     // The whole identifier the fragment is in (bounded).
     let mut e = hit_end;
@@ -456,6 +457,7 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
             let Some(len) = b[s..(s + 128).min(b.len())].iter().position(|&c| c == q) else {
                 return false;
             };
+            *done = (*done).max(s + len);
             (&doc.text[s..s + len], true)
         }
         Some(_) => {
@@ -469,6 +471,7 @@ fn assignment(doc: &Doc, hit_start: usize, hit_end: usize) -> bool {
             {
                 k += 1;
             }
+            *done = (*done).max(k);
             if !doc.text.is_char_boundary(k) {
                 return false;
             }
@@ -695,7 +698,7 @@ pub fn detect(doc: &Doc) -> bool {
             continue;
         }
         done = h.end;
-        if assignment(doc, h.start, h.end) {
+        if assignment(doc, h.start, h.end, &mut done) {
             return true;
         }
     }
@@ -712,7 +715,7 @@ pub fn detect(doc: &Doc) -> bool {
             && !doc.hits.any_in(Cat::SecretName, h.start, h.end)
         {
             done = h.end;
-            if assignment(doc, h.start, h.end) {
+            if assignment(doc, h.start, h.end, &mut done) {
                 return true;
             }
         }
