@@ -333,7 +333,7 @@ sample_ratio = 1.0
             otlp_port, otlp_admin = free_port(), free_port()
             (tmp / "otlp.toml").write_text(traced(otlp_port, otlp_admin))
             gw_otlp = start([bins / "stav-gateway", "--config", str(tmp / "otlp.toml")],
-                            env=dict(os.environ, RUST_LOG="error"))
+                            env=GATEWAY_ENV)
             procs.append(gw_otlp)
             wait_port(otlp_port)
         # The same gateway with the ledger on, shipping to a PostgreSQL of its own when possible.

@@ -110,7 +110,7 @@ pub async fn admit(gw: &Gateway, session: &mut Session, ctx: &mut Ctx) -> PResul
                 Ok(history) => {
                     req.history = history;
                     req.keep_responses = gw.store.responses.enabled();
-                    plan::plan(&gw.cfg, &caller, &req)
+                    off_worker(body.len(), || plan::plan(&gw.cfg, &caller, &req))
                 }
                 Err(e) => Err(e),
             }
@@ -367,8 +367,62 @@ async fn refuse(
     Ok(true)
 }
 
+/// Bodies from this size are planned off the worker's queue.
+const OFF_WORKER_BYTES: usize = 64 << 10;
+
+/// Planning scans the whole body (up to the scan budget, tens of milliseconds for megabytes): above
+/// `OFF_WORKER_BYTES` the worker hands its other tasks to another thread first
+/// (`block_in_place`), so a large request never stalls the small ones queued behind it. Pingora's
+/// work-stealing runtime is multi-threaded; on any other runtime the work runs in place.
+fn off_worker<T>(len: usize, f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if len >= OFF_WORKER_BYTES && multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// A large body's planning must leave the worker's other tasks free to run: on a runtime with
+    /// one worker, the planning closure waits for a task queued behind it, which can only run if
+    /// the worker was handed off.
+    #[test]
+    fn large_bodies_are_planned_off_the_worker() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ran = rt.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let planning = tokio::spawn(async move {
+                off_worker(OFF_WORKER_BYTES, || {
+                    rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+                })
+            });
+            // Queued behind the planning task on the one worker.
+            let queued = tokio::spawn(async move { tx.send(()).unwrap() });
+            let ran = planning.await.unwrap();
+            queued.await.unwrap();
+            ran
+        });
+        assert!(ran, "the queued task never ran while the body was planned");
+        // Small bodies, and runtimes without other workers, run in place.
+        assert_eq!(off_worker(10, || 7), 7);
+        let single = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(
+            single.block_on(async { off_worker(OFF_WORKER_BYTES, || 8) }),
+            8
+        );
+    }
+
     use super::*;
     use http::HeaderValue;
 
