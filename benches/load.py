@@ -502,6 +502,18 @@ sample_ratio = 1.0
             ir.update(instructions_per_request(
                 [bins / "stav-gateway", "--config", tmp / "cgl.toml"], cgl_gw,
                 [("ledger", *by_name["ledger"])], a.callgrind, tmp / "cg-gwl"))
+            # The credential scrubber's cost: the same pass-through with no provider credential
+            # configured, so that there is nothing to scrub (the scrubber is then skipped whole).
+            cgn_gw, cgn_admin = free_port(), free_port()
+            no_credential = config(cgn_gw, cgn_admin).replace('api_key_env = "STAV_BENCH_UPSTREAM_KEY"\n', "")
+            assert "api_key_env" not in no_credential
+            (tmp / "cgn.toml").write_text(no_credential)
+            unscrubbed = instructions_per_request(
+                [bins / "stav-gateway", "--config", tmp / "cgn.toml"], cgn_gw,
+                [("passthrough", *by_name["passthrough"]), ("translate", *by_name["translate"])],
+                a.callgrind, tmp / "cg-gwn")
+            scrub = {f"{n}_instructions_without_credential": round(unscrubbed[n]) for n in unscrubbed}
+            scrub.update({f"{n}_instructions_vs_without": round(ir[n] / unscrubbed[n], 4) for n in unscrubbed})
             for name, count in ir.items():
                 rows[name]["instructions_per_req"] = round(count)
                 rows[name]["instructions_vs_bare"] = round(count / ir["bare"], 3)
@@ -521,6 +533,8 @@ sample_ratio = 1.0
             })
         result = {"machine": {"cpus": os.cpu_count()}, "duration_s": a.duration, "rounds": a.rounds, "chunks": a.chunks,
                   "scenarios": table, "memory": memory, "ledger": ledger}
+        if a.callgrind:
+            result["scrub"] = scrub
         if a.otlp:
             o = rows["otlp"]
             otlp["cpu_vs_passthrough"] = statistics.median(x["cpu_vs_passthrough"] for x in per_round["otlp"])
@@ -540,6 +554,9 @@ sample_ratio = 1.0
             print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough}, instructions/req x{ins}; "
                   "spans exported {spans_exported:.0f}, dropped {spans_dropped:.0f}; sink {sink_posts} posts, "
                   "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
+        if a.callgrind:
+            print("credential scrubber (instructions/req against no credential to scrub): pass-through "
+                  f"x{scrub['passthrough_instructions_vs_without']}, translation x{scrub['translate_instructions_vs_without']}")
         print(f"ledger: {ledger_overhead * 100:+.1f}% CPU per request against the same pass-through; "
               + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
                  f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"

@@ -73,3 +73,9 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     assert idle["gateway_kib_per_stream"] > 0 and idle["bare_kib_per_stream"] > 0
     assert "passthrough" in run.stdout and "idle_20" in run.stdout
     assert result["ledger"]["dropped_records"] == 0 and "ledger:" in run.stdout
+    # The scrubber's cost: the same routes counted on a gateway with no credential to scrub.
+    scrub = result["scrub"]
+    for route in ("passthrough", "translate"):
+        assert scrub[f"{route}_instructions_without_credential"] > 0, route
+        assert 0.9 < scrub[f"{route}_instructions_vs_without"] < 2, route
+    assert "credential scrubber" in run.stdout

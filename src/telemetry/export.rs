@@ -1,11 +1,12 @@
 //! Spans leave the request path through a bounded queue to an exporter thread of their own,
-//! which turns finished requests into spans, batches them and posts them with a blocking HTTP
-//! client. A request only ever tries to enqueue: when the queue is full (a slow or dead
-//! collector) the spans are dropped and counted, never waited for.
+//! which writes finished requests as OTLP spans (`otlp`), batches them and posts them with a
+//! blocking HTTP client. A request only ever tries to enqueue: when the queue is full (a slow
+//! or dead collector) the spans are dropped and counted, never waited for.
 
 use super::metrics::{SPANS_DROPPED, SPANS_EXPORTED};
-use super::span::{spans, Finished};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use super::otlp::Encoder;
+use super::span::{write, Finished};
+use std::fmt;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -44,20 +45,120 @@ pub fn channel(capacity: usize) -> (Queue, Receiver<Box<Finished>>) {
     (Queue { tx }, rx)
 }
 
-/// Start the exporter thread with `exporter` (built by the caller, so its errors surface at
-/// start-up) and a queue of `capacity` requests.
-pub fn start<E: SpanExporter + 'static>(exporter: E, capacity: usize) -> std::io::Result<Queue> {
+/// Why an export request failed.
+#[derive(Debug)]
+pub enum ExportError {
+    Http(reqwest::Error),
+    /// The collector answered with a status other than 2xx.
+    Status(u16),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Http(e) => write!(f, "{e}"),
+            ExportError::Status(s) => write!(f, "the collector answered {s}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// Where an encoded `ExportTraceServiceRequest` goes.
+pub trait Transport {
+    fn post(&self, body: &[u8]) -> Result<(), ExportError>;
+}
+
+/// OTLP/HTTP with protobuf bodies: `POST {endpoint}/v1/traces`.
+#[derive(Debug)]
+pub struct Http {
+    client: reqwest::blocking::Client,
+    url: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Http {
+    /// A client for `url` with the collector's `headers`. Builds the blocking client on a
+    /// thread of its own: it runs a runtime inside, which may not be made on a runtime thread.
+    pub fn new(
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            // Names and values were validated with the configuration.
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                map.insert(k, v);
+            }
+        }
+        map.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/x-protobuf"),
+        );
+        let client = std::thread::scope(|s| {
+            s.spawn(|| {
+                reqwest::blocking::Client::builder()
+                    .timeout(timeout)
+                    .build()
+            })
+            .join()
+            .expect("building the HTTP client does not panic")
+        })?;
+        Ok(Self {
+            client,
+            url: url.to_string(),
+            headers: map,
+        })
+    }
+}
+
+impl Transport for Http {
+    fn post(&self, body: &[u8]) -> Result<(), ExportError> {
+        let answer = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body.to_vec())
+            .send()
+            .map_err(ExportError::Http)?;
+        let status = answer.status();
+        // Read the answer to its end, so that the connection is kept for the next batch.
+        let _ = answer.bytes();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(ExportError::Status(status.as_u16()))
+        }
+    }
+}
+
+/// Start the exporter thread posting through `transport` (built by the caller, so its errors
+/// surface at start-up), with a queue of `capacity` requests.
+pub fn start<T: Transport + Send + 'static>(
+    transport: T,
+    encoder: Encoder,
+    capacity: usize,
+) -> std::io::Result<Queue> {
     let (queue, rx) = channel(capacity);
     std::thread::Builder::new()
         .name("stav-otel-export".into())
-        .spawn(move || run(exporter, rx, BATCH_DELAY))?;
+        .spawn(move || run(&transport, encoder, rx, BATCH_DELAY))?;
     Ok(queue)
 }
 
 /// The exporter loop: a batch goes out when it is full or `delay` after its first request.
 /// Ends when every sender is gone (after sending what it holds).
-pub fn run<E: SpanExporter>(exporter: E, rx: Receiver<Box<Finished>>, delay: Duration) {
-    let mut batch: Vec<SpanData> = Vec::with_capacity(MAX_BATCH_SPANS);
+pub fn run<T: Transport>(
+    transport: &T,
+    mut batch: Encoder,
+    rx: Receiver<Box<Finished>>,
+    delay: Duration,
+) {
+    let mut body = Vec::new();
     let mut due: Option<Instant> = None;
     let mut failing = false;
     loop {
@@ -67,34 +168,32 @@ pub fn run<E: SpanExporter>(exporter: E, rx: Receiver<Box<Finished>>, delay: Dur
         };
         match next {
             Ok(f) => {
-                batch.extend(spans(&f));
+                write(&f, &mut batch);
                 due.get_or_insert_with(|| Instant::now() + delay);
                 if batch.len() >= MAX_BATCH_SPANS {
-                    send(&exporter, &mut batch, &mut failing);
+                    send(transport, &mut batch, &mut body, &mut failing);
                     due = None;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                send(&exporter, &mut batch, &mut failing);
+                send(transport, &mut batch, &mut body, &mut failing);
                 due = None;
             }
             Err(RecvTimeoutError::Disconnected) => {
-                send(&exporter, &mut batch, &mut failing);
+                send(transport, &mut batch, &mut body, &mut failing);
                 return;
             }
         }
     }
 }
 
-fn send<E: SpanExporter>(exporter: &E, batch: &mut Vec<SpanData>, failing: &mut bool) {
+fn send<T: Transport>(transport: &T, batch: &mut Encoder, body: &mut Vec<u8>, failing: &mut bool) {
     if batch.is_empty() {
         return;
     }
     let n = batch.len() as u64;
-    let spans = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH_SPANS));
-    // The OTLP exporter's future does its I/O with a blocking client: driving it here keeps
-    // every byte of it on this thread.
-    match futures_executor::block_on(exporter.export(spans)) {
+    batch.take(body);
+    match transport.post(body) {
         Ok(()) => {
             SPANS_EXPORTED.inc_by(n);
             if std::mem::take(failing) {

@@ -8,6 +8,7 @@
 
 pub mod export;
 pub mod metrics;
+pub mod otlp;
 pub mod propagate;
 pub mod span;
 
@@ -20,9 +21,8 @@ use crate::tier::Tier;
 use export::Queue;
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanExporter,
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample,
 };
 use opentelemetry_sdk::Resource;
 use pingora_http::RequestHeader;
@@ -48,7 +48,7 @@ pub struct Tracer {
 
 #[derive(Debug)]
 pub enum TelemetryError {
-    Exporter(opentelemetry_otlp::ExporterBuildError),
+    Exporter(reqwest::Error),
     Thread(std::io::Error),
     AlreadyStarted,
 }
@@ -127,16 +127,11 @@ pub fn init(settings: &TelemetrySettings) -> Result<bool, TelemetryError> {
     let Some(otlp) = &settings.otlp else {
         return Ok(false);
     };
-    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(otlp.traces_url.as_str())
-        .with_timeout(EXPORT_TIMEOUT)
-        .with_headers(otlp.headers.iter().cloned().collect())
-        .build()
+    let http = export::Http::new(&otlp.traces_url, &otlp.headers, EXPORT_TIMEOUT)
         .map_err(TelemetryError::Exporter)?;
-    exporter.set_resource(&resource(&settings.service_name));
-    let queue = export::start(exporter, export::QUEUE_REQUESTS).map_err(TelemetryError::Thread)?;
+    let encoder = otlp::Encoder::new(&resource(&settings.service_name));
+    let queue =
+        export::start(http, encoder, export::QUEUE_REQUESTS).map_err(TelemetryError::Thread)?;
     TRACER
         .set(Tracer::new(settings, queue))
         .map_err(|_| TelemetryError::AlreadyStarted)?;
@@ -225,8 +220,12 @@ pub fn attempt_started(ctx: &mut Ctx) {
 /// client's own trace headers never go up as they came, even where a provider's
 /// `forward_headers` would pass them: the trace context is the gateway's (none with tracing off).
 pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
-    req.remove_header(propagate::TRACEPARENT);
-    req.remove_header(propagate::TRACESTATE);
+    // Removal rebuilds Pingora's case map: only when the client sent one.
+    for name in [propagate::TRACEPARENT, propagate::TRACESTATE] {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
+        }
+    }
     let Some(trace) = ctx.trace.as_deref() else {
         return Ok(());
     };
@@ -239,10 +238,14 @@ pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
         parent,
         trace.span.trace_flags(),
         false,
-        trace.span.trace_state().clone(),
+        Default::default(),
     );
-    for (name, value) in propagate::headers_for(&sc) {
-        req.insert_header(name, value)?;
+    let tp = propagate::traceparent(&sc);
+    let tp = http::HeaderValue::from_bytes(&tp).expect("hex digits and dashes");
+    req.insert_header(propagate::TRACEPARENT, tp)?;
+    let state = trace.span.trace_state().header();
+    if !state.is_empty() {
+        req.insert_header(propagate::TRACESTATE, state)?;
     }
     Ok(())
 }
@@ -394,15 +397,17 @@ pub fn finish(
 #[cfg(test)]
 mod tests {
     use super::export::{channel, run};
-    use super::span::{attr, spans, FIRST_TOKEN_EVENT};
+    use super::export::{ExportError, Transport};
+    use super::span::sdk::spans;
+    use super::span::{attr, FIRST_TOKEN_EVENT};
     use super::*;
     use crate::config::{Config, OtlpSettings};
     use crate::contract::routes;
     use crate::usage::Usage;
     use opentelemetry::trace::{Status, TraceId};
     use opentelemetry::Value;
-    use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
     use opentelemetry_sdk::trace::SpanData;
+    use prost::Message;
     use std::path::Path;
     use std::sync::{Arc, Mutex};
 
@@ -420,11 +425,11 @@ mod tests {
         }
     }
 
-    fn tracer(ratio: f64, trust: bool) -> Tracer {
+    pub(crate) fn tracer(ratio: f64, trust: bool) -> Tracer {
         Tracer::new(&settings(ratio, trust), channel(1).0)
     }
 
-    fn with_parent() -> http::HeaderMap {
+    pub(crate) fn with_parent() -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert("traceparent", PARENT.parse().unwrap());
         h.insert("tracestate", "vendor=abc".parse().unwrap());
@@ -493,7 +498,12 @@ priority = 1
         Arc::new(Config::from_toml(text, &dir, Path::new("t.toml")).unwrap())
     }
 
-    fn attempt(t: &Tracer, model: usize, provider: usize, outcome: &'static str) -> AttemptTrace {
+    pub(crate) fn attempt(
+        t: &Tracer,
+        model: usize,
+        provider: usize,
+        outcome: &'static str,
+    ) -> AttemptTrace {
         let now = SystemTime::now();
         AttemptTrace {
             span_id: t.ids.new_span_id(),
@@ -508,7 +518,7 @@ priority = 1
     }
 
     /// A streamed chat completion that failed over from `down` to `eu-vllm`.
-    fn finished(t: &Tracer) -> Finished {
+    pub(crate) fn finished(t: &Tracer) -> Finished {
         let mut trace = t.begin(&http::HeaderMap::new());
         trace.attempts.push(attempt(t, 0, 0, "connect"));
         trace.attempts.push(attempt(t, 1, 1, "ok"));
@@ -559,6 +569,54 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
             first_token: Some(start + Duration::from_millis(25)),
             error: None,
         }
+    }
+
+    pub(crate) fn test_resource() -> Resource {
+        resource("stav-test")
+    }
+
+    /// Requests of every shape a span takes: failover with a first token, a policy refusal,
+    /// a failed local answer without a key, a trusted client's trace left before the answer.
+    pub(crate) fn finished_cases() -> Vec<Finished> {
+        let t = tracer(1.0, false);
+        let mut out = vec![finished(&t)];
+        let mut refused = finished(&t);
+        refused.trace.attempts.clear();
+        refused.served = None;
+        refused.status = 403;
+        refused.usage = None;
+        refused.first_token = None;
+        refused.cap_causes = vec![CauseKind::Sensitive(crate::router::pii::Entity::Email)];
+        refused.error = Some("sovereignty_policy_violation".into());
+        out.push(refused);
+        let mut local = finished(&t);
+        local.trace.attempts.clear();
+        local.route = routes::lookup(&http::Method::GET, "/v1/responses/resp_1").map(|m| m.spec);
+        local.method = http::Method::GET;
+        local.status = 502;
+        local.cap = None;
+        local.key = None;
+        local.served = None;
+        local.usage = None;
+        local.first_token = None;
+        local.error = Some("store_unavailable".into());
+        out.push(local);
+        let trusted = tracer(1.0, true);
+        let mut left = finished(&trusted);
+        left.trace = Box::new(trusted.begin(&with_parent()));
+        left.trace.attempts.push(attempt(&trusted, 1, 1, "ok"));
+        left.status = 0;
+        left.usage = None;
+        left.first_token = None;
+        if let Some(s) = left.served.as_mut() {
+            s.auto = false;
+            s.routing_reason = None;
+            s.max_tokens = None;
+            s.stream = false;
+        }
+        left.cap_causes.clear();
+        out.push(left);
+        out
     }
 
     fn get<'a>(s: &'a SpanData, key: &str) -> Option<&'a Value> {
@@ -683,15 +741,22 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         got: Arc<Mutex<Vec<usize>>>,
     }
 
-    impl SpanExporter for Fake {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.got.lock().unwrap().push(batch.len());
+    impl Transport for Fake {
+        fn post(&self, body: &[u8]) -> Result<(), ExportError> {
+            use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+            let req = ExportTraceServiceRequest::decode(body).expect("a valid request");
+            let n = req.resource_spans[0].scope_spans[0].spans.len();
+            self.got.lock().unwrap().push(n);
             if self.fail {
-                Err(OTelSdkError::InternalFailure("collector down".into()))
+                Err(ExportError::Status(503))
             } else {
                 Ok(())
             }
         }
+    }
+
+    fn encoder() -> otlp::Encoder {
+        otlp::Encoder::new(&resource("stav-test"))
     }
 
     fn dropped(reason: &str) -> u64 {
@@ -708,7 +773,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
             queue.offer(Box::new(finished(&t)));
         }
         drop(queue);
-        run(ok.clone(), rx, Duration::from_secs(60));
+        run(&ok, encoder(), rx, Duration::from_secs(60));
         assert_eq!(
             *ok.got.lock().unwrap(),
             [12],
@@ -724,7 +789,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         let before = dropped("export_failed");
         queue.offer(Box::new(finished(&t)));
         drop(queue);
-        run(down.clone(), rx, Duration::ZERO);
+        run(&down, encoder(), rx, Duration::ZERO);
         assert_eq!(*down.got.lock().unwrap(), [3]);
         assert!(dropped("export_failed") >= before + 3);
     }

@@ -2,9 +2,8 @@
 //! `traceparent`/`tracestate` read only when the operator trusts its clients, and the gateway's
 //! own span context written on every upstream attempt.
 
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 pub const TRACEPARENT: &str = "traceparent";
@@ -38,27 +37,38 @@ pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
     sc.is_valid().then_some(sc)
 }
 
+/// `traceparent` for `span`: version `00`, trace id, span id and the sampled flag in lower-case
+/// hex, as the SDK's `TraceContextPropagator` writes it (checked in the tests) without its
+/// `Context`, `format!` and `String`: this runs on every upstream attempt.
+pub fn traceparent(span: &SpanContext) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 55];
+    let mut put = |at: usize, bytes: &[u8]| {
+        for (i, b) in bytes.iter().enumerate() {
+            out[at + 2 * i] = HEX[usize::from(b >> 4)];
+            out[at + 2 * i + 1] = HEX[usize::from(b & 15)];
+        }
+    };
+    put(0, &[0]);
+    put(3, &span.trace_id().to_bytes());
+    put(36, &span.span_id().to_bytes());
+    put(
+        53,
+        &[span.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
+    );
+    out
+}
+
 /// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs.
 pub fn headers_for(span: &SpanContext) -> Vec<(&'static str, String)> {
-    struct Pairs(Vec<(&'static str, String)>);
-    impl Injector for Pairs {
-        fn set(&mut self, key: &str, value: String) {
-            if value.is_empty() {
-                return;
-            }
-            let name = match key {
-                TRACEPARENT => TRACEPARENT,
-                TRACESTATE => TRACESTATE,
-                // The trace-context propagator writes no other header.
-                _ => return,
-            };
-            self.0.push((name, value));
-        }
+    let mut out = Vec::with_capacity(2);
+    let tp = traceparent(span);
+    out.push((TRACEPARENT, String::from_utf8_lossy(&tp).into_owned()));
+    let state = span.trace_state().header();
+    if !state.is_empty() {
+        out.push((TRACESTATE, state));
     }
-    let mut out = Pairs(Vec::with_capacity(2));
-    let cx = Context::new().with_remote_span_context(span.clone());
-    TraceContextPropagator::new().inject_context(&cx, &mut out);
-    out.0
+    out
 }
 
 #[cfg(test)]
@@ -103,6 +113,49 @@ mod tests {
         h.append(TRACEPARENT, PARENT.parse().unwrap());
         assert!(extract(&h).is_none(), "sent twice");
         assert!(extract(&http::HeaderMap::new()).is_none());
+    }
+
+    /// What the SDK's propagator writes for `span`.
+    fn sdk_headers(span: &SpanContext) -> Vec<(String, String)> {
+        use opentelemetry::propagation::Injector;
+        use opentelemetry::Context;
+        struct Pairs(Vec<(String, String)>);
+        impl Injector for Pairs {
+            fn set(&mut self, key: &str, value: String) {
+                if !value.is_empty() {
+                    self.0.push((key.to_string(), value));
+                }
+            }
+        }
+        let mut out = Pairs(Vec::new());
+        let cx = Context::new().with_remote_span_context(span.clone());
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        out.0
+    }
+
+    #[test]
+    fn traceparent_is_written_as_the_sdk_writes_it() {
+        use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+        let ids = RandomIdGenerator::default();
+        for (i, state) in ["", "vendor=abc", "a=1,b=2"]
+            .iter()
+            .cycle()
+            .take(300)
+            .enumerate()
+        {
+            let sc = SpanContext::new(
+                ids.new_trace_id(),
+                ids.new_span_id(),
+                TraceFlags::new(i as u8),
+                false,
+                TraceState::from_str(state).unwrap(),
+            );
+            let ours: Vec<(String, String)> = headers_for(&sc)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            assert_eq!(ours, sdk_headers(&sc), "{sc:?}");
+        }
     }
 
     #[test]

@@ -14,9 +14,8 @@ use crate::keys::KeyRecord;
 use crate::policy::CauseKind;
 use crate::tier::Tier;
 use crate::usage::Usage;
-use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status};
-use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::trace::{SpanId, SpanKind};
+use opentelemetry::InstrumentationScope;
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
@@ -55,7 +54,7 @@ pub mod attr {
 /// The first-token event's name.
 pub const FIRST_TOKEN_EVENT: &str = "gen_ai.first_token";
 
-static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
+pub static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
     InstrumentationScope::builder("stav-gateway")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build()
@@ -166,203 +165,253 @@ fn api_label(api: ProviderApi) -> &'static str {
     }
 }
 
-fn strings(values: impl IntoIterator<Item = Cow<'static, str>>) -> Value {
-    Value::Array(Array::String(
-        values.into_iter().map(StringValue::from).collect(),
-    ))
+/// An attribute value, borrowed from the finished request.
+#[derive(Debug, Clone, Copy)]
+pub enum Attr<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+    Strs(&'a [Cow<'a, str>]),
 }
 
-/// `ids`: the span's own id and its parent's.
-fn span(
-    trace: &RequestTrace,
-    (span_id, parent): (SpanId, SpanId),
-    kind: SpanKind,
-    name: String,
-    (start, end): (SystemTime, SystemTime),
-    attributes: Vec<KeyValue>,
-    status: Status,
-) -> SpanData {
-    SpanData {
-        span_context: SpanContext::new(
-            trace.span.trace_id(),
-            span_id,
-            trace.span.trace_flags(),
-            false,
-            trace.span.trace_state().clone(),
-        ),
-        parent_span_id: parent,
-        parent_span_is_remote: kind == SpanKind::Server && trace.parent.is_some(),
-        span_kind: kind,
-        name: name.into(),
-        start_time: start,
-        end_time: end,
-        attributes,
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status,
-        instrumentation_scope: SCOPE.clone(),
-    }
+/// One span's frame: everything but its attributes, status and events.
+#[derive(Debug)]
+pub struct Head<'a> {
+    pub span_id: SpanId,
+    /// `SpanId::INVALID` for a root span.
+    pub parent: SpanId,
+    pub parent_is_remote: bool,
+    pub kind: SpanKind,
+    pub name: &'a str,
+    pub start: SystemTime,
+    pub end: SystemTime,
 }
 
-/// The request's spans: the server span first, then one client span per upstream attempt.
-pub fn spans(f: &Finished) -> Vec<SpanData> {
-    let mut out = Vec::with_capacity(f.span_count());
-    out.push(server_span(f));
+/// Where a request's spans are written: the OTLP encoder on the export path (`otlp`), the
+/// SDK's `SpanData` in tests (the reference the encoder is checked against). Calls come as
+/// `open`, any number of `attr`, then `close`, once per span.
+pub trait SpanOut {
+    fn open(&mut self, trace: &RequestTrace, head: &Head<'_>);
+    fn attr(&mut self, key: &'static str, value: Attr<'_>);
+    /// `error`: the status description of a failed span (`None`: status unset);
+    /// `first_token`: the first-token event (its time, and seconds since the span's start).
+    fn close(&mut self, error: Option<&str>, first_token: Option<(SystemTime, f64)>);
+}
+
+/// Write the request's spans: the server span first, then one client span per upstream attempt.
+pub fn write(f: &Finished, out: &mut impl SpanOut) {
+    server_span(f, out);
     let op = operation(f.route).unwrap_or("chat");
+    let requested = f.served.as_ref().map_or("", |s| s.model_name.as_str());
     for (i, a) in f.trace.attempts.iter().enumerate() {
         let entry = f.cfg.catalogue.get(a.model);
         let provider = f.cfg.provider(a.provider);
-        let requested = f.served.as_ref().map_or("", |s| s.model_name.as_str());
-        let upstream_model = entry.upstream_model_for(requested).to_string();
-        let mut attrs = vec![
-            KeyValue::new(attr::OPERATION, op),
-            KeyValue::new(attr::PROVIDER, provider.name.clone()),
-            KeyValue::new(attr::PROVIDER_API, api_label(provider.api)),
-            KeyValue::new(attr::REQUEST_MODEL, upstream_model.clone()),
-            KeyValue::new(attr::SERVER_ADDRESS, provider.base.host.clone()),
-            KeyValue::new(attr::SERVER_PORT, i64::from(provider.base.port)),
-            KeyValue::new(
-                attr::DEPLOYMENT,
-                format!("{}@{}", entry.name, provider.name),
-            ),
-            KeyValue::new(attr::TIER, a.tier.as_str()),
-            KeyValue::new(attr::ATTEMPT, i as i64),
-            KeyValue::new(attr::OUTCOME, a.outcome),
-        ];
+        let upstream_model = entry.upstream_model_for(requested);
+        let name = format!("{op} {upstream_model}");
+        out.open(
+            &f.trace,
+            &Head {
+                span_id: a.span_id,
+                parent: f.trace.span.span_id(),
+                parent_is_remote: false,
+                kind: SpanKind::Client,
+                name: &name,
+                start: a.start,
+                end: a.end.unwrap_or(f.end),
+            },
+        );
+        out.attr(attr::OPERATION, Attr::Str(op));
+        out.attr(attr::PROVIDER, Attr::Str(&provider.name));
+        out.attr(attr::PROVIDER_API, Attr::Str(api_label(provider.api)));
+        out.attr(attr::REQUEST_MODEL, Attr::Str(upstream_model));
+        out.attr(attr::SERVER_ADDRESS, Attr::Str(&provider.base.host));
+        out.attr(attr::SERVER_PORT, Attr::Int(i64::from(provider.base.port)));
+        let deployment = format!("{}@{}", entry.name, provider.name);
+        out.attr(attr::DEPLOYMENT, Attr::Str(&deployment));
+        out.attr(attr::TIER, Attr::Str(a.tier.as_str()));
+        out.attr(attr::ATTEMPT, Attr::Int(i as i64));
+        out.attr(attr::OUTCOME, Attr::Str(a.outcome));
         if let Some(s) = a.status {
-            attrs.push(KeyValue::new(attr::STATUS, i64::from(s)));
+            out.attr(attr::STATUS, Attr::Int(i64::from(s)));
         }
         let failed = a.outcome != "ok";
         if failed {
-            attrs.push(KeyValue::new(attr::ERROR_TYPE, a.outcome));
+            out.attr(attr::ERROR_TYPE, Attr::Str(a.outcome));
         }
-        out.push(span(
-            &f.trace,
-            (a.span_id, f.trace.span.span_id()),
-            SpanKind::Client,
-            format!("{op} {upstream_model}"),
-            (a.start, a.end.unwrap_or(f.end)),
-            attrs,
-            if failed {
-                Status::error(a.outcome)
-            } else {
-                Status::Unset
-            },
-        ));
+        out.close(failed.then_some(a.outcome), None);
     }
-    out
 }
 
-fn server_span(f: &Finished) -> SpanData {
+fn server_span(f: &Finished, out: &mut impl SpanOut) {
     let op = operation(f.route);
-    let mut attrs = Vec::with_capacity(24);
-    attrs.push(KeyValue::new(attr::METHOD, f.method.as_str().to_string()));
     let route = f.route.map(route_template);
-    if let Some(r) = &route {
-        attrs.push(KeyValue::new(attr::ROUTE, r.clone()));
-    }
-    if f.status != 0 {
-        attrs.push(KeyValue::new(attr::STATUS, i64::from(f.status)));
-    }
-    attrs.push(KeyValue::new(attr::REQUEST_ID, f.request_id.clone()));
-    if let Some(op) = op {
-        attrs.push(KeyValue::new(attr::OPERATION, op));
-    }
-    let mut name = match (op, &route) {
-        (Some(op), _) => op.to_string(),
-        (None, Some(r)) => format!("{} {r}", f.method),
-        (None, None) => f.method.to_string(),
-    };
-    if let Some(s) = &f.served {
+    let served = f.served.as_ref().map(|s| {
         let entry = f.cfg.catalogue.get(s.model);
-        let provider = f.cfg.provider(entry.provider);
         let requested = if s.auto {
             "auto"
         } else {
             s.model_name.as_str()
         };
-        if op.is_some() {
-            name = format!("{name} {requested}");
-        }
-        attrs.push(KeyValue::new(attr::REQUEST_MODEL, requested.to_string()));
-        attrs.push(KeyValue::new(attr::PROVIDER, provider.name.clone()));
-        attrs.push(KeyValue::new(attr::PROVIDER_API, api_label(provider.api)));
+        (s, entry, f.cfg.provider(entry.provider), requested)
+    });
+    let name = match (op, &route, &served) {
+        (Some(op), _, Some((.., requested))) => format!("{op} {requested}"),
+        (Some(op), _, None) => op.to_string(),
+        (None, Some(r), _) => format!("{} {r}", f.method),
+        (None, None, _) => f.method.to_string(),
+    };
+    out.open(
+        &f.trace,
+        &Head {
+            span_id: f.trace.span.span_id(),
+            parent: f.trace.parent.unwrap_or(SpanId::INVALID),
+            parent_is_remote: f.trace.parent.is_some(),
+            kind: SpanKind::Server,
+            name: &name,
+            start: f.trace.start,
+            end: f.end,
+        },
+    );
+    out.attr(attr::METHOD, Attr::Str(f.method.as_str()));
+    if let Some(r) = &route {
+        out.attr(attr::ROUTE, Attr::Str(r));
+    }
+    if f.status != 0 {
+        out.attr(attr::STATUS, Attr::Int(i64::from(f.status)));
+    }
+    out.attr(attr::REQUEST_ID, Attr::Str(&f.request_id));
+    if let Some(op) = op {
+        out.attr(attr::OPERATION, Attr::Str(op));
+    }
+    if let Some((s, entry, provider, requested)) = served {
+        out.attr(attr::REQUEST_MODEL, Attr::Str(requested));
+        out.attr(attr::PROVIDER, Attr::Str(&provider.name));
+        out.attr(attr::PROVIDER_API, Attr::Str(api_label(provider.api)));
         if s.proxied {
-            attrs.push(KeyValue::new(
+            out.attr(
                 attr::RESPONSE_MODEL,
-                entry.upstream_model_for(&s.model_name).to_string(),
-            ));
-            attrs.push(KeyValue::new(
-                attr::SERVER_ADDRESS,
-                provider.base.host.clone(),
-            ));
-            attrs.push(KeyValue::new(
-                attr::SERVER_PORT,
-                i64::from(provider.base.port),
-            ));
+                Attr::Str(entry.upstream_model_for(&s.model_name)),
+            );
+            out.attr(attr::SERVER_ADDRESS, Attr::Str(&provider.base.host));
+            out.attr(attr::SERVER_PORT, Attr::Int(i64::from(provider.base.port)));
         }
         if let Some(n) = s.max_tokens {
-            attrs.push(KeyValue::new(attr::MAX_TOKENS, n as i64));
+            out.attr(attr::MAX_TOKENS, Attr::Int(n as i64));
         }
-        attrs.push(KeyValue::new(attr::TIER, s.tier.as_str()));
-        attrs.push(KeyValue::new(attr::STREAM, s.stream));
+        out.attr(attr::TIER, Attr::Str(s.tier.as_str()));
+        out.attr(attr::STREAM, Attr::Bool(s.stream));
         if let Some(r) = &s.routing_reason {
-            attrs.push(KeyValue::new(attr::ROUTING_REASON, r.clone()));
+            out.attr(attr::ROUTING_REASON, Attr::Str(r));
         }
     } else if f.cap.is_some() && op.is_some() {
         // Refused by policy: nothing served it.
-        attrs.push(KeyValue::new(attr::TIER, "none"));
+        out.attr(attr::TIER, Attr::Str("none"));
     }
     if let Some(cap) = f.cap {
-        attrs.push(KeyValue::new(attr::MAX_TIER, cap.as_str()));
-        attrs.push(KeyValue::new(
-            attr::CAP_CAUSES,
-            strings(f.cap_causes.iter().map(|c| c.label())),
-        ));
+        out.attr(attr::MAX_TIER, Attr::Str(cap.as_str()));
+        let causes: Vec<Cow<'static, str>> = f.cap_causes.iter().map(|c| c.label()).collect();
+        out.attr(attr::CAP_CAUSES, Attr::Strs(&causes));
     }
     if let Some(u) = f.usage {
-        attrs.push(KeyValue::new(attr::INPUT_TOKENS, u.input_tokens as i64));
-        attrs.push(KeyValue::new(attr::OUTPUT_TOKENS, u.output_tokens as i64));
+        out.attr(attr::INPUT_TOKENS, Attr::Int(u.input_tokens as i64));
+        out.attr(attr::OUTPUT_TOKENS, Attr::Int(u.output_tokens as i64));
     }
     if let Some(k) = &f.key {
-        attrs.push(KeyValue::new(attr::KEY_ID, k.id.clone()));
-        attrs.push(KeyValue::new(attr::TEAM, k.team.clone()));
+        out.attr(attr::KEY_ID, Attr::Str(&k.id));
+        out.attr(attr::TEAM, Attr::Str(&k.team));
     }
     if !f.trace.attempts.is_empty() {
-        attrs.push(KeyValue::new(attr::ATTEMPTS, f.trace.attempts.len() as i64));
+        out.attr(attr::ATTEMPTS, Attr::Int(f.trace.attempts.len() as i64));
     }
     if let Some(e) = &f.error {
-        attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+        out.attr(attr::ERROR_TYPE, Attr::Str(e));
     }
     // HTTP server conventions: only 5xx (or no answer at all) is the server's error.
-    let status = match f.status {
-        0 | 500..=599 => Status::error(f.error.clone().unwrap_or(Cow::Borrowed("no answer"))),
-        _ => Status::Unset,
+    let error = match f.status {
+        0 | 500..=599 => Some(f.error.as_deref().unwrap_or("no answer")),
+        _ => None,
     };
-    let mut data = span(
-        &f.trace,
-        (
-            f.trace.span.span_id(),
-            f.trace.parent.unwrap_or(SpanId::INVALID),
-        ),
-        SpanKind::Server,
-        name,
-        (f.trace.start, f.end),
-        attrs,
-        status,
-    );
-    if let Some(at) = f.first_token {
-        let ttft = at
-            .duration_since(f.trace.start)
-            .unwrap_or_default()
-            .as_secs_f64();
-        data.events.events.push(Event::new(
-            FIRST_TOKEN_EVENT,
-            at,
-            vec![KeyValue::new(attr::TTFT, ttft)],
-            0,
-        ));
+    let first_token = f.first_token.map(|at| {
+        let ttft = at.duration_since(f.trace.start).unwrap_or_default();
+        (at, ttft.as_secs_f64())
+    });
+    out.close(error, first_token);
+}
+
+/// The spans as the OpenTelemetry SDK's `SpanData`: the reference the OTLP encoder is checked
+/// against (through the SDK's own OTLP transform), and what the span tests read.
+#[cfg(test)]
+pub mod sdk {
+    use super::*;
+    use opentelemetry::trace::{Event, SpanContext, Status};
+    use opentelemetry::{Array, KeyValue, StringValue, Value};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+    #[derive(Default)]
+    pub struct Sdk {
+        pub spans: Vec<SpanData>,
     }
-    data
+
+    impl SpanOut for Sdk {
+        fn open(&mut self, trace: &RequestTrace, head: &Head<'_>) {
+            self.spans.push(SpanData {
+                span_context: SpanContext::new(
+                    trace.span.trace_id(),
+                    head.span_id,
+                    trace.span.trace_flags(),
+                    false,
+                    trace.span.trace_state().clone(),
+                ),
+                parent_span_id: head.parent,
+                parent_span_is_remote: head.parent_is_remote,
+                span_kind: head.kind.clone(),
+                name: head.name.to_string().into(),
+                start_time: head.start,
+                end_time: head.end,
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                events: SpanEvents::default(),
+                links: SpanLinks::default(),
+                status: Status::Unset,
+                instrumentation_scope: SCOPE.clone(),
+            });
+        }
+
+        fn attr(&mut self, key: &'static str, value: Attr<'_>) {
+            let value = match value {
+                Attr::Str(s) => Value::from(s.to_string()),
+                Attr::Int(n) => Value::I64(n),
+                Attr::Bool(b) => Value::Bool(b),
+                Attr::Double(x) => Value::F64(x),
+                Attr::Strs(v) => Value::Array(Array::String(
+                    v.iter().map(|s| StringValue::from(s.to_string())).collect(),
+                )),
+            };
+            let span = self.spans.last_mut().expect("attr after open");
+            span.attributes.push(KeyValue::new(key, value));
+        }
+
+        fn close(&mut self, error: Option<&str>, first_token: Option<(SystemTime, f64)>) {
+            let span = self.spans.last_mut().expect("close after open");
+            if let Some(e) = error {
+                span.status = Status::error(e.to_string());
+            }
+            if let Some((at, ttft)) = first_token {
+                span.events.events.push(Event::new(
+                    FIRST_TOKEN_EVENT,
+                    at,
+                    vec![KeyValue::new(attr::TTFT, ttft)],
+                    0,
+                ));
+            }
+        }
+    }
+
+    /// The request's spans, as the SDK would hold them.
+    pub fn spans(f: &Finished) -> Vec<SpanData> {
+        let mut out = Sdk::default();
+        write(f, &mut out);
+        out.spans
+    }
 }
