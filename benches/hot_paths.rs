@@ -174,5 +174,58 @@ fn keys(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sse, request, translation, keys);
+/// The credential scrubber on what every answer passes through (issue 15: ≤ 2% of a request):
+/// a whole answer, and a stream read by read.
+fn scrub(c: &mut Criterion) {
+    use stav_gateway::scrub::Secrets;
+    let secrets = Secrets::new([&b"Bearer sk-bench-upstream-credential-0123456789"[..]]);
+    let answer = Bytes::from_static(
+        br#"{"id":"chatcmpl-9f2c1a","object":"chat.completion","created":1700000000,"model":"qwen3-32b","choices":[{"index":0,"message":{"role":"assistant","content":"EU sovereignty for AI means that the data, the models and the infrastructure stay under European law and control, from training to inference, with no dependency on providers outside the EU's jurisdiction."},"finish_reason":"stop"}],"usage":{"prompt_tokens":17,"completion_tokens":41,"total_tokens":58}}"#,
+    );
+    let mut g = c.benchmark_group("scrub");
+    g.throughput(Throughput::Bytes(answer.len() as u64));
+    g.bench_function("whole_answer", |b| {
+        b.iter(|| black_box(secrets.scrub(&answer).len()))
+    });
+    let stream = openai_stream(50);
+    let reads: Vec<Bytes> = stream.chunks(1400).map(Bytes::copy_from_slice).collect();
+    g.throughput(Throughput::Bytes(stream.len() as u64));
+    g.bench_function("stream_tcp_sized_reads", |b| {
+        b.iter(|| {
+            let mut sc = secrets.stream();
+            let n = reads.len();
+            let mut out = 0;
+            for (i, r) in reads.iter().enumerate() {
+                out += sc
+                    .process(Some(r.clone()), i + 1 == n)
+                    .map_or(0, |b| b.len());
+            }
+            black_box(out)
+        })
+    });
+    g.bench_function("answer_header_value", |b| {
+        b.iter(|| black_box(secrets.found_in(b"application/json")))
+    });
+    g.finish();
+}
+
+/// The ledger's work per request on its writer thread, natively (callgrind counts SHA-256 in
+/// software, as valgrind has no SHA extensions): a record serialized and sealed into the chain.
+fn ledger(c: &mut Criterion) {
+    use stav_gateway::ledger::chain::{seal, Head};
+    use stav_gateway::ledger::record::sample;
+    let record = sample("req_0123456789abcdef");
+    let mut head = Head::genesis();
+    let mut out = Vec::with_capacity(4096);
+    c.bench_function("ledger/seal_one_record", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut r = record.clone();
+            seal(&mut r, &mut head, &mut out);
+            black_box(out.len())
+        })
+    });
+}
+
+criterion_group!(benches, sse, request, translation, keys, scrub, ledger);
 criterion_main!(benches);

@@ -17,6 +17,7 @@ use aho_corasick::AhoCorasick;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What replaces a credential (then `*` up to the credential's length).
 pub const REDACTED: &[u8] = b"[redacted]";
@@ -29,8 +30,19 @@ const MIN_SECRET: usize = 8;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     matcher: Option<AhoCorasick>,
-    patterns: Vec<Vec<u8>>,
+    /// Shared with every stream's scrubber: a stream clones `Secrets` per response.
+    patterns: Arc<[Vec<u8>]>,
+    /// The bytes a pattern can start with: the end of a read is checked only from those.
+    first_bytes: Arc<[bool]>,
     longest: usize,
+    /// No text shorter than this holds a credential (in its decoded view either: decoding only
+    /// shortens), so short header values are not searched at all.
+    shortest: usize,
+    /// The bytes the patterns are made of. A text holds a pattern only where it has a run of
+    /// at least `shortest` such bytes: answers of prose and JSON rarely do (spaces, quotes and
+    /// punctuation break the runs), so most are known safe after one cheap pass and the
+    /// automaton never runs over them.
+    alphabet: Arc<[bool]>,
 }
 
 /// The base64 characters that encode `secret` whatever bytes surround it, for each of the three
@@ -68,12 +80,24 @@ impl Secrets {
         patterns.sort();
         patterns.dedup();
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let shortest = patterns.iter().map(Vec::len).min().unwrap_or(0);
+        let mut first_bytes = vec![false; 256];
+        let mut alphabet = vec![false; 256];
+        for p in &patterns {
+            first_bytes[usize::from(p[0])] = true;
+            for &c in p {
+                alphabet[usize::from(c)] = true;
+            }
+        }
         let matcher = (!patterns.is_empty())
             .then(|| AhoCorasick::new(&patterns).expect("credential patterns compile"));
         Self {
             matcher,
-            patterns,
+            patterns: patterns.into(),
+            first_bytes: first_bytes.into(),
             longest,
+            shortest,
+            alphabet: alphabet.into(),
         }
     }
 
@@ -81,13 +105,35 @@ impl Secrets {
         self.matcher.is_none()
     }
 
+    /// Whether `d` has a run of pattern bytes long enough to hold a pattern (if not, it holds
+    /// none). Reads a window of `shortest` bytes from its end backwards: the first byte outside
+    /// the alphabet rules out every window holding it, so the next window starts after it. Each
+    /// byte is read at most twice, most not at all (prose has a separator every few bytes).
+    fn may_hold(&self, d: &[u8]) -> bool {
+        let l = self.shortest.max(1);
+        let mut end = l - 1;
+        while end < d.len() {
+            match (end + 1 - l..=end)
+                .rev()
+                .find(|&i| !self.alphabet[usize::from(d[i])])
+            {
+                None => return true,
+                Some(bad) => end = bad + l,
+            }
+        }
+        false
+    }
+
     /// Whether `bytes` holds a credential in any form (for header values).
     pub fn found_in(&self, bytes: &[u8]) -> bool {
         let Some(m) = &self.matcher else {
             return false;
         };
+        if bytes.len() < self.shortest {
+            return false;
+        }
         let view = Decoded::of(bytes);
-        m.is_match(view.bytes())
+        self.may_hold(view.bytes()) && m.is_match(view.bytes())
     }
 
     /// `body` with every credential replaced (a whole body).
@@ -96,6 +142,9 @@ impl Secrets {
             return Cow::Borrowed(body);
         };
         let view = Decoded::of(body);
+        if !self.may_hold(view.bytes()) {
+            return Cow::Borrowed(body);
+        }
         let spans: Vec<(usize, usize)> = m
             .find_iter(view.bytes())
             .map(|hit| view.original(hit.start(), hit.end()))
@@ -120,6 +169,9 @@ impl Secrets {
         let d = view.bytes();
         let window = self.longest.saturating_sub(1).min(d.len());
         for start in d.len() - window..d.len() {
+            if !self.first_bytes[usize::from(d[start])] {
+                continue;
+            }
             let tail = &d[start..];
             if self.patterns.iter().any(|p| p.starts_with(tail)) {
                 from = from.min(view.original(start, start + 1).0);
@@ -290,10 +342,13 @@ impl StreamScrubber {
         }
         let m = self.secrets.matcher.as_ref().expect("not empty");
         let view = Decoded::of(&whole);
-        let spans: Vec<(usize, usize)> = m
-            .find_iter(view.bytes())
-            .map(|hit| view.original(hit.start(), hit.end()))
-            .collect();
+        let spans: Vec<(usize, usize)> = if self.secrets.may_hold(view.bytes()) {
+            m.find_iter(view.bytes())
+                .map(|hit| view.original(hit.start(), hit.end()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let cut = if end {
             whole.len()
         } else {
@@ -372,6 +427,42 @@ mod tests {
         }
         assert_eq!(scrubbed("nothing here \\n 100%"), "nothing here \\n 100%");
         assert!(!secrets().found_in(b"Bearer sk-other"));
+    }
+
+    /// The run filter only skips texts the automaton would find nothing in, and it does skip
+    /// ordinary answers.
+    #[test]
+    fn the_run_filter_never_hides_a_credential() {
+        let s = secrets();
+        let m = s.matcher.as_ref().unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{KEY}"));
+        let pieces = [
+            KEY, &basic, " ", "\"", "-", "S3cr3t", "x", "\\u002d", "/", "%2F",
+        ];
+        let mut rng = XorShift(11);
+        let (mut found, mut skipped) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..rng.below(12) {
+                let p = pieces[rng.below(pieces.len() as u64) as usize];
+                // Pieces cut anywhere, so that runs of every length occur.
+                let from = rng.below(p.len() as u64) as usize;
+                text.push_str(p.get(from..).unwrap_or(p));
+            }
+            let view = Decoded::of(text.as_bytes());
+            if m.is_match(view.bytes()) {
+                found += 1;
+                assert!(s.may_hold(view.bytes()), "{text:?}");
+            } else if !s.may_hold(view.bytes()) {
+                skipped += 1;
+            }
+        }
+        assert!(
+            found > 1_000 && skipped > 1_000,
+            "{found} found, {skipped} skipped"
+        );
+        let answer = br#"{"id":"chatcmpl-9f2c1a","object":"chat.completion","choices":[{"message":{"role":"assistant","content":"EU sovereignty for AI means the data stay under European law."}}],"usage":{"prompt_tokens":17}}"#;
+        assert!(!s.may_hold(answer));
     }
 
     #[test]

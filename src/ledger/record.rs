@@ -97,8 +97,9 @@ impl LedgerRecord {
     }
 }
 
-#[cfg(test)]
-pub(crate) fn sample(request_id: &str) -> LedgerRecord {
+/// A typical record (tests, and the ledger's criterion bench).
+#[doc(hidden)]
+pub fn sample(request_id: &str) -> LedgerRecord {
     LedgerRecord {
         seq: 0,
         prev: String::new(),

@@ -17,7 +17,7 @@ use super::RequestTrace;
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::Resource;
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::encoding::{encoded_len_varint, key_len, WireType};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -92,12 +92,10 @@ impl Encoder {
         out.clear();
         out.reserve(resource_spans + 16);
         // ExportTraceServiceRequest.resource_spans (1)
-        encode_key(1, WireType::LengthDelimited, out);
-        encode_varint(resource_spans as u64, out);
+        put_head(out, 1, resource_spans);
         out.extend_from_slice(&self.resource);
         // ResourceSpans.scope_spans (2)
-        encode_key(2, WireType::LengthDelimited, out);
-        encode_varint(scope_spans as u64, out);
+        put_head(out, 2, scope_spans);
         out.extend_from_slice(&self.scope);
         out.extend_from_slice(&self.spans);
         self.spans.clear();
@@ -122,7 +120,7 @@ impl SpanOut for Encoder {
         if head.parent_is_remote {
             flags |= CONTEXT_IS_REMOTE;
         }
-        encode_key(16, WireType::ThirtyTwoBit, b);
+        put_varint(b, u64::from(16 << 3 | WireType::ThirtyTwoBit as u32));
         b.extend_from_slice(&flags.to_le_bytes());
         string(b, 5, head.name);
         let kind = match head.kind {
@@ -155,18 +153,15 @@ impl SpanOut for Encoder {
         match error {
             Some(e) => {
                 let len = field_len(2, e.len()) + 2;
-                encode_key(15, WireType::LengthDelimited, b);
-                encode_varint(len as u64, b);
+                put_head(b, 15, len);
                 string(b, 2, e);
                 varint(b, 3, 2);
             }
             None => {
-                encode_key(15, WireType::LengthDelimited, b);
-                encode_varint(0, b);
+                put_head(b, 15, 0);
             }
         }
-        encode_key(2, WireType::LengthDelimited, &mut self.spans);
-        encode_varint(self.span.len() as u64, &mut self.spans);
+        put_head(&mut self.spans, 2, self.span.len());
         self.spans.extend_from_slice(&self.span);
         self.count += 1;
     }
@@ -185,12 +180,30 @@ fn field_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
+/// A varint, byte by byte (the buffer's room is reserved per attribute by the caller).
+#[inline(always)]
+fn put_varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+/// A field's key and a length: the head of every length-delimited field.
+#[inline(always)]
+fn put_head(b: &mut Vec<u8>, tag: u32, len: usize) {
+    put_varint(b, u64::from(tag << 3 | WireType::LengthDelimited as u32));
+    put_varint(b, len as u64);
+}
+
+#[inline(always)]
 fn bytes(b: &mut Vec<u8>, tag: u32, v: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, b);
-    encode_varint(v.len() as u64, b);
+    put_head(b, tag, v.len());
     b.extend_from_slice(v);
 }
 
+#[inline(always)]
 fn string(b: &mut Vec<u8>, tag: u32, s: &str) {
     bytes(b, tag, s.as_bytes());
 }
@@ -200,12 +213,12 @@ fn message(b: &mut Vec<u8>, tag: u32, body: &[u8]) {
 }
 
 fn varint(b: &mut Vec<u8>, tag: u32, v: u64) {
-    encode_key(tag, WireType::Varint, b);
-    encode_varint(v, b);
+    put_varint(b, u64::from(tag << 3 | WireType::Varint as u32));
+    put_varint(b, v);
 }
 
 fn fixed64(b: &mut Vec<u8>, tag: u32, v: u64) {
-    encode_key(tag, WireType::SixtyFourBit, b);
+    put_varint(b, u64::from(tag << 3 | WireType::SixtyFourBit as u32));
     b.extend_from_slice(&v.to_le_bytes());
 }
 
@@ -229,6 +242,7 @@ fn array_len(items: &[Cow<'_, str>]) -> usize {
         .sum()
 }
 
+#[inline(always)]
 fn any_value(b: &mut Vec<u8>, v: &Attr<'_>) {
     match v {
         Attr::Str(s) => string(b, 1, s),
@@ -236,11 +250,9 @@ fn any_value(b: &mut Vec<u8>, v: &Attr<'_>) {
         Attr::Int(n) => varint(b, 3, *n as u64),
         Attr::Double(x) => fixed64(b, 4, x.to_bits()),
         Attr::Strs(items) => {
-            encode_key(5, WireType::LengthDelimited, b);
-            encode_varint(array_len(items) as u64, b);
+            put_head(b, 5, array_len(items));
             for s in items.iter() {
-                encode_key(1, WireType::LengthDelimited, b);
-                encode_varint(field_len(1, s.len()) as u64, b);
+                put_head(b, 1, field_len(1, s.len()));
                 string(b, 1, s);
             }
         }
@@ -250,11 +262,11 @@ fn any_value(b: &mut Vec<u8>, v: &Attr<'_>) {
 /// A `KeyValue` as field `tag` of its parent.
 fn key_value(b: &mut Vec<u8>, tag: u32, key: &str, v: Attr<'_>) {
     let any = any_len(&v);
-    encode_key(tag, WireType::LengthDelimited, b);
-    encode_varint((field_len(1, key.len()) + field_len(2, any)) as u64, b);
+    let len = field_len(1, key.len()) + field_len(2, any);
+    b.reserve(field_len(tag, len));
+    put_head(b, tag, len);
     string(b, 1, key);
-    encode_key(2, WireType::LengthDelimited, b);
-    encode_varint(any as u64, b);
+    put_head(b, 2, any);
     any_value(b, &v);
 }
 
@@ -322,6 +334,27 @@ mod tests {
             enc.take(&mut body);
             let ours = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
             assert_eq!(sorted(ours), sorted(reference(std::slice::from_ref(f))));
+        }
+    }
+
+    #[test]
+    fn varints_are_prosts() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            put_varint(&mut ours, v);
+            prost::encoding::encode_varint(v, &mut theirs);
+            assert_eq!(ours, theirs, "{v}");
+            assert_eq!(ours.len(), encoded_len_varint(v));
         }
     }
 
