@@ -192,6 +192,26 @@ def instructions_per_request(args, port, scenarios, n, out_prefix):
             proc.kill()
 
 
+SCRUB_ENTRY_POINTS = ("StreamScrubber::process", "Secrets::found_in", "Secrets::stream", "Secrets::scrub")
+
+
+def scrubber_instructions(dump, n):
+    """Instructions per request spent inside the credential scrubber's entry points (inclusive
+    costs from the callgrind dump of `n` requests): the scrubber's own cost, apart from anything
+    else a provider credential changes."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
+                          capture_output=True, text=True, check=True).stdout
+    # Call sites into the scrubber, as annotated in their callers' sources: the cost of each call
+    # with everything under it (inlined parts included, which a function's own entry may split
+    # across source files).
+    total = 0
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+=> \S*scrub\.rs:stav_gateway::scrub::(\S+) \(", line)
+        if m and m.group(2) in SCRUB_ENTRY_POINTS:
+            total += int(m.group(1).replace(",", ""))
+    return total / n
+
+
 async def ttft_once(port, path, body, headers):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     data = json.dumps(body).encode()
@@ -513,6 +533,11 @@ sample_ratio = 1.0
                 [("passthrough", *by_name["passthrough"]), ("translate", *by_name["translate"])],
                 a.callgrind, tmp / "cg-gwn")
             scrub = {f"{n}_instructions_without_credential": round(unscrubbed[n]) for n in unscrubbed}
+            # The gateway's dumps are numbered in scenario order: passthrough, translate, auto.
+            for i, n in enumerate(("passthrough", "translate"), start=1):
+                own = scrubber_instructions(tmp / f"cg-gw.{i}", a.callgrind)
+                scrub[f"{n}_scrubber_instructions"] = round(own)
+                scrub[f"{n}_scrubber_share"] = round(own / ir[n], 4)
             scrub.update({f"{n}_instructions_vs_without": round(ir[n] / unscrubbed[n], 4) for n in unscrubbed})
             for name, count in ir.items():
                 rows[name]["instructions_per_req"] = round(count)
@@ -556,7 +581,10 @@ sample_ratio = 1.0
                   "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
         if a.callgrind:
             print("credential scrubber (instructions/req against no credential to scrub): pass-through "
-                  f"x{scrub['passthrough_instructions_vs_without']}, translation x{scrub['translate_instructions_vs_without']}")
+                  f"x{scrub['passthrough_instructions_vs_without']}, translation x{scrub['translate_instructions_vs_without']}; "
+                  f"its own functions: {scrub['passthrough_scrubber_instructions']} per pass-through request "
+                  f"({scrub['passthrough_scrubber_share'] * 100:.2f}%), {scrub['translate_scrubber_instructions']} "
+                  f"per translated one ({scrub['translate_scrubber_share'] * 100:.2f}%)")
         print(f"ledger: {ledger_overhead * 100:+.1f}% CPU per request against the same pass-through; "
               + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
                  f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"

@@ -78,4 +78,7 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     for route in ("passthrough", "translate"):
         assert scrub[f"{route}_instructions_without_credential"] > 0, route
         assert 0.9 < scrub[f"{route}_instructions_vs_without"] < 2, route
+        # Call sites into the scrubber were found in the callgrind dump and counted.
+        assert scrub[f"{route}_scrubber_instructions"] > 0, route
+        assert 0 < scrub[f"{route}_scrubber_share"] < 0.5, route
     assert "credential scrubber" in run.stdout
