@@ -258,7 +258,9 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
 "#;
 
     fn gateway() -> Arc<Gateway> {
-        let dir = std::env::temp_dir().join(format!("stav-hook-{}", std::process::id()));
+        // A directory per call, as the other ledger tests do: tests run in parallel, and one
+        // rewriting `keys.toml` while another read it made the reader see no keys now and then.
+        let dir = std::env::temp_dir().join(format!("stav-hook-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("keys.toml"), KEYS).unwrap();
         let mut cfg = Config::from_toml(CONFIG, &dir, &dir.join("t.toml")).unwrap();
