@@ -167,9 +167,10 @@ def sequential(port, path, body, headers, n):
     c.close()
 
 
-def instructions_per_request(args, port, scenarios, n, out_prefix):
+def instructions_per_request(args, port, scenarios, n, out_prefix, dumps=None):
     """User-space instructions per request of one proxy process, counted by callgrind: unlike CPU
-    time, the count does not move with the machine's load (the kernel's share is not in it)."""
+    time, the count does not move with the machine's load (the kernel's share is not in it).
+    `dumps`, when given, receives each scenario's callgrind dump file by name."""
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_prefix}",
                              *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=GATEWAY_ENV)
@@ -181,8 +182,10 @@ def instructions_per_request(args, port, scenarios, n, out_prefix):
             subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
             sequential(port, path, body, headers, n)
             subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-            text = Path(f"{out_prefix}.{dump}").read_text()
-            result[name] = int(re.search(r"^totals:\s+(\d+)", text, re.M).group(1)) / n
+            path = Path(f"{out_prefix}.{dump}")
+            if dumps is not None:
+                dumps[name] = path
+            result[name] = int(re.search(r"^totals:\s+(\d+)", path.read_text(), re.M).group(1)) / n
         return result
     finally:
         proc.send_signal(signal.SIGINT)
@@ -508,9 +511,11 @@ sample_ratio = 1.0
             ir = instructions_per_request(
                 [bins / "stav-bench-bare-pingora", f"127.0.0.1:{cg_bare}", f"127.0.0.1:{mock_port}", "2"],
                 cg_bare, [("bare", *by_name["bare"])], a.callgrind, tmp / "cg-bare")
+            gw_dumps = {}
             ir.update(instructions_per_request(
                 [bins / "stav-gateway", "--config", tmp / "cg.toml"], cg_gw,
-                [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw"))
+                [(n, *by_name[n]) for n in ("passthrough", "translate", "auto")], a.callgrind, tmp / "cg-gw",
+                dumps=gw_dumps))
             if a.otlp:
                 cg_otlp, cg_otlp_admin = free_port(), free_port()
                 (tmp / "cg-otlp.toml").write_text(traced(cg_otlp, cg_otlp_admin))
@@ -533,9 +538,8 @@ sample_ratio = 1.0
                 [("passthrough", *by_name["passthrough"]), ("translate", *by_name["translate"])],
                 a.callgrind, tmp / "cg-gwn")
             scrub = {f"{n}_instructions_without_credential": round(unscrubbed[n]) for n in unscrubbed}
-            # The gateway's dumps are numbered in scenario order: passthrough, translate, auto.
-            for i, n in enumerate(("passthrough", "translate"), start=1):
-                own = scrubber_instructions(tmp / f"cg-gw.{i}", a.callgrind)
+            for n in ("passthrough", "translate"):
+                own = scrubber_instructions(gw_dumps[n], a.callgrind)
                 scrub[f"{n}_scrubber_instructions"] = round(own)
                 scrub[f"{n}_scrubber_share"] = round(own / ir[n], 4)
             scrub.update({f"{n}_instructions_vs_without": round(ir[n] / unscrubbed[n], 4) for n in unscrubbed})

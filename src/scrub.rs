@@ -136,19 +136,23 @@ impl Secrets {
         self.may_hold(view.bytes()) && m.is_match(view.bytes())
     }
 
+    /// Where the credentials in `view` are, in original bytes (none where the run filter rules
+    /// them out).
+    fn spans_in(&self, m: &AhoCorasick, view: &Decoded) -> Vec<(usize, usize)> {
+        if !self.may_hold(view.bytes()) {
+            return Vec::new();
+        }
+        m.find_iter(view.bytes())
+            .map(|hit| view.original(hit.start(), hit.end()))
+            .collect()
+    }
+
     /// `body` with every credential replaced (a whole body).
     pub fn scrub<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
         let Some(m) = &self.matcher else {
             return Cow::Borrowed(body);
         };
-        let view = Decoded::of(body);
-        if !self.may_hold(view.bytes()) {
-            return Cow::Borrowed(body);
-        }
-        let spans: Vec<(usize, usize)> = m
-            .find_iter(view.bytes())
-            .map(|hit| view.original(hit.start(), hit.end()))
-            .collect();
+        let spans = self.spans_in(m, &Decoded::of(body));
         if spans.is_empty() {
             return Cow::Borrowed(body);
         }
@@ -342,13 +346,7 @@ impl StreamScrubber {
         }
         let m = self.secrets.matcher.as_ref().expect("not empty");
         let view = Decoded::of(&whole);
-        let spans: Vec<(usize, usize)> = if self.secrets.may_hold(view.bytes()) {
-            m.find_iter(view.bytes())
-                .map(|hit| view.original(hit.start(), hit.end()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let spans = self.secrets.spans_in(m, &view);
         let cut = if end {
             whole.len()
         } else {

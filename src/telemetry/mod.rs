@@ -238,14 +238,10 @@ pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
         parent,
         trace.span.trace_flags(),
         false,
-        Default::default(),
+        trace.span.trace_state().clone(),
     );
-    let tp = propagate::traceparent(&sc);
-    let tp = http::HeaderValue::from_bytes(&tp).expect("hex digits and dashes");
-    req.insert_header(propagate::TRACEPARENT, tp)?;
-    let state = trace.span.trace_state().header();
-    if !state.is_empty() {
-        req.insert_header(propagate::TRACESTATE, state)?;
+    for (name, value) in propagate::headers_for(&sc) {
+        req.insert_header(name, value)?;
     }
     Ok(())
 }
@@ -575,20 +571,25 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         resource("stav-test")
     }
 
+    /// A chat completion refused by policy (sensitive data above the cap): no attempt, no usage.
+    fn refused(t: &Tracer) -> Finished {
+        let mut f = finished(t);
+        f.trace.attempts.clear();
+        f.served = None;
+        f.status = 403;
+        f.usage = None;
+        f.first_token = None;
+        f.cap_causes = vec![CauseKind::Sensitive(crate::router::pii::Entity::Email)];
+        f.error = Some("sovereignty_policy_violation".into());
+        f
+    }
+
     /// Requests of every shape a span takes: failover with a first token, a policy refusal,
     /// a failed local answer without a key, a trusted client's trace left before the answer.
     pub(crate) fn finished_cases() -> Vec<Finished> {
         let t = tracer(1.0, false);
         let mut out = vec![finished(&t)];
-        let mut refused = finished(&t);
-        refused.trace.attempts.clear();
-        refused.served = None;
-        refused.status = 403;
-        refused.usage = None;
-        refused.first_token = None;
-        refused.cap_causes = vec![CauseKind::Sensitive(crate::router::pii::Entity::Email)];
-        refused.error = Some("sovereignty_policy_violation".into());
-        out.push(refused);
+        out.push(refused(&t));
         let mut local = finished(&t);
         local.trace.attempts.clear();
         local.route = routes::lookup(&http::Method::GET, "/v1/responses/resp_1").map(|m| m.spec);
@@ -710,14 +711,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
     #[test]
     fn refusals_and_local_answers_name_what_they_can() {
         let t = tracer(1.0, false);
-        let mut f = finished(&t);
-        f.trace.attempts.clear();
-        f.served = None;
-        f.status = 403;
-        f.usage = None;
-        f.first_token = None;
-        f.cap_causes = vec![CauseKind::Sensitive(crate::router::pii::Entity::Email)];
-        f.error = Some("sovereignty_policy_violation".into());
+        let mut f = refused(&t);
         let s = &spans(&f)[0];
         assert_eq!(s.name, "chat");
         assert_eq!(text(s, attr::TIER), "none");

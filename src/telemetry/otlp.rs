@@ -120,7 +120,7 @@ impl SpanOut for Encoder {
         if head.parent_is_remote {
             flags |= CONTEXT_IS_REMOTE;
         }
-        put_varint(b, u64::from(16 << 3 | WireType::ThirtyTwoBit as u32));
+        put_key(b, 16, WireType::ThirtyTwoBit);
         b.extend_from_slice(&flags.to_le_bytes());
         string(b, 5, head.name);
         let kind = match head.kind {
@@ -190,10 +190,16 @@ fn put_varint(b: &mut Vec<u8>, mut v: u64) {
     b.push(v as u8);
 }
 
+/// A field's key: its number and wire type.
+#[inline(always)]
+fn put_key(b: &mut Vec<u8>, tag: u32, wire: WireType) {
+    put_varint(b, u64::from(tag << 3 | wire as u32));
+}
+
 /// A field's key and a length: the head of every length-delimited field.
 #[inline(always)]
 fn put_head(b: &mut Vec<u8>, tag: u32, len: usize) {
-    put_varint(b, u64::from(tag << 3 | WireType::LengthDelimited as u32));
+    put_key(b, tag, WireType::LengthDelimited);
     put_varint(b, len as u64);
 }
 
@@ -213,12 +219,12 @@ fn message(b: &mut Vec<u8>, tag: u32, body: &[u8]) {
 }
 
 fn varint(b: &mut Vec<u8>, tag: u32, v: u64) {
-    put_varint(b, u64::from(tag << 3 | WireType::Varint as u32));
+    put_key(b, tag, WireType::Varint);
     put_varint(b, v);
 }
 
 fn fixed64(b: &mut Vec<u8>, tag: u32, v: u64) {
-    put_varint(b, u64::from(tag << 3 | WireType::SixtyFourBit as u32));
+    put_key(b, tag, WireType::SixtyFourBit);
     b.extend_from_slice(&v.to_le_bytes());
 }
 

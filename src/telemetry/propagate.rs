@@ -59,7 +59,8 @@ pub fn traceparent(span: &SpanContext) -> [u8; 55] {
     out
 }
 
-/// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs.
+/// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs: what
+/// every upstream attempt carries.
 pub fn headers_for(span: &SpanContext) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(2);
     let tp = traceparent(span);
