@@ -116,6 +116,28 @@ def wrk(url, body, headers, conns, duration):
     return rps, ms("50"), ms("99"), total
 
 
+def cpu_per_request(url, body, headers, pid, duration):
+    """CPU microseconds of process `pid` per request of a 32-connection wrk run."""
+    c0 = cpu_seconds(pid)
+    r = wrk(url, body, headers, 32, duration)
+    return (cpu_seconds(pid) - c0) / r[3] * 1e6
+
+
+def paired(base, other, pairs, duration):
+    """A feature's CPU cost as the median ratio of `other`'s CPU per request to `base`'s, from
+    back-to-back runs in ABBA order. The rounds above run every scenario in turn, and this machine
+    drifts by ±15% between them, far more than a cost of a few per cent; two runs seconds apart
+    drift much less, and alternating the order cancels a trend within a pair.
+    `base`, `other`: (url, body, headers, pid)."""
+    ratios = []
+    for i in range(pairs):
+        first, second = (base, other) if i % 2 == 0 else (other, base)
+        a = cpu_per_request(*first, duration)
+        b = cpu_per_request(*second, duration)
+        ratios.append(round((b / a) if first is base else (a / b), 4))
+    return statistics.median(ratios), ratios
+
+
 class OtlpSink:
     """A local OTLP/HTTP endpoint that takes every export (an empty ExportTraceServiceResponse is
     an empty protobuf body) and counts requests and bytes: the collector's side costs nothing
@@ -277,6 +299,8 @@ def main():
     ap.add_argument("--bin-dir", default=str(REL), help="where the binaries are (the tests use debug ones)")
     ap.add_argument("--otlp", action="store_true",
                     help="also run a gateway that traces every request to a local OTLP sink (row `otlp`)")
+    ap.add_argument("--pairs", type=int, default=8,
+                    help="ABBA pairs for the per-feature CPU costs (ledger, tracing) against the same pass-through")
     ap.add_argument("--no-log-off", action="store_true",
                     help="skip the row of a gateway with its access log off (binaries older than the option)")
     a = ap.parse_args()
@@ -442,6 +466,14 @@ sample_ratio = 1.0
         # within each round.
         ledger_overhead = statistics.median(l["cpu_us_per_req"] / p["cpu_us_per_req"] - 1
                                             for l, p in zip(samples["ledger"], samples["passthrough"]))
+        # The same costs from adjacent pairs of runs (see `paired`): the figures the targets are read on.
+        by_scenario = {name: (f"http://127.0.0.1:{port}{path}", json.dumps(body), headers, pid)
+                       for name, port, path, body, headers, pid in scenarios}
+        ledger_paired, ledger_pairs = paired(by_scenario["passthrough"], by_scenario["ledger"], a.pairs,
+                                             a.duration)
+        if a.otlp:
+            otlp_paired, otlp_pairs = paired(by_scenario["passthrough"], by_scenario["otlp"], a.pairs,
+                                             a.duration)
         drained_s, shipped, dropped = None, 0.0, lag()[2]
         if postgres:
             t0 = time.time()
@@ -449,7 +481,9 @@ sample_ratio = 1.0
                 time.sleep(0.05)
             drained_s = time.time() - t0
             shipped = lag()[1]
-        ledger = {"cpu_overhead": round(ledger_overhead, 4), "shipping": bool(postgres),
+        ledger = {"cpu_overhead": round(ledger_overhead, 4),
+                  "cpu_overhead_paired": round(ledger_paired - 1, 4), "pairs": ledger_pairs,
+                  "shipping": bool(postgres),
                   "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
                   "dropped_records": dropped,
                   "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"]}
@@ -474,7 +508,7 @@ sample_ratio = 1.0
             dropped = sum(admin_metric(otlp_admin, "stav_otel_spans_dropped_total", f'{{reason="{r}"}}')
                           for r in ("queue_full", "export_failed"))
             otlp = {"spans_exported": exported, "spans_dropped": dropped, "sink_posts": sink.posts,
-                    "sink_bytes": sink.bytes}
+                    "sink_bytes": sink.bytes, "cpu_vs_passthrough_paired": otlp_paired, "pairs": otlp_pairs}
         if "passthrough_log_off" in rows:
             rows["passthrough_log_off"]["ttft_ms"] = None
 
@@ -580,7 +614,8 @@ sample_ratio = 1.0
             print(" | ".join("-" if row.get(c) is None else (f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]))
                              for c in cols))
         if a.otlp:
-            print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough}, instructions/req x{ins}; "
+            print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough_paired} in ABBA pairs "
+                  "(x{cpu_vs_passthrough} across rounds), instructions/req x{ins}; "
                   "spans exported {spans_exported:.0f}, dropped {spans_dropped:.0f}; sink {sink_posts} posts, "
                   "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
         if a.callgrind:
@@ -589,7 +624,8 @@ sample_ratio = 1.0
                   f"its own functions: {scrub['passthrough_scrubber_instructions']} per pass-through request "
                   f"({scrub['passthrough_scrubber_share'] * 100:.2f}%), {scrub['translate_scrubber_instructions']} "
                   f"per translated one ({scrub['translate_scrubber_share'] * 100:.2f}%)")
-        print(f"ledger: {ledger_overhead * 100:+.1f}% CPU per request against the same pass-through; "
+        print(f"ledger: {(ledger_paired - 1) * 100:+.1f}% CPU per request against the same pass-through in ABBA "
+              f"pairs ({ledger_overhead * 100:+.1f}% across rounds); "
               + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
                  f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
                  if postgres else "no PostgreSQL installed: journal only")

@@ -52,7 +52,7 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     out = tmp_path / "results.json"
     run = subprocess.run(
         [sys.executable, ROOT / "benches" / "load.py", "--bin-dir", BINS, "--duration", "1", "--rounds", "1",
-         "--idle", "20", "--callgrind", "10", "--out", out],
+         "--idle", "20", "--callgrind", "10", "--pairs", "2", "--out", out],
         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -73,6 +73,9 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     assert idle["gateway_kib_per_stream"] > 0 and idle["bare_kib_per_stream"] > 0
     assert "passthrough" in run.stdout and "idle_20" in run.stdout
     assert result["ledger"]["dropped_records"] == 0 and "ledger:" in run.stdout
+    # The ledger's cost also from adjacent ABBA pairs of runs against the same pass-through.
+    pairs = result["ledger"]["pairs"]
+    assert len(pairs) == 2 and all(0.3 < p < 3 for p in pairs), pairs
     # The scrubber's cost: the same routes counted on a gateway with no credential to scrub.
     scrub = result["scrub"]
     for route in ("passthrough", "translate"):
