@@ -72,7 +72,7 @@ impl std::error::Error for ExportError {}
 
 /// Where an encoded `ExportTraceServiceRequest` goes.
 pub trait Transport {
-    fn post(&self, body: &[u8]) -> Result<(), ExportError>;
+    fn post(&self, body: bytes::Bytes) -> Result<(), ExportError>;
 }
 
 /// OTLP/HTTP with protobuf bodies: `POST {endpoint}/v1/traces`.
@@ -123,12 +123,12 @@ impl Http {
 }
 
 impl Transport for Http {
-    fn post(&self, body: &[u8]) -> Result<(), ExportError> {
+    fn post(&self, body: bytes::Bytes) -> Result<(), ExportError> {
         let answer = self
             .client
             .post(&self.url)
             .headers(self.headers.clone())
-            .body(body.to_vec())
+            .body(body)
             .send()
             .map_err(ExportError::Http)?;
         let status = answer.status();
@@ -165,7 +165,6 @@ pub fn run<T: Transport>(
     rx: Receiver<Box<Finished>>,
     delay: Duration,
 ) {
-    let mut body = Vec::new();
     let mut due: Option<Instant> = None;
     let mut failing = false;
     loop {
@@ -175,7 +174,7 @@ pub fn run<T: Transport>(
                     write(&f, &mut batch);
                     due.get_or_insert_with(|| Instant::now() + delay);
                     if batch.len() >= MAX_BATCH_SPANS {
-                        send(transport, &mut batch, &mut body, &mut failing);
+                        send(transport, &mut batch, &mut failing);
                         due = None;
                     }
                 }
@@ -184,24 +183,23 @@ pub fn run<T: Transport>(
             }
         };
         if gone {
-            send(transport, &mut batch, &mut body, &mut failing);
+            send(transport, &mut batch, &mut failing);
             return;
         }
         if due.is_some_and(|at| Instant::now() >= at) {
-            send(transport, &mut batch, &mut body, &mut failing);
+            send(transport, &mut batch, &mut failing);
             due = None;
         }
         std::thread::sleep(PERIOD.min(delay));
     }
 }
 
-fn send<T: Transport>(transport: &T, batch: &mut Encoder, body: &mut Vec<u8>, failing: &mut bool) {
+fn send<T: Transport>(transport: &T, batch: &mut Encoder, failing: &mut bool) {
     if batch.is_empty() {
         return;
     }
     let n = batch.len() as u64;
-    batch.take(body);
-    match transport.post(body) {
+    match transport.post(batch.take()) {
         Ok(()) => {
             SPANS_EXPORTED.inc_by(n);
             if std::mem::take(failing) {

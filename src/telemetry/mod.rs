@@ -220,8 +220,13 @@ pub fn attempt_started(ctx: &mut Ctx) {
 /// client's own trace headers never go up as they came, even where a provider's
 /// `forward_headers` would pass them: the trace context is the gateway's (none with tracing off).
 pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
-    // Removal rebuilds Pingora's case map: only when the client sent one.
-    for name in [propagate::TRACEPARENT, propagate::TRACESTATE] {
+    // Removal rebuilds Pingora's case map: only when the client sent one. (Looked up by
+    // prebuilt names: a `&str` is parsed into a header name on every lookup.)
+    static NAMES: [http::HeaderName; 2] = [
+        http::HeaderName::from_static(propagate::TRACEPARENT),
+        http::HeaderName::from_static(propagate::TRACESTATE),
+    ];
+    for name in &NAMES {
         if req.headers.contains_key(name) {
             req.remove_header(name);
         }
@@ -736,7 +741,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
     }
 
     impl Transport for Fake {
-        fn post(&self, body: &[u8]) -> Result<(), ExportError> {
+        fn post(&self, body: bytes::Bytes) -> Result<(), ExportError> {
             use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
             let req = ExportTraceServiceRequest::decode(body).expect("a valid request");
             let n = req.resource_spans[0].scope_spans[0].spans.len();

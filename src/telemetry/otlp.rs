@@ -32,8 +32,10 @@ pub struct Encoder {
     resource: Vec<u8>,
     /// `ScopeSpans.scope` (field 1), tagged.
     scope: Vec<u8>,
-    /// `ScopeSpans.spans` (field 2), each tagged.
+    /// `ScopeSpans.spans` (field 2), each tagged, after a gap of `gap` bytes where `take`
+    /// writes the request's head: the batch goes out as a slice of this buffer, never copied.
     spans: Vec<u8>,
+    gap: usize,
     /// The span being written.
     span: Vec<u8>,
     count: usize,
@@ -65,10 +67,13 @@ impl Encoder {
         string(&mut scope_body, 2, SCOPE.version().unwrap_or_default());
         let mut scope = Vec::new();
         message(&mut scope, 1, &scope_body);
+        // Two field heads (a one-byte key and a length of at most 5 bytes each) and the parts.
+        let gap = 2 * 6 + resource.len() + scope.len();
         Self {
             resource,
             scope,
-            spans: Vec::with_capacity(64 * 1024),
+            spans: fresh(gap),
+            gap,
             span: Vec::with_capacity(1024),
             count: 0,
         }
@@ -83,24 +88,33 @@ impl Encoder {
         self.count == 0
     }
 
-    /// The batch as an `ExportTraceServiceRequest` in `out` (cleared first); the encoder is
-    /// empty again after.
-    pub fn take(&mut self, out: &mut Vec<u8>) {
-        let scope_spans = self.scope.len() + self.spans.len();
+    /// The batch as an `ExportTraceServiceRequest`; the encoder is empty again after. The
+    /// head is written into the gap in front of the spans, so the batch is never copied.
+    pub fn take(&mut self) -> bytes::Bytes {
+        let spans = self.spans.len() - self.gap;
+        let scope_spans = self.scope.len() + spans;
         let resource_spans =
             self.resource.len() + key_len(2) + encoded_len_varint(scope_spans as u64) + scope_spans;
-        out.clear();
-        out.reserve(resource_spans + 16);
+        let mut head = Vec::with_capacity(self.gap);
         // ExportTraceServiceRequest.resource_spans (1)
-        put_head(out, 1, resource_spans);
-        out.extend_from_slice(&self.resource);
+        put_head(&mut head, 1, resource_spans);
+        head.extend_from_slice(&self.resource);
         // ResourceSpans.scope_spans (2)
-        put_head(out, 2, scope_spans);
-        out.extend_from_slice(&self.scope);
-        out.extend_from_slice(&self.spans);
-        self.spans.clear();
+        put_head(&mut head, 2, scope_spans);
+        head.extend_from_slice(&self.scope);
+        let start = self.gap - head.len();
+        let mut batch = std::mem::replace(&mut self.spans, fresh(self.gap));
+        batch[start..self.gap].copy_from_slice(&head);
         self.count = 0;
+        bytes::Bytes::from(batch).slice(start..)
     }
+}
+
+/// An empty batch buffer: `gap` bytes reserved for the head, room for a few hundred spans.
+fn fresh(gap: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(gap + 256 * 1024);
+    b.resize(gap, 0);
+    b
 }
 
 impl SpanOut for Encoder {
@@ -270,6 +284,22 @@ fn key_value(b: &mut Vec<u8>, tag: u32, key: &str, v: Attr<'_>) {
     let any = any_len(&v);
     let len = field_len(1, key.len()) + field_len(2, any);
     b.reserve(field_len(tag, len));
+    if len < 0x80 && tag < 0x10 {
+        // Nearly every attribute: each key and length is one byte, so the heads go out as two
+        // fixed-size writes instead of a varint loop per field.
+        b.extend_from_slice(&[(tag << 3 | 2) as u8, len as u8, 1 << 3 | 2, key.len() as u8]);
+        b.extend_from_slice(key.as_bytes());
+        b.extend_from_slice(&[2 << 3 | 2, any as u8]);
+        match v {
+            // The usual value: a short string, its head one fixed write too.
+            Attr::Str(s) => {
+                b.extend_from_slice(&[1 << 3 | 2, s.len() as u8]);
+                b.extend_from_slice(s.as_bytes());
+            }
+            _ => any_value(b, &v),
+        }
+        return;
+    }
     put_head(b, tag, len);
     string(b, 1, key);
     put_head(b, 2, any);
@@ -315,9 +345,8 @@ mod tests {
             write(f, &mut enc);
         }
         let spans_written = enc.len();
-        let mut body = Vec::new();
-        enc.take(&mut body);
-        let ours = ExportTraceServiceRequest::decode(body.as_slice()).expect("valid protobuf");
+        let body = enc.take();
+        let ours = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid protobuf");
         let theirs = reference(&cases);
         assert_eq!(
             ours.resource_spans[0].scope_spans[0].spans.len(),
@@ -334,11 +363,9 @@ mod tests {
     fn batches_are_independent() {
         let cases = finished_cases();
         let mut enc = Encoder::new(&test_resource());
-        let mut body = Vec::new();
         for f in &cases {
             write(f, &mut enc);
-            enc.take(&mut body);
-            let ours = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+            let ours = ExportTraceServiceRequest::decode(enc.take()).unwrap();
             assert_eq!(sorted(ours), sorted(reference(std::slice::from_ref(f))));
         }
     }

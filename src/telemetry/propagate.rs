@@ -61,15 +61,15 @@ pub fn traceparent(span: &SpanContext) -> [u8; 55] {
 
 /// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs: what
 /// every upstream attempt carries.
-pub fn headers_for(span: &SpanContext) -> Vec<(&'static str, String)> {
-    let mut out = Vec::with_capacity(2);
-    let tp = traceparent(span);
-    out.push((TRACEPARENT, String::from_utf8_lossy(&tp).into_owned()));
+pub fn headers_for(span: &SpanContext) -> impl Iterator<Item = (&'static str, http::HeaderValue)> {
+    // Hex digits and dashes: always a valid header value.
+    let tp = http::HeaderValue::from_bytes(&traceparent(span)).expect("a traceparent is ASCII");
     let state = span.trace_state().header();
-    if !state.is_empty() {
-        out.push((TRACESTATE, state));
-    }
-    out
+    // W3C list members are printable ASCII; a state that is not is left out, never sent broken.
+    let state = (!state.is_empty())
+        .then(|| http::HeaderValue::from_str(&state).ok())
+        .flatten();
+    std::iter::once((TRACEPARENT, tp)).chain(state.map(|v| (TRACESTATE, v)))
 }
 
 #[cfg(test)]
@@ -152,8 +152,7 @@ mod tests {
                 TraceState::from_str(state).unwrap(),
             );
             let ours: Vec<(String, String)> = headers_for(&sc)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
                 .collect();
             assert_eq!(ours, sdk_headers(&sc), "{sc:?}");
         }
@@ -168,7 +167,12 @@ mod tests {
             false,
             TraceState::from_str("vendor=abc").unwrap(),
         );
-        let h = headers_for(&sc);
+        let text = |sc: &SpanContext| -> Vec<(&str, String)> {
+            headers_for(sc)
+                .map(|(k, v)| (k, v.to_str().unwrap().to_string()))
+                .collect()
+        };
+        let h = text(&sc);
         assert_eq!(
             h,
             [
@@ -187,7 +191,7 @@ mod tests {
             TraceState::default(),
         );
         assert_eq!(
-            headers_for(&unsampled),
+            text(&unsampled),
             [(
                 TRACEPARENT,
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-00".to_string()

@@ -201,14 +201,16 @@ pub trait SpanOut {
 
 /// Write the request's spans: the server span first, then one client span per upstream attempt.
 pub fn write(f: &Finished, out: &mut impl SpanOut) {
-    server_span(f, out);
+    // Span names and the deployment are joined in two buffers reused across the spans.
+    let (mut name, mut deployment) = (String::new(), String::new());
+    server_span(f, out, &mut name);
     let op = operation(f.route).unwrap_or("chat");
     let requested = f.served.as_ref().map_or("", |s| s.model_name.as_str());
     for (i, a) in f.trace.attempts.iter().enumerate() {
         let entry = f.cfg.catalogue.get(a.model);
         let provider = f.cfg.provider(a.provider);
         let upstream_model = entry.upstream_model_for(requested);
-        let name = format!("{op} {upstream_model}");
+        let name = joined(&mut name, &[op, " ", upstream_model]);
         out.open(
             &f.trace,
             &Head {
@@ -216,7 +218,7 @@ pub fn write(f: &Finished, out: &mut impl SpanOut) {
                 parent: f.trace.span.span_id(),
                 parent_is_remote: false,
                 kind: SpanKind::Client,
-                name: &name,
+                name,
                 start: a.start,
                 end: a.end.unwrap_or(f.end),
             },
@@ -227,8 +229,8 @@ pub fn write(f: &Finished, out: &mut impl SpanOut) {
         out.attr(attr::REQUEST_MODEL, Attr::Str(upstream_model));
         out.attr(attr::SERVER_ADDRESS, Attr::Str(&provider.base.host));
         out.attr(attr::SERVER_PORT, Attr::Int(i64::from(provider.base.port)));
-        let deployment = format!("{}@{}", entry.name, provider.name);
-        out.attr(attr::DEPLOYMENT, Attr::Str(&deployment));
+        let deployment = joined(&mut deployment, &[&entry.name, "@", &provider.name]);
+        out.attr(attr::DEPLOYMENT, Attr::Str(deployment));
         out.attr(attr::TIER, Attr::Str(a.tier.as_str()));
         out.attr(attr::ATTEMPT, Attr::Int(i as i64));
         out.attr(attr::OUTCOME, Attr::Str(a.outcome));
@@ -243,7 +245,16 @@ pub fn write(f: &Finished, out: &mut impl SpanOut) {
     }
 }
 
-fn server_span(f: &Finished, out: &mut impl SpanOut) {
+/// `parts` joined in `buf` (cleared first).
+fn joined<'a>(buf: &'a mut String, parts: &[&str]) -> &'a str {
+    buf.clear();
+    for p in parts {
+        buf.push_str(p);
+    }
+    buf
+}
+
+fn server_span(f: &Finished, out: &mut impl SpanOut, buf: &mut String) {
     let op = operation(f.route);
     let route = f.route.map(route_template);
     let served = f.served.as_ref().map(|s| {
@@ -256,10 +267,10 @@ fn server_span(f: &Finished, out: &mut impl SpanOut) {
         (s, entry, f.cfg.provider(entry.provider), requested)
     });
     let name = match (op, &route, &served) {
-        (Some(op), _, Some((.., requested))) => format!("{op} {requested}"),
-        (Some(op), _, None) => op.to_string(),
-        (None, Some(r), _) => format!("{} {r}", f.method),
-        (None, None, _) => f.method.to_string(),
+        (Some(op), _, Some((.., requested))) => joined(buf, &[op, " ", requested]),
+        (Some(op), _, None) => op,
+        (None, Some(r), _) => joined(buf, &[f.method.as_str(), " ", r]),
+        (None, None, _) => f.method.as_str(),
     };
     out.open(
         &f.trace,
@@ -268,7 +279,7 @@ fn server_span(f: &Finished, out: &mut impl SpanOut) {
             parent: f.trace.parent.unwrap_or(SpanId::INVALID),
             parent_is_remote: f.trace.parent.is_some(),
             kind: SpanKind::Server,
-            name: &name,
+            name,
             start: f.trace.start,
             end: f.end,
         },
