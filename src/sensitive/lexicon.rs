@@ -6,7 +6,7 @@
 //! case. A term matches at the start of a word; `*` in front lets it start inside a word
 //! (compounds), `$` at the end makes it end at a word boundary.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{packed, AhoCorasick, AhoCorasickKind, MatchKind};
 use once_cell::sync::Lazy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +73,18 @@ struct Entry {
 }
 
 /// Terms that start a word are found by walking a byte trie from each word start (a word's first
-/// bytes rarely lead far into it, so this costs about one table lookup per word); the few terms
+/// bytes rarely lead far into it, so this costs a few table lookups per word); the few terms
 /// that may start inside a word (compounds) go through a small Aho-Corasick DFA. One automaton
 /// over all ~1,500 terms was cache-bound at several ns per byte.
+///
+/// The trie is a double array: the child of node `n` on byte `c` is slot `base[n] + c` if that
+/// slot's `check` names `n`, so a step is two loads and no search (a trie of child lists cost
+/// ~3 ns per byte of ordinary text, searching children).
 pub struct Lexicon {
-    /// Root: first byte → node (0: none).
-    root: Vec<u32>,
-    nodes: Vec<Node>,
+    trie: DoubleArray,
     /// Term entries of the trie nodes.
     entries: Vec<Entry>,
-    inner: AhoCorasick,
+    inner: Inner,
     inner_entries: Vec<Vec<Entry>>,
 }
 
@@ -92,6 +94,69 @@ struct Node {
     children: Vec<(u8, u32)>,
     /// Range in `entries`.
     entries: (u32, u32),
+}
+
+/// A byte trie in double-array form. Slot 0 is the root; a free slot has `check == 0`.
+struct DoubleArray {
+    /// Per slot: `base` (where the children's slots start, minus their byte) and `check` (the
+    /// parent's slot + 1).
+    slots: Vec<(u32, u32)>,
+    /// Per slot: its range in `Lexicon::entries` (empty for most).
+    entries: Vec<(u32, u32)>,
+}
+
+impl DoubleArray {
+    /// Lay out a child-list trie (node 0 the root), first fit, breadth first.
+    fn build(nodes: &[Node]) -> DoubleArray {
+        let mut slots: Vec<(u32, u32)> = vec![(0, 0)];
+        let mut entries = vec![nodes[0].entries];
+        let mut used = vec![true];
+        let mut queue = std::collections::VecDeque::from([(0usize, 0usize)]);
+        // Lowest slot that may still be free, to keep the first-fit search short.
+        let mut low = 1usize;
+        while let Some((node, slot)) = queue.pop_front() {
+            let kids = &nodes[node].children;
+            if kids.is_empty() {
+                continue;
+            }
+            while used.get(low).copied().unwrap_or(false) {
+                low += 1;
+            }
+            let first = kids[0].0 as usize;
+            let mut base = low.saturating_sub(first).max(1);
+            while kids
+                .iter()
+                .any(|&(c, _)| used.get(base + c as usize).copied().unwrap_or(false))
+            {
+                base += 1;
+            }
+            let top = base + kids.last().map_or(0, |k| k.0 as usize) + 1;
+            if top > slots.len() {
+                slots.resize(top, (0, 0));
+                entries.resize(top, (0, 0));
+                used.resize(top, false);
+            }
+            slots[slot].0 = base as u32;
+            for &(c, child) in kids {
+                let t = base + c as usize;
+                used[t] = true;
+                slots[t].1 = slot as u32 + 1;
+                entries[t] = nodes[child as usize].entries;
+                queue.push_back((child as usize, t));
+            }
+        }
+        DoubleArray { slots, entries }
+    }
+
+    /// The child of `slot` on byte `c`.
+    #[inline]
+    fn step(&self, slot: usize, c: u8) -> Option<usize> {
+        let t = self.slots[slot].0 as usize + c as usize;
+        match self.slots.get(t) {
+            Some(&(_, check)) if check as usize == slot + 1 => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// Parse the data files (plus extra `(term, cat, aux)` rows) into (term, entry) pairs.
@@ -146,13 +211,18 @@ fn terms(extra: &[(String, Cat, u16)]) -> Vec<(String, Entry)> {
     out
 }
 
+/// The vendor token prefixes, as extra `(term, cat, aux)` rows.
+fn token_prefixes() -> Vec<(String, Cat, u16)> {
+    super::secrets::TOKENS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.prefix.to_lowercase(), Cat::TokenPrefix, i as u16))
+        .collect()
+}
+
 impl Lexicon {
     fn build() -> Lexicon {
-        let extra: Vec<(String, Cat, u16)> = super::secrets::TOKENS
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.prefix.to_lowercase(), Cat::TokenPrefix, i as u16))
-            .collect();
+        let extra = token_prefixes();
         // Trie of word-start terms (entries grouped per node afterwards).
         let mut nodes: Vec<Node> = vec![Node::default()];
         let mut per_node: Vec<Vec<Entry>> = vec![Vec::new()];
@@ -191,23 +261,63 @@ impl Lexicon {
             entries.extend(es);
             node.entries = (start, entries.len() as u32);
         }
-        let mut root = vec![0u32; 256];
-        for &(c, n) in &nodes[0].children {
-            root[c as usize] = n;
-        }
+        let trie = DoubleArray::build(&nodes);
         // In-word terms need no overlapping matches ("straße" over "str" at the same start), so
         // the leftmost-longest search can use its prefilter.
-        let inner = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&inner_patterns)
-            .expect("lexicon builds");
+        let inner = Inner::build(&inner_patterns);
         Lexicon {
-            root,
-            nodes,
+            trie,
             entries,
             inner,
             inner_entries,
+        }
+    }
+}
+
+/// The in-word search. Teddy (`aho_corasick::packed`: SIMD over a few bytes of every pattern,
+/// candidates verified per bucket) where the CPU has it; the automaton otherwise. An automaton
+/// pays one dependent table load per byte (~1.6 ns/byte of ordinary text here), Teddy only
+/// where a fingerprint matches. Both use leftmost-longest matching.
+enum Inner {
+    Teddy(packed::Searcher),
+    Dfa(AhoCorasick),
+}
+
+impl Inner {
+    fn build(patterns: &[String]) -> Inner {
+        let teddy = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .heuristic_pattern_limits(false)
+            .builder()
+            .extend(patterns)
+            .build();
+        match teddy {
+            Some(t) => Inner::Teddy(t),
+            None => Inner::Dfa(Self::dfa(patterns)),
+        }
+    }
+
+    fn dfa(patterns: &[String]) -> AhoCorasick {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(patterns)
+            .expect("lexicon builds")
+    }
+
+    /// Every leftmost-longest match in `hay`: `found(pattern, start, end)`.
+    fn each(&self, hay: &str, mut found: impl FnMut(usize, usize, usize)) {
+        match self {
+            Inner::Teddy(t) => {
+                for m in t.find_iter(hay) {
+                    found(m.pattern().as_usize(), m.start(), m.end());
+                }
+            }
+            Inner::Dfa(a) => {
+                for m in a.find_iter(hay) {
+                    found(m.pattern().as_usize(), m.start(), m.end());
+                }
+            }
         }
     }
 }
@@ -239,12 +349,46 @@ pub fn word_at(s: &str, i: usize) -> bool {
     s[i..].chars().next().is_some_and(|c| c.is_alphanumeric())
 }
 
+/// Word-start terms: walks the trie from each word start (a letter or digit after a non-word
+/// character; decoded only when the byte is not ASCII), calling `push(entry, start, end)`.
+fn word_start_terms(low: &str, push: &mut impl FnMut(&Entry, usize, usize)) {
+    let lex = &*LEXICON;
+    let b = low.as_bytes();
+    let mut prev_word = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let is_word = if c < 0x80 {
+            c.is_ascii_alphanumeric()
+        } else if c >= 0xC0 {
+            low[i..].chars().next().is_some_and(char::is_alphanumeric)
+        } else {
+            // A continuation byte: same as the character it belongs to.
+            prev_word
+        };
+        if is_word && !prev_word {
+            let trie = &lex.trie;
+            let mut at = trie.step(0, c);
+            let mut j = i + 1;
+            while let Some(slot) = at {
+                let (e0, e1) = trie.entries[slot];
+                for e in &lex.entries[e0 as usize..e1 as usize] {
+                    push(e, i, j);
+                }
+                at = b.get(j).and_then(|&next| trie.step(slot, next));
+                j += 1;
+            }
+        }
+        prev_word = is_word;
+        i += 1;
+    }
+}
+
 impl Hits {
     /// All keyword hits in `low` (the lower-case text).
     pub fn find(low: &str) -> Hits {
         let lex = &*LEXICON;
         let mut by_cat: Vec<Vec<Hit>> = vec![Vec::new(); CATS];
-        let b = low.as_bytes();
         let mut push = |e: &Entry, s: usize, end: usize| {
             if !e.end || !word_at(low, end) {
                 by_cat[e.cat as usize].push(Hit {
@@ -254,44 +398,12 @@ impl Hits {
                 });
             }
         };
-        // Word starts: a letter or digit after a non-word character (decoded only when the
-        // character before is not ASCII).
-        let mut prev_word = false;
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            let is_word = if c < 0x80 {
-                c.is_ascii_alphanumeric()
-            } else if c >= 0xC0 {
-                low[i..].chars().next().is_some_and(char::is_alphanumeric)
-            } else {
-                // A continuation byte: same as the character it belongs to.
-                prev_word
-            };
-            if is_word && !prev_word {
-                let mut n = lex.root[c as usize] as usize;
-                let mut j = i + 1;
-                while n != 0 {
-                    let node = &lex.nodes[n];
-                    for e in &lex.entries[node.entries.0 as usize..node.entries.1 as usize] {
-                        push(e, i, j);
-                    }
-                    let Some(&next) = b.get(j) else { break };
-                    n = match node.children.iter().find(|(k, _)| *k == next) {
-                        Some(&(_, x)) => x as usize,
-                        None => 0,
-                    };
-                    j += 1;
-                }
+        word_start_terms(low, &mut push);
+        lex.inner.each(low, |pattern, start, end| {
+            for e in &lex.inner_entries[pattern] {
+                push(e, start, end);
             }
-            prev_word = is_word;
-            i += 1;
-        }
-        for m in lex.inner.find_iter(low) {
-            for e in &lex.inner_entries[m.pattern().as_usize()] {
-                push(e, m.start(), m.end());
-            }
-        }
+        });
         for v in &mut by_cat {
             v.sort_by_key(|h| h.start);
         }
@@ -314,15 +426,114 @@ impl Hits {
     }
 }
 
+/// Word-start term matches alone (profiling).
+#[doc(hidden)]
+pub fn word_start_matches(low: &str) -> usize {
+    let mut n = 0;
+    word_start_terms(low, &mut |_, _, _| n += 1);
+    n
+}
+
 /// Matches of the in-word automaton alone (profiling).
 #[doc(hidden)]
 pub fn inner_matches(low: &str) -> usize {
-    LEXICON.inner.find_iter(low).count()
+    let mut n = 0;
+    LEXICON.inner.each(low, |_, _, _| n += 1);
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// Random lower-case text made of pieces of the lexicon's own terms, spaces, digits and
+    /// punctuation: dense in prefixes, near misses and compounds.
+    fn texts(seed: u64, n: usize) -> Vec<String> {
+        let all: Vec<String> = terms(&[]).into_iter().map(|(t, _)| t).collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                let mut s = String::new();
+                for _ in 0..rng.gen_range(1..40) {
+                    match rng.gen_range(0..6) {
+                        0 => s.push(' '),
+                        1 => s.push_str(["-", ".", "_", "(", "1", "ß", "ü"][rng.gen_range(0..7)]),
+                        _ => {
+                            let t = &all[rng.gen_range(0..all.len())];
+                            // A whole term or a prefix of it, cut at a character boundary.
+                            let cut = t
+                                .char_indices()
+                                .map(|(i, _)| i)
+                                .chain([t.len()])
+                                .nth(rng.gen_range(1..=t.chars().count()))
+                                .unwrap_or(t.len());
+                            s.push_str(&t[..cut]);
+                        }
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// The double-array walk finds exactly the word-start terms a plain search finds: every
+    /// term that the text continues with at a word start.
+    #[test]
+    fn word_start_walk_equals_a_plain_search() {
+        let plain: Vec<(String, Cat)> = terms(&token_prefixes())
+            .into_iter()
+            .filter(|(_, e)| !e.inner)
+            .map(|(t, e)| (t, e.cat))
+            .collect();
+        for text in texts(7, 3000) {
+            let mut walked = Vec::new();
+            word_start_terms(&text, &mut |e: &Entry, s, end| {
+                walked.push((s, end, e.cat as u8))
+            });
+            let mut expected = Vec::new();
+            for (i, c) in text.char_indices() {
+                if !c.is_alphanumeric() || word_before(&text, i) {
+                    continue;
+                }
+                for (t, cat) in &plain {
+                    if text[i..].starts_with(t.as_str()) {
+                        expected.push((i, i + t.len(), *cat as u8));
+                    }
+                }
+            }
+            walked.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(walked, expected, "{text:?}");
+        }
+    }
+
+    /// Teddy and the automaton report the same leftmost-longest in-word matches.
+    #[test]
+    fn in_word_searches_agree() {
+        let patterns: Vec<String> = terms(&[])
+            .into_iter()
+            .filter(|(_, e)| e.inner)
+            .map(|(t, _)| t)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let teddy = Inner::build(&patterns);
+        assert!(
+            matches!(teddy, Inner::Teddy(_)) || !is_x86_feature_detected!("ssse3"),
+            "Teddy builds on this CPU"
+        );
+        let dfa = Inner::Dfa(Inner::dfa(&patterns));
+        let mut seen = 0;
+        for text in texts(11, 3000) {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            teddy.each(&text, |p, s, e| a.push((p, s, e)));
+            dfa.each(&text, |p, s, e| b.push((p, s, e)));
+            assert_eq!(a, b, "{text:?}");
+            seen += a.len();
+        }
+        assert!(seen > 1000, "the texts exercise the search: {seen} matches");
+    }
 
     #[test]
     fn boundaries_and_compounds() {

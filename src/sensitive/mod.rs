@@ -309,6 +309,11 @@ pub fn profile(text: &str, rounds: u32) -> Vec<(&'static str, f64)> {
     out.push(("(of which in-word)", per(t)));
     let t = Instant::now();
     for _ in 0..rounds {
+        black_box(lexicon::word_start_matches(&low));
+    }
+    out.push(("(of which word starts)", per(t)));
+    let t = Instant::now();
+    for _ in 0..rounds {
         black_box(numbers::Clusters::find(text));
     }
     out.push(("clusters", per(t)));
