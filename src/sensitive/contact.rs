@@ -367,7 +367,7 @@ pub fn detect_phone(doc: &Doc) -> bool {
         // The whole cluster is the candidate: a phone number is not part of a longer number.
         let first = groups[0].start;
         let start = |g: &Group| g.start == first && g.all_digits() && g.len() <= 5;
-        candidates(text, groups, 6, 15, start, |c| {
+        candidates(text, groups, 6, 7..=15, start, |c| {
             if !c.all_digits() || c.n < 7 || date_like(c) {
                 return false;
             }

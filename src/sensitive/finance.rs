@@ -160,6 +160,9 @@ fn card_start(g: &Group) -> bool {
     g.all_digits() && g.len() >= 4
 }
 
+/// The shortest IBAN (Norway's).
+const IBAN_MIN: usize = 15;
+
 pub fn detect_iban(doc: &Doc) -> bool {
     let b = doc.text.as_bytes();
     doc.clusters.iter().any(|groups| {
@@ -170,7 +173,7 @@ pub fn detect_iban(doc: &Doc) -> bool {
                 && b[g.start + 2].is_ascii_digit()
                 && b[g.start + 3].is_ascii_digit()
         };
-        candidates(doc.text, groups, 12, 34, start, |c: &Cand| {
+        candidates(doc.text, groups, 12, IBAN_MIN..=34, start, |c: &Cand| {
             iban_valid(c.chars())
         })
     })
@@ -180,7 +183,7 @@ pub fn detect_card(doc: &Doc) -> bool {
     doc.clusters.iter().any(|groups| {
         !iban_shaped(doc.text, groups)
             && !super::ids::business_reference(doc, groups[0].start, groups[0].end)
-            && candidates(doc.text, groups, 6, 19, card_start, |c: &Cand| {
+            && candidates(doc.text, groups, 6, 12..=19, card_start, |c: &Cand| {
                 c.n >= 12 && c.all_digits() && card_valid(c.digits())
             })
     })

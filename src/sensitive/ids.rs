@@ -571,6 +571,9 @@ pub fn pt_cc(c: &[u8]) -> bool {
     s.is_multiple_of(10)
 }
 
+/// The shortest id `check` knows (an Irish PPS number).
+const ID_MIN: usize = 8;
+
 /// The strength of the best id format `c` is valid in, if any.
 pub fn check(c: &Cand) -> Option<Strength> {
     let ch = c.chars();
@@ -703,17 +706,24 @@ pub fn detect(doc: &Doc) -> bool {
         {
             return false;
         }
-        candidates(doc.text, groups, 7, 16, start_ok, |c| match check(c) {
-            // A national mobile number is a phone, whatever digits it happens to check.
-            _ if c.all_digits() && super::contact::trunk_mobile(c.digits()) => false,
-            Some(Strong) => true,
-            Some(Context) => doc.hits.any_in(
-                Cat::IdContext,
-                c.start.saturating_sub(CONTEXT_BEFORE),
-                c.end + CONTEXT_AFTER,
-            ),
-            None => false,
-        })
+        candidates(
+            doc.text,
+            groups,
+            7,
+            ID_MIN..=16,
+            start_ok,
+            |c| match check(c) {
+                // A national mobile number is a phone, whatever digits it happens to check.
+                _ if c.all_digits() && super::contact::trunk_mobile(c.digits()) => false,
+                Some(Strong) => true,
+                Some(Context) => doc.hits.any_in(
+                    Cat::IdContext,
+                    c.start.saturating_sub(CONTEXT_BEFORE),
+                    c.end + CONTEXT_AFTER,
+                ),
+                None => false,
+            },
+        )
     })
 }
 

@@ -191,16 +191,19 @@ impl Cand {
     }
 }
 
-/// Every run of at most `max_groups` groups starting at each group, up to `max_len`
-/// alphanumerics, for which `keep_start` holds for the first group.
+/// Every run of at most `max_groups` groups starting at each group, with a number of
+/// alphanumerics in `len`, for which `keep_start` holds for the first group. Runs shorter than
+/// any format are built but never checked: a long cluster of one-digit groups (`1 1 1 …`) would
+/// otherwise cost a check per start and length.
 pub fn candidates(
     text: &str,
     groups: &[Group],
     max_groups: usize,
-    max_len: usize,
+    len: std::ops::RangeInclusive<usize>,
     keep_start: impl Fn(&Group) -> bool,
     mut f: impl FnMut(&Cand) -> bool,
 ) -> bool {
+    let (min_len, max_len) = (*len.start(), *len.end());
     let b = text.as_bytes();
     for i in 0..groups.len() {
         if !keep_start(&groups[i]) {
@@ -235,7 +238,7 @@ pub fn candidates(
             c.lens[k] = g.len() as u8;
             c.ng = k + 1;
             c.end = g.end;
-            if f(&c) {
+            if c.n >= min_len && f(&c) {
                 return true;
             }
         }
