@@ -114,7 +114,8 @@ const UNITS: &[&str] = &[
 const WEAK_SUFFIX: &[&str] = &[
     "weg", "tie", "kade", "dijk", "plein", "vej", "torv", "kuja", "polku", "rinne", "kaari",
     "tori", "platz", "damm", "ufer", "steig", "pfad", "steeg", "dreef", "plads", "backen",
-    "stigen", "torget", "väylä", "raitti",
+    "stigen", "torget", "väylä", "raitti", "gata", "gaten", "vejen", "veien", "vegen", "gaden",
+    "stien",
 ];
 
 /// A house number at `i`: 1-4 digits, an optional letter or `/n`, `-n`; returns its end.
@@ -147,7 +148,11 @@ fn house_number_at(text: &str, i: usize) -> Option<usize> {
             .take_while(|c| c.is_alphabetic() || *c == '%' || *c == '€' || *c == '$')
             .flat_map(char::to_lowercase)
             .collect();
-        if UNITS.contains(&unit.as_str()) {
+        // `12 m. 5`: the Polish flat (mieszkanie), not metres.
+        let flat = unit == "m"
+            && w[1..].starts_with(". ")
+            && w[3..].starts_with(|c: char| c.is_ascii_digit());
+        if UNITS.contains(&unit.as_str()) && !flat {
             return None;
         }
     }
@@ -181,6 +186,17 @@ fn house_number_before(text: &str, i: usize) -> Option<usize> {
     }
     if j == e || (j > 0 && b[j - 1].is_ascii_alphanumeric()) {
         return None;
+    }
+    // `1234/56`: the Czech and Slovak conscription number before the orientation number; a
+    // range, `2-4`.
+    if j > 1 && matches!(b[j - 1], b'/' | b'-') && b[j - 2].is_ascii_digit() {
+        let mut k = j - 1;
+        while k > 0 && b[k - 1].is_ascii_digit() && j - 1 - k < 4 {
+            k -= 1;
+        }
+        if !(k > 0 && b[k - 1].is_ascii_alphanumeric()) {
+            return house_number_at(text, k).map(|_| k);
+        }
     }
     house_number_at(text, j).map(|_| j)
 }
@@ -326,6 +342,13 @@ fn separate_after(doc: &Doc, h: &Hit) -> Option<usize> {
     if !capitalised(text, first) {
         return None;
     }
+    // Norwegian `Karl Johans gate 22`, `Thereses gate 5`: lower case after a genitive (not an
+    // airport's `Gate 12`).
+    if matches!(&doc.low[h.start..h.end], "gate" | "gata" | "vei")
+        && (capitalised(text, h.start) || !text[..h.start].trim_end().ends_with('s'))
+    {
+        return None;
+    }
     // Number after (German order) or before (English order).
     let mut end = h.end;
     if text.as_bytes().get(end) == Some(&b'.') {
@@ -336,6 +359,23 @@ fn separate_after(doc: &Doc, h: &Hit) -> Option<usize> {
         return Some(first);
     }
     house_number_before(text, first)
+}
+
+/// `nº 5`, `n.º 16`, `nr 5`, `núm. 5` (`º` is `o` after NFKC) before a house number: skipped.
+fn skip_number_marker(text: &str, i: usize) -> usize {
+    let rest = &text.as_bytes()[i..];
+    for m in [
+        "n.o ", "no ", "nº ", "n.º ", "nr. ", "nr ", "núm. ", "num. ", "n. ",
+    ] {
+        let m = m.as_bytes();
+        if rest.len() > m.len()
+            && rest[..m.len()].eq_ignore_ascii_case(m)
+            && rest[m.len()].is_ascii_digit()
+        {
+            return i + m.len();
+        }
+    }
+    i
 }
 
 /// `Via Roma 12`, `27 rue des Tanneurs`: a street word before the name.
@@ -364,11 +404,17 @@ fn separate_before(doc: &Doc, h: &Hit) -> Option<usize> {
     if caps == 0 {
         return None;
     }
+    i = skip_number_marker(text, i);
     if house_number_at(text, i).is_some() && i > h.end {
         return Some(h.start);
     }
-    // French order: the number before the street word.
-    house_number_before(text, h.start)
+    // French order: the number before the street word, `12 bis rue ...` too.
+    house_number_before(text, h.start).or_else(|| {
+        let (s, e) = word_before(text, h.start)?;
+        matches!(&doc.low[s..e], "bis" | "ter" | "quater")
+            .then(|| house_number_before(text, s))
+            .flatten()
+    })
 }
 
 /// `Name 36, 110 00 Praha`: a postcode shape between a house number and a city.
@@ -384,16 +430,20 @@ fn postcode_city(doc: &Doc, g: &[Group]) -> Option<usize> {
     }
     let lens = &lens_buf[..g.len()];
     let sep = |k: usize| b[g[k].end];
+    let nl_letters = |e: usize| {
+        b.get(e + 1).is_some_and(u8::is_ascii_uppercase)
+            && b.get(e + 2).is_some_and(u8::is_ascii_uppercase)
+            && b.get(e + 3) == Some(&b' ')
+    };
+    // `1000 Bruxelles`, `8001 Zürich`, `0159 Oslo`: four digits alone are many things, so the
+    // city must end the address line.
+    let four = lens == [4] && !nl_letters(g[0].end);
     let shape = match lens {
         [5] => true,
         [3, 2] => sep(0) == b' ',
         [2, 3] => sep(0) == b'-',
         [4, 3] => sep(0) == b'-',
-        [4] => {
-            b.get(g[0].end + 1).is_some_and(u8::is_ascii_uppercase)
-                && b.get(g[0].end + 2).is_some_and(u8::is_ascii_uppercase)
-                && b.get(g[0].end + 3) == Some(&b' ')
-        }
+        [4] => true,
         _ => false,
     };
     if !shape || !g.iter().all(Group::all_digits) {
@@ -402,19 +452,64 @@ fn postcode_city(doc: &Doc, g: &[Group]) -> Option<usize> {
     let end = g.last()?.end;
     // City: a capitalised word after (NL letters skipped).
     let mut c = skip_space(text, end);
-    if lens == [4] {
+    if lens == [4] && !four {
         c = skip_space(text, c + 2);
     }
-    if c >= text.len() || !capitalised(text, c) || word_after(text, c).is_none_or(|e| e - c < 3) {
+    let city_end = word_after(text, c)?;
+    if c >= text.len() || !capitalised(text, c) || city_end - c < 3 {
         return None;
     }
-    // Before: `, ` and a house number after a capitalised street name.
-    let start = g[0].start;
-    let before = text[..start].trim_end_matches([' ', ',']);
-    if before.len() + 2 < start.saturating_sub(2) || !text[before.len()..start].contains(',') {
+    if four {
+        let rest = text[city_end..].trim_start_matches(' ');
+        let ends = rest.is_empty()
+            || rest.starts_with(['.', ',', ';', ')', '\n'])
+            || rest.starts_with(|c: char| c.is_ascii_digit() || c.is_uppercase());
+        if !ends {
+            return None;
+        }
+    }
+    // A country prefix: `A-1060`, `CH-8004`, `B-1000`.
+    let mut start = g[0].start;
+    let pre = &b[start.saturating_sub(4)..start];
+    let mut prefixed = false;
+    if pre.ends_with(b"-") {
+        let k = pre.len() - 1;
+        let letters = pre[..k]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_uppercase())
+            .count();
+        if (1..=2).contains(&letters) {
+            start -= letters + 1;
+            prefixed = true;
+        }
+    }
+    // Four digits that read as a recent year (`Windows 11, 2022 Update`) need the prefix.
+    if four && !prefixed {
+        let y: u32 = text[g[0].start..g[0].end].parse().unwrap_or(0);
+        if (1950..=2039).contains(&y) {
+            return None;
+        }
+    }
+    // Before: `, ` or a line break and a house number after a capitalised street name.
+    let before = text[..start].trim_end_matches([' ', ',', '\n']);
+    let gap = &text[before.len()..start];
+    if gap.len() > 4 || !gap.contains([',', '\n']) {
         return None;
     }
-    let hn = house_number_before(text, start)?;
+    // A flat or box after the house number: `Meir 37 bus 15`, `Storgatan 5, lgh 1102`.
+    let hn = house_number_before(text, before.len() + 1)
+        .and_then(|hn| {
+            let w = word_before(text, hn).map(|(s, e)| doc.low[s..e].trim_end_matches('.'));
+            match w {
+                Some("bus" | "bte" | "boîte" | "box" | "lgh" | "m" | "apt" | "int" | "as") => {
+                    let (ws, _) = word_before(text, hn)?;
+                    house_number_before(text, ws)
+                }
+                _ => Some(hn),
+            }
+        })
+        .or_else(|| house_number_before(text, start))?;
     let (ws, _) = word_before(text, hn)?;
     (capitalised(text, ws) && hn - ws >= 5).then_some(ws)
 }
@@ -435,6 +530,14 @@ fn business(doc: &Doc, start: usize) -> bool {
         {
             // As written: `GmbH`, `AG`, `ApS`, `B.V.`; not the German preposition `ab`.
             let w = &doc.text[h.start..h.end];
+            // `1017 AB Amsterdam`: Dutch postcode letters, not a Swedish company.
+            let pre = doc.text.as_bytes()[..h.start]
+                .rsplit(|&c| c == b' ' || c == b'\n')
+                .nth(1);
+            if w.len() == 2 && pre.is_some_and(|p| p.len() == 4 && p.iter().all(u8::is_ascii_digit))
+            {
+                return false;
+            }
             let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
             letters.first().is_some_and(|c| c.is_uppercase())
                 && (letters.len() > 3
@@ -442,6 +545,30 @@ fn business(doc: &Doc, start: usize) -> bool {
                     || matches!(w, "Oy" | "Ltd" | "Inc" | "Lda" | "Ltda"))
         }
     })
+}
+
+/// `Nádražní 2087/8`, `Husova 806/11a`: Czech and Slovak streets have no street word; the
+/// conscription/orientation pair after a street name in their spelling (a letter with a
+/// diacritic, or the `-ova` adjective) is the address.
+fn conscription(doc: &Doc, g: &[Group]) -> Option<usize> {
+    let text = doc.text;
+    let b = text.as_bytes();
+    if g.len() != 2 || b[g[0].end] != b'/' || !g[0].all_digits() || !(3..=4).contains(&g[0].len()) {
+        return None;
+    }
+    let o = &b[g[1].start..g[1].end];
+    let digits = o.iter().take_while(|c| c.is_ascii_digit()).count();
+    if !(1..=3).contains(&digits) || o.len() > digits + 1 {
+        return None;
+    }
+    let (ws, we) = word_before(text, g[0].start)?;
+    let w = &text[ws..we];
+    let czech = w
+        .chars()
+        .flat_map(char::to_lowercase)
+        .any(|c| "áéíóúůýčďěňřšťžľĺôä".contains(c))
+        || w.ends_with("ova");
+    (capitalised(text, ws) && w.chars().count() >= 4 && czech && we + 1 == g[0].start).then_some(ws)
 }
 
 pub fn detect(doc: &Doc) -> bool {
@@ -470,5 +597,7 @@ pub fn detect(doc: &Doc) -> bool {
     {
         return true;
     }
-    doc.clusters.iter().any(|g| personal(postcode_city(doc, g)))
+    doc.clusters
+        .iter()
+        .any(|g| personal(postcode_city(doc, g)) || personal(conscription(doc, g)))
 }

@@ -7,11 +7,16 @@
 //!
 //! Phones: `+` or `00` with a country code and a national number of that country's length count
 //! alone, as do national mobile numbers with their trunk prefix (`07700 900123`, `0176 …`,
-//! `06-12345678`, `06 12 34 56 78`); any other number of phone length needs a phone word
-//! ("tel", "ring mig", "chiamami", ...) or a first name just before it.
+//! `06-12345678`, `06 12 34 56 78`), mobile ranges of the plans without one in their written
+//! grouping (`612 345 678`, `333 123 4567`, `20 12 34 56`), and trunk-prefixed numbers in the
+//! French/Swiss/Belgian pair groupings (`01 23 45 67 89`, `022 665 42 78`); any other number of
+//! phone length needs a phone word ("tel", "ring mig", "chiamami", ... before it, or in a
+//! parenthesis after it), an area code in parentheses (`(030) 1234567`) or a first name just
+//! before it. A business-reference or id word closer than the phone word ("Bestellnummer",
+//! "PESEL") makes it not a phone; so do amounts, dates and times.
 
 use super::lexicon::Cat;
-use super::numbers::{candidates, Cand, Group};
+use super::numbers::Group;
 use super::Doc;
 
 /// Local parts of role and machine addresses (compared without `+tag`, `.` and `-`).
@@ -328,7 +333,7 @@ pub fn trunk_mobile(d: &[u32]) -> bool {
     if d.first() != Some(&0) || n < 10 {
         return false;
     }
-    let (a, b, c) = (d[1], d[2], d.get(3).copied().unwrap_or(0));
+    let (a, b) = (d[1], d[2]);
     match (a, n) {
         (7, 11) => b != 0,                         // UK 07xxx xxxxxx
         (1, 10..=12) => matches!(b, 5..=7),        // DE 015x/016x/017x
@@ -338,23 +343,195 @@ pub fn trunk_mobile(d: &[u32]) -> bool {
         (5, 10) => b == 0,                         // FI 050
         (8, 10) => matches!(b, 3..=9),             // IE 08x
         (6, 11..=13) => matches!(b, 5..=9),        // AT 06xx
-        _ => {
-            let _ = c;
-            false
-        }
+        (9, 10) => matches!(b, 0 | 1 | 4),         // SK 090x/091x/094x
+        _ => false,
+    }
+}
+
+/// Mobile ranges of the plans without a trunk prefix, as the digits start (9 digits: ES, PL, CZ,
+/// PT; 10 digits starting 3: IT; 8 digits: DK, NO).
+fn plain_mobile(d: &[u32]) -> bool {
+    let (a, b) = (d[0], d.get(1).copied().unwrap_or(0));
+    match d.len() {
+        9 => matches!(
+            (a, b),
+            // ES 6xx, 7[1-4]x; PL 5[0137], 6[069], 7[2389], 88; CZ 60x, 7[0-9]; PT 9[1236]
+            (6, _) | (7, _) | (5, 0 | 1 | 3 | 7) | (8, 8) | (9, 1 | 2 | 3 | 6)
+        ),
+        10 => a == 3 && b != 0, // IT 3xx xxxxxxx
+        8 => matches!(a, 2..=9),
+        _ => false,
+    }
+}
+
+/// How a national number (no country code) is written: lengths of its digit groups and the
+/// separators between them.
+struct Written<'a> {
+    d: &'a [u32],
+    lens: &'a [u8],
+    seps: &'a [u8],
+    /// The first group was in parentheses: `(030) 1234567`.
+    paren: bool,
+}
+
+/// A number written the way its plan groups mobile numbers (or a trunk-prefixed number in the
+/// French/Swiss/Belgian pair groupings): counts alone.
+fn grouped_alone(w: &Written) -> bool {
+    let (d, lens) = (w.d, w.lens);
+    let n = d.len();
+    if trunk_mobile(d) {
+        return true;
+    }
+    let sep_ok = w.seps.iter().all(|&s| matches!(s, b' ' | b'-' | b'.'))
+        && w.seps.windows(2).all(|x| x[0] == x[1]);
+    // `01 23 45 67 89`, `022 665 42 78`, `02 751 49 48`: 0 + area, ending in pairs.
+    if d[0] == 0
+        && d[1] != 0
+        && (9..=11).contains(&n)
+        && lens.len() >= 4
+        && lens[lens.len() - 2..] == [2, 2]
+        && lens[0] <= 3
+        && w.seps.iter().all(|&s| matches!(s, b' ' | b'.' | b'/'))
+    {
+        return true;
+    }
+    if !plain_mobile(d) || !sep_ok {
+        return false;
+    }
+    match n {
+        9 => lens == [3, 3, 3] || lens == [3, 2, 2, 2],
+        10 => lens == [3, 3, 4] || lens == [3, 7] || lens == [3, 4, 3],
+        8 => lens == [2, 2, 2, 2] || lens == [3, 2, 3],
+        _ => false,
     }
 }
 
 /// Dates and times look like numbers of phone length: `03.12.2026`, `2026-12-03`.
-fn date_like(c: &Cand) -> bool {
-    let lens = c.lens();
-    let seps = c.seps();
+fn date_like(lens: &[u8], seps: &[u8]) -> bool {
     (lens == [2, 2, 4] || lens == [1, 2, 4] || lens == [2, 1, 4] || lens == [1, 1, 4])
         && seps.iter().all(|&s| matches!(s, b'.' | b'/' | b'-'))
         || lens == [4, 2, 2] && seps.iter().all(|&s| matches!(s, b'-' | b'.' | b'/'))
 }
 
+/// A date (with a year of this or the last century, one separator) at the start of a longer
+/// cluster: `07.08.2016 18:41`.
+fn starts_with_date(lens: &[u8], seps: &[u8], d: &[u32]) -> bool {
+    if lens.len() < 4 || seps[0] != seps[1] || !date_like(&lens[..3], &seps[..2]) {
+        return false;
+    }
+    let year_at = if lens[0] == 4 {
+        0
+    } else {
+        (lens[0] + lens[1]) as usize
+    };
+    matches!((d[year_at], d[year_at + 1]), (1, 9) | (2, 0))
+}
+
 const PHONE_CONTEXT_BEFORE: usize = 48;
+
+/// A phone word that only says "number" (`Nummer`, `numéro`, `číslo`, `nr.`): it also stands
+/// before ids and order numbers.
+fn generic_number_word(low: &str) -> bool {
+    ["num", "núm", "nr", "čísl"]
+        .iter()
+        .any(|p| low.starts_with(p))
+}
+
+/// The phone word nearest before `start` is closer than any business-reference word ("order",
+/// "Rechnung", ...) or id word ("PESEL", "CPR", ...): `Some(true)`; such a word is closer, or
+/// the only phone word is a generic "number": `Some(false)`; no word: `None`.
+fn phone_word_before(doc: &Doc, start: usize) -> Option<bool> {
+    let from = start.saturating_sub(PHONE_CONTEXT_BEFORE);
+    let blocker = [Cat::NotPersonalNumber, Cat::IdContext]
+        .iter()
+        .filter_map(|&c| doc.hits.last_in(c, from, start))
+        .map(|h| h.start)
+        .max();
+    let v = doc.hits.of(Cat::PhoneContext);
+    let i = v.partition_point(|h| h.start < from);
+    let mut generic = false;
+    let mut specific = None;
+    for h in v[i..].iter().take_while(|h| h.start < start) {
+        if generic_number_word(&doc.low[h.start..h.end]) {
+            generic = true;
+        } else {
+            specific = Some(h.start);
+        }
+    }
+    match (specific, blocker) {
+        (Some(p), Some(b)) => Some(p > b),
+        (Some(_), None) => Some(true),
+        (None, Some(_)) => Some(false),
+        (None, None) => generic.then_some(true),
+    }
+}
+
+/// A phone word in a parenthesis right after the number: `0351 7205104 (Festnetz)`.
+fn phone_word_after(doc: &Doc, end: usize) -> bool {
+    let rest = &doc.text.as_bytes()[end..];
+    let open = rest.iter().take(2).position(|&c| c == b'(');
+    open.is_some_and(|o| doc.hits.any_in(Cat::PhoneContext, end + o, end + o + 16))
+}
+
+/// Money or a unit right after (or a currency right before) the number.
+fn amount_around(text: &str, start: usize, end: usize) -> bool {
+    const UNIT: &[&str] = &[
+        "€", "$", "£", "%", "eur", "euro", "euros", "usd", "gbp", "chf", "zł", "zl", "pln", "kč",
+        "czk", "kr", "sek", "dkk", "nok", "km", "kg", "m", "ft", "mb", "gb", "kb",
+    ];
+    let after = text[end..].trim_start_matches(' ');
+    let w: String = after
+        .chars()
+        .take_while(|c| c.is_alphabetic() || matches!(c, '€' | '$' | '£' | '%'))
+        .take(6)
+        .flat_map(char::to_lowercase)
+        .collect();
+    let before = text[..start].trim_end_matches(' ');
+    UNIT.contains(&w.as_str()) || before.ends_with(['€', '$', '£'])
+}
+
+/// The digits of a cluster of digit groups, and how they were grouped; `None` for a cluster
+/// that is not a run of digit groups of phone size.
+fn written(text: &str, groups: &[Group], buf: &mut Vec<u32>) -> Option<(Vec<u8>, Vec<u8>)> {
+    if groups.len() > 8 || !groups.iter().all(Group::all_digits) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let n: usize = groups.iter().map(Group::len).sum();
+    if !(7..=15).contains(&n) {
+        return None;
+    }
+    buf.clear();
+    let mut lens = Vec::with_capacity(groups.len());
+    let mut seps = Vec::with_capacity(groups.len());
+    for (k, g) in groups.iter().enumerate() {
+        if k > 0 {
+            seps.push(b[groups[k - 1].end]);
+        }
+        lens.push(g.len() as u8);
+        buf.extend(b[g.start..g.end].iter().map(|&c| (c - b'0') as u32));
+    }
+    Some((lens, seps))
+}
+
+/// `(0171) ` or `(22) ` right before `start`: the area code's digits and the start of the `(`.
+fn paren_prefix(text: &str, start: usize) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut j = start;
+    while j > 0 && matches!(b[j - 1], b' ' | b'-' | b'/') && start - j < 2 {
+        j -= 1;
+    }
+    if j == 0 || b[j - 1] != b')' {
+        return None;
+    }
+    let close = j - 1;
+    let mut s = close;
+    while s > 0 && b[s - 1].is_ascii_digit() && close - s < 6 {
+        s -= 1;
+    }
+    let len = close - s;
+    (s > 0 && b[s - 1] == b'(' && (2..=5).contains(&len)).then_some((s, s - 1))
+}
 
 pub fn detect_phone(doc: &Doc) -> bool {
     let text = doc.text;
@@ -363,32 +540,61 @@ pub fn detect_phone(doc: &Doc) -> bool {
             return true;
         }
     }
+    let mut d = Vec::with_capacity(16);
     doc.clusters.iter().any(|groups: &[Group]| {
-        // The whole cluster is the candidate: a phone number is not part of a longer number.
-        let first = groups[0].start;
-        let start = |g: &Group| g.start == first && g.all_digits() && g.len() <= 5;
-        candidates(text, groups, 6, 7..=15, start, |c| {
-            if !c.all_digits() || c.n < 7 || date_like(c) {
-                return false;
+        let Some((mut lens, mut seps)) = written(text, groups, &mut d) else {
+            return false;
+        };
+        let mut start = groups[0].start;
+        let end = groups[groups.len() - 1].end;
+        let mut paren = false;
+        // The area code in parentheses, a cluster of its own: `(030) 1234 5678`.
+        if let Some((s, open)) = paren_prefix(text, start) {
+            let area: Vec<u32> = text.as_bytes()[s..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .map(|&c| (c - b'0') as u32)
+                .collect();
+            if area.len() + d.len() <= 15 {
+                lens.insert(0, area.len() as u8);
+                seps.insert(0, b' ');
+                d.splice(0..0, area);
+                start = open;
+                paren = true;
             }
-            let d = c.digits();
-            // The whole run must be the number: not a part of a longer one.
-            if groups.last().is_some_and(|g| g.end != c.end) {
-                return false;
-            }
-            if d[0] == 0 && d.get(1) == Some(&0) && international(&d[2..]) && d.len() >= 11 {
-                return true;
-            }
-            if trunk_mobile(d) {
-                return true;
-            }
-            if c.n > 13 {
-                return false;
-            }
-            let from = c.start.saturating_sub(PHONE_CONTEXT_BEFORE);
-            doc.hits.any_in(Cat::PhoneContext, from, c.start)
-                || doc.name_in(c.start.saturating_sub(40), c.start)
-        })
+        }
+        // A date, or a date and a time: `07.08.2016 18:41`.
+        let time_after = text.as_bytes().get(end) == Some(&b':');
+        if date_like(&lens, &seps) || starts_with_date(&lens, &seps, &d) || time_after {
+            return false;
+        }
+        let context = phone_word_before(doc, start);
+        // Introduced as an order number, invoice or parcel reference: not a phone.
+        if context == Some(false) {
+            return false;
+        }
+        if d[0] == 0 && d.get(1) == Some(&0) && d.len() >= 11 && international(&d[2..]) {
+            return true;
+        }
+        let w = Written {
+            d: &d,
+            lens: &lens,
+            seps: &seps,
+            paren,
+        };
+        let long = d.len() > 13 || d.len() < 7;
+        if !long && !amount_around(text, start, end) && grouped_alone(&w) {
+            return true;
+        }
+        if long {
+            return false;
+        }
+        // Any other number of phone length: a phone word before it (or in a parenthesis after
+        // it), a first name just before it, or an area code in parentheses with a trunk 0.
+        context == Some(true)
+            || phone_word_after(doc, end)
+            || (w.paren && d[0] == 0 && d.len() >= 9)
+            || d.len() >= 8 && doc.name_in(start.saturating_sub(40), start)
     })
 }
 

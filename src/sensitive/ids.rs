@@ -699,31 +699,104 @@ pub fn business_reference(doc: &Doc, start: usize, end: usize) -> bool {
         )
 }
 
+/// Letter groups the cluster pass leaves out because they stand apart from the digits: up to two
+/// short letter words before (`X 6675501 G`, `AB 12 34 56 C`, `RSS MRA 85T10 A562S`) and one
+/// after (`12345678-Z`). Returns the cluster with them, or `None` when there are none.
+fn with_letters(text: &str, groups: &[Group]) -> Option<Vec<Group>> {
+    let b = text.as_bytes();
+    let letters = |s: usize, e: usize| {
+        let w = &b[s..e];
+        !w.is_empty()
+            && w.iter().all(u8::is_ascii_alphabetic)
+            && (w.len() <= 2 || w.len() <= 4 && w.iter().all(u8::is_ascii_uppercase))
+    };
+    let gap = |i: usize, j: usize| {
+        j > i && j - i <= 3 && b[i..j].iter().all(|&c| matches!(c, b' ' | b'-' | b'.'))
+    };
+    let mut lead = Vec::new();
+    let mut at = groups[0].start;
+    for _ in 0..2 {
+        let mut e = at;
+        while e > 0 && at - e < 3 && matches!(b[e - 1], b' ' | b'-' | b'.') {
+            e -= 1;
+        }
+        let mut s = e;
+        while s > 0 && b[s - 1].is_ascii_alphanumeric() && e - s < 5 {
+            s -= 1;
+        }
+        if s == e || !gap(e, at) || !letters(s, e) || (s > 0 && b[s - 1].is_ascii_alphanumeric()) {
+            break;
+        }
+        lead.push(Group {
+            start: s,
+            end: e,
+            digits: 0,
+        });
+        at = s;
+    }
+    let last = groups[groups.len() - 1].end;
+    let mut s = last;
+    while s < b.len() && s - last < 3 && matches!(b[s], b' ' | b'-' | b'.') {
+        s += 1;
+    }
+    let mut e = s;
+    while e < b.len() && b[e].is_ascii_alphanumeric() && e - s < 3 {
+        e += 1;
+    }
+    let trail = (gap(last, s)
+        && e > s
+        && e - s <= 2
+        && letters(s, e)
+        && !b.get(e).is_some_and(u8::is_ascii_alphanumeric)
+        && b[last - 1].is_ascii_digit())
+    .then_some(Group {
+        start: s,
+        end: e,
+        digits: 0,
+    });
+    if lead.is_empty() && trail.is_none() {
+        return None;
+    }
+    lead.reverse();
+    lead.extend_from_slice(groups);
+    lead.extend(trail);
+    Some(lead)
+}
+
+/// A national mobile number is a phone, whatever digits it happens to check, unless it is grouped
+/// as an id with a birth date first (`060277-1393`, `072427 22134`).
+fn phone_not_id(c: &Cand) -> bool {
+    c.all_digits() && super::contact::trunk_mobile(c.digits()) && c.lens()[0] != 6
+}
+
 /// Any national id in the document.
 pub fn detect(doc: &Doc) -> bool {
+    let id_word_near = |c: &Cand| {
+        doc.hits.any_in(
+            Cat::IdContext,
+            c.start.saturating_sub(CONTEXT_BEFORE),
+            c.end + CONTEXT_AFTER,
+        )
+    };
+    let found = |groups: &[Group]| {
+        candidates(doc.text, groups, 7, ID_MIN..=16, start_ok, |c| match check(c) {
+            _ if phone_not_id(c) && !id_word_near(c) => false,
+            Some(Strong) => true,
+            Some(Context) => id_word_near(c),
+            None => false,
+        })
+    };
     doc.clusters.iter().any(|groups: &[Group]| {
         if iban_shaped(doc.text, groups) || business_reference(doc, groups[0].start, groups[0].end)
         {
             return false;
         }
-        candidates(
-            doc.text,
-            groups,
-            7,
-            ID_MIN..=16,
-            start_ok,
-            |c| match check(c) {
-                // A national mobile number is a phone, whatever digits it happens to check.
-                _ if c.all_digits() && super::contact::trunk_mobile(c.digits()) => false,
-                Some(Strong) => true,
-                Some(Context) => doc.hits.any_in(
-                    Cat::IdContext,
-                    c.start.saturating_sub(CONTEXT_BEFORE),
-                    c.end + CONTEXT_AFTER,
-                ),
-                None => false,
-            },
-        )
+        // `+39 347 390 0729`: an international phone number, whatever its digits check.
+        let before = doc.text[..groups[0].start].trim_end_matches(' ');
+        if before.ends_with('+') {
+            return false;
+        }
+        found(groups) || with_letters(doc.text, groups).is_some_and(|g| found(&g))
     })
 }
 

@@ -421,6 +421,13 @@ impl Hits {
         v.get(i).filter(|h| h.start < to).copied()
     }
 
+    /// The last hit of `cat` starting within `[from, to)`.
+    pub fn last_in(&self, cat: Cat, from: usize, to: usize) -> Option<Hit> {
+        let v = self.of(cat);
+        let i = v.partition_point(|h| h.start < to);
+        v[..i].last().filter(|h| h.start >= from).copied()
+    }
+
     pub fn any_in(&self, cat: Cat, from: usize, to: usize) -> bool {
         self.first_in(cat, from, to).is_some()
     }

@@ -257,3 +257,88 @@ fn a_very_long_digit_run_is_one_blob() {
     let v = serde_json::json!({"messages": [{"role": "user", "content": format!("{blob} 4111 1111 1111 1111")}]});
     assert_eq!(body_kinds(&v.to_string()), vec!["card"]);
 }
+
+/// Phone numbers in each plan's national format, grouped as people write them.
+#[test]
+fn national_phone_formats() {
+    for t in [
+        "Please call me on 07564699286 after 6pm.",
+        "Tél. : 01.94.99.97.56 — mets ça dans ma signature",
+        "Vous pouvez me joindre au 05 75 03 99 70.",
+        "Zadzwoń do mnie: 727497176.",
+        "Tlf. 27 22 14 80 – skriv det i min signatur.",
+        "Skriv til udlejeren at jeg er på 40 00 14 40 i dag.",
+        "Unterschrift: Jonas, (0171) 4541788.",
+        "Du erreichst mich unter 0351-7205104 (Festnetz).",
+        "Udělej tabulku: Petr 0948 906 841, Eva",
+        "Mándalo al 612 345 678 mañana.",
+        "Tel. 022.665.42.78 — firma",
+        "Mi móvil es el 948925641, escríbeme.",
+        "Pode ligar-me para o 929333587.",
+    ] {
+        assert_eq!(kinds(t), ["phone"], "{t:?}");
+    }
+    for t in [
+        "Mi pedido número 612 345 678 no ha llegado.",
+        "Artikelnummer 0176-2345-6789 ist ausverkauft.",
+        "Ma commande numéro 4021 5567 89 n'est pas arrivée.",
+        "Il mio ordine numero 333 123 4567 non è arrivato.",
+        "Kwota to 512 345 678 zł rocznie.",
+        "Ordrenummer: 93 70 00 66",
+        "Termin: 07.08.2016 18:41",
+        "Zásilka číslo 1234 5678 9012 je zpožděná.",
+    ] {
+        assert!(scan_text(t).is_empty(), "{t}: {:?}", kinds(t));
+    }
+}
+
+/// House numbers and postcodes in each country's written form.
+#[test]
+fn national_address_formats() {
+    for t in [
+        "Proszę wysłać paczkę na adres ul. Długa 86 m. 37, 68-832 Kraków.",
+        "Přestěhoval jsem se na adresu Husova 806/11, 797 28 Ostrava.",
+        "Min adresse er Strandvejen 33, 1. tv., 8693 Odense.",
+        "Jeg er flyttet til Thereses gate 13 B, 0995 Oslo.",
+        "Send pakken til Storgata 25 B, 0663 Oslo.",
+        "Mijn adres is Kerkstraat 17, 9239 AB Utrecht.",
+        "Mi dirección es c/ del Carmen nº 6, 1º dcha.",
+        "A minha morada é Travessa da Rosa, n.º 16, 7102-060 Porto.",
+        "Envoyez le colis à Meir 106, 8909 Gent.",
+        "Envoyez le colis à Meir 37 bus 15, 9690 Bruxelles.",
+        "Write to the neighbours; our address is 165 Station Road, Manchester.",
+        "Mon adresse : 12 bis chemin des Vignes, 46075 Paris.",
+        "Přestěhoval jsem se na adresu Nádražní 2087/8, napiš dopis.",
+        "Absender:\nAm Markt 2-4, 32065 München\nKündigung",
+        "Ik ben verhuisd naar Stationsplein 24\n9933 AB Utrecht.",
+    ] {
+        assert_eq!(kinds(t), ["address"], "{t:?}");
+    }
+    for t in [
+        "Departure Gate 12 closes at 14:30.",
+        "Windows 10, 2019 Server edition is old.",
+        "Via Roma è la strada principale del paese.",
+    ] {
+        assert!(scan_text(t).is_empty(), "{t}: {:?}", kinds(t));
+    }
+}
+
+/// National ids with their check letters and separators where people put them.
+#[test]
+fn national_id_spellings() {
+    for t in [
+        "Mi DNI es 09538836-T, rellena la solicitud.",
+        "Mi DNI es 09538836 T.",
+        "Mi NIE es X-6277279-G.",
+        "NIE X 6277279 G, por favor.",
+        "My NINO is AB 12 34 56 C.",
+        "NINO: ab 12 34 56 c — cover note",
+        "codice fiscale RSS MRA 85T10 A562S, compila il modulo",
+        "Dane: PESEL 072427-22134. Napisz podanie.",
+        "Mit CPR-nummer er 060277-1393.",
+        "My NHS number is 062 729 0027, fill it in.",
+        "Nombre: Lucía Pérez, NIE Y7631590-C.",
+    ] {
+        assert_eq!(kinds(t), ["national_id"], "{t:?}");
+    }
+}
