@@ -779,12 +779,19 @@ pub fn detect(doc: &Doc) -> bool {
         )
     };
     let found = |groups: &[Group]| {
-        candidates(doc.text, groups, 7, ID_MIN..=16, start_ok, |c| match check(c) {
-            _ if phone_not_id(c) && !id_word_near(c) => false,
-            Some(Strong) => true,
-            Some(Context) => id_word_near(c),
-            None => false,
-        })
+        candidates(
+            doc.text,
+            groups,
+            7,
+            ID_MIN..=16,
+            start_ok,
+            |c| match check(c) {
+                _ if phone_not_id(c) && !id_word_near(c) => false,
+                Some(Strong) => true,
+                Some(Context) => id_word_near(c),
+                None => false,
+            },
+        )
     };
     doc.clusters.iter().any(|groups: &[Group]| {
         if iban_shaped(doc.text, groups) || business_reference(doc, groups[0].start, groups[0].end)
