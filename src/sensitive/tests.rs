@@ -342,3 +342,53 @@ fn national_id_spellings() {
         assert_eq!(kinds(t), ["national_id"], "{t:?}");
     }
 }
+
+/// Procedures, devices and diagnosis phrases from the organ-system lexicon, about a relative, a
+/// colleague or oneself, in each language; the same procedures asked about in general or in a
+/// textbook frame, and ordinary words that contain a medical stem, stay clean.
+#[test]
+fn procedures_devices_and_diagnoses_about_someone() {
+    for t in [
+        "My mother had her gallbladder removed by laparoscopy last spring.",
+        "I've had a pacemaker since 2019 and want to know if I can fly.",
+        "Meine Mutter bekommt nächste Woche einen Herzschrittmacher eingesetzt.",
+        "Ma collègue s'est fait poser une prothèse de hanche en mars.",
+        "A mi padre le pusieron un marcapasos en enero y no puede conducir.",
+        "Mia sorella è stata operata alla spalla per una lussazione.",
+        "Mijn vader slaapt sinds vorig jaar met een CPAP-apparaat vanwege slaapapneu.",
+        "Moja mama przeszła kolonoskopię i czeka na wynik.",
+        "Min kollega fik konstateret galdesten og skal have fjernet galdeblæren.",
+        "Min granne går på kryckor efter en korsbandsoperation.",
+        "Äitini käyttää kotona happirikastinta keuhkoahtaumataudin vuoksi.",
+        "Moje babička má od loňska kardiostimulátor.",
+        "O meu irmão foi operado ao joelho e anda de muletas.",
+        "Min dotter har nötallergi.",
+        "Tyttäreni on pähkinäallergia.",
+    ] {
+        assert_eq!(kinds(t), ["health"], "{t}");
+    }
+    for t in [
+        "A hypothetical patient undergoes a laparoscopic cholecystectomy: list the steps.",
+        "Case study: a 54-year-old receives a coronary stent after a heart attack.",
+        "How long does recovery from a hip replacement usually take?",
+        "Explain how a CPAP machine treats obstructive sleep apnoea.",
+        "Beschreibe die Risiken einer Darmspiegelung.",
+        "Qu'est-ce qu'une cholécystectomie et combien de temps dure la convalescence ?",
+        "¿Cuánto dura la recuperación de una operación de rodilla?",
+        "Hoe werkt een insulinepomp?",
+        "Vad är en gastric bypass?",
+        "Kuinka kauan polvileikkauksesta toipuminen kestää?",
+        "Jak dlouho trvá rekonvalescence po operaci kolene?",
+        "Quanto tempo demora a recuperação de uma cirurgia ao joelho?",
+        // Ordinary words around a medical stem, next to a marker.
+        "My colleague wants to bypass the proxy for localhost.",
+        "Configure pacemaker and corosync on my two-node cluster.",
+        "Min kode er for eksempel alt for langsom.",
+        "Mijn project gaat over hernieuwbare energie.",
+        "Moje chyba, to bylo trapné.",
+        "Il mio capo dice che è un periodo di stenti.",
+        "Meine Tochter kennt die Geschichte des Ortes.",
+    ] {
+        assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
+    }
+}
