@@ -96,6 +96,9 @@ struct Node {
     entries: (u32, u32),
 }
 
+/// Base positions tried per node before its children are placed past the end.
+const FIRST_FIT_TRIES: usize = 32;
+
 /// A byte trie in double-array form. Slot 0 is the root; a free slot has `check == 0`.
 struct DoubleArray {
     /// Per slot: `base` (where the children's slots start, minus their byte) and `check` (the
@@ -123,12 +126,22 @@ impl DoubleArray {
                 low += 1;
             }
             let first = kids[0].0 as usize;
+            let free = |base: usize| {
+                kids.iter()
+                    .all(|&(c, _)| !used.get(base + c as usize).copied().unwrap_or(false))
+            };
+            // First fit from the lowest free slot, but only for a few tries: the region above it
+            // is densely packed, and an unbounded search made building the ~5,000-term trie take
+            // seconds (11 s in a debug build). After that the children go past the end.
             let mut base = low.saturating_sub(first).max(1);
-            while kids
-                .iter()
-                .any(|&(c, _)| used.get(base + c as usize).copied().unwrap_or(false))
-            {
-                base += 1;
+            let mut tries = 0;
+            while !free(base) {
+                tries += 1;
+                base = if tries < FIRST_FIT_TRIES {
+                    base + 1
+                } else {
+                    slots.len().saturating_sub(first).max(1)
+                };
             }
             let top = base + kids.last().map_or(0, |k| k.0 as usize) + 1;
             if top > slots.len() {
