@@ -2,8 +2,11 @@
 //! word unigrams/bigrams and structural features, with 12 outputs (the code logit, three
 //! complexity logits, eight domain logits). Trained offline by `benches/train_router.py`, shipped
 //! as `model.bin` inside the binary; inference is deterministic, allocation-light and needs no
-//! network. The feature extraction here mirrors the Python script line for line, and
-//! `testdata/parity.json` (written by that script) pins the two together.
+//! network. The feature extraction computes exactly what the Python script defines, and
+//! `testdata/parity.json` (written by that script) pins the two together. It is written for speed
+//! (byte tables for ASCII, hashes advanced for all n-gram starts at once, one pass for most
+//! structural counts); `model/reference.rs` keeps the line-for-line transcription of the script,
+//! and a randomised test holds the two equal bit for bit.
 
 use once_cell::sync::Lazy;
 use serde::Deserialize;
@@ -54,19 +57,11 @@ pub const DENSE: usize = DENSE_NAMES.len();
 pub const FENCE: usize = 17;
 pub const STACK_TRACE: usize = 18;
 
-const TRACE_MARKS: [&str; 8] = [
-    "Traceback (most recent call last)",
-    "panicked at ",
-    "Exception in thread",
-    "goroutine ",
-    "Uncaught ",
-    "error[E",
-    "npm ERR!",
-    "Caused by: ",
-];
-const OPERATORS: [&str; 11] = [
-    "->", "=>", "::", "&&", "||", "!=", "==", ":=", "+=", "</", "/>",
-];
+mod dense;
+#[cfg(test)]
+mod reference;
+
+pub use dense::dense_features;
 
 #[derive(Deserialize)]
 struct Header {
@@ -200,64 +195,109 @@ impl Model {
     /// Walks every n-gram feature of normalised text: `visit(is_word_group, bucket, text)`.
     /// `text` is only for explanations (a bigram is shown as the slice spanning both words).
     pub(crate) fn for_each_gram(&self, norm: &str, mut visit: impl FnMut(bool, u32, &str)) {
-        // Character n-grams: one FNV pass per start, extended to the longest length.
-        let offsets: Vec<usize> = norm
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(norm.len()))
-            .collect();
-        let chars = offsets.len() - 1;
-        let bytes = norm.as_bytes();
-        if chars >= self.char_lo {
-            for i in 0..=chars - self.char_lo {
-                let mut h = fnv(FNV_OFFSET, b"c");
-                for n in 1..=self.char_hi {
-                    if i + n > chars {
-                        break;
-                    }
-                    h = fnv(h, &bytes[offsets[i + n - 1]..offsets[i + n]]);
-                    if self.char_n & (1 << n) != 0 {
-                        visit(false, h & self.mask, &norm[offsets[i]..offsets[i + n]]);
-                    }
+        self.char_grams(norm, |bucket, start, end| {
+            visit(false, bucket, &norm[start..end])
+        });
+        self.word_grams(norm, |bucket, start, end| {
+            visit(true, bucket, &norm[start..end])
+        });
+    }
+
+    /// Character n-grams of normalised text, by start and then length, as
+    /// `visit(bucket, start, end)` (byte offsets): one FNV pass per start, extended to the
+    /// longest length. Characters are 1-4 bytes, their length read off the lead byte; starts
+    /// too close to the end for the shortest n-gram visit nothing.
+    fn char_grams(&self, norm: &str, mut visit: impl FnMut(u32, usize, usize)) {
+        let b = norm.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let (mut h, mut end) = (fnv(FNV_OFFSET, b"c"), i);
+            for n in 1..=self.char_hi {
+                if end == b.len() {
+                    break;
+                }
+                let next = end + utf8_width(b[end]);
+                h = fnv(h, &b[end..next]);
+                end = next;
+                if self.char_n & (1 << n) != 0 {
+                    visit(h & self.mask, i, end);
                 }
             }
+            i += utf8_width(b[i]);
         }
-        // Words: maximal runs of alphanumerics and '_'; unigrams and bigrams.
-        let mut prev: Option<(usize, usize)> = None;
-        for (start, end) in word_spans(norm) {
-            let w = &bytes[start..end];
-            visit(
-                true,
-                fnv(fnv(FNV_OFFSET, b"w"), w) & self.mask,
-                &norm[start..end],
-            );
-            if let Some((ps, pe)) = prev {
-                let h = fnv(fnv(fnv(fnv(FNV_OFFSET, b"b"), &bytes[ps..pe]), b" "), w);
-                visit(true, h & self.mask, &norm[ps..end]);
+    }
+
+    /// The buckets of every character n-gram of normalised text, in no particular order (all a
+    /// sum needs): the FNV steps of `char_grams`, taken one character at a time for all starts
+    /// at once, in loops that vectorise. ASCII text hashes its bytes; other text first packs
+    /// each character's UTF-8 bytes into a `u32`.
+    fn char_buckets(&self, norm: &str, out: &mut Vec<u32>) {
+        if norm.is_ascii() {
+            self.char_buckets_of(norm.as_bytes(), fnv_byte, out);
+        } else {
+            let packed: Vec<u32> = norm.chars().map(pack_utf8).collect();
+            self.char_buckets_of(&packed, fnv_packed, out);
+        }
+    }
+
+    fn char_buckets_of<C: Copy>(&self, chars: &[C], step: fn(u32, C) -> u32, out: &mut Vec<u32>) {
+        // hashes[i] is the hash of the n-gram starting at character i after step n; only starts
+        // with room for the shortest n-gram are kept.
+        let starts = (chars.len() + 1).saturating_sub(self.char_lo);
+        let mut hashes = vec![fnv(FNV_OFFSET, b"c"); starts];
+        for n in 1..=self.char_hi {
+            // The starts with n characters left.
+            let live = (chars.len() + 1).saturating_sub(n).min(starts);
+            if live == 0 {
+                break;
             }
-            prev = Some((start, end));
+            for (h, &c) in hashes[..live].iter_mut().zip(&chars[n - 1..]) {
+                *h = step(*h, c);
+            }
+            if self.char_n & (1 << n) != 0 {
+                out.extend(hashes[..live].iter().map(|h| h & self.mask));
+            }
+        }
+    }
+
+    /// Word unigrams and bigrams of normalised text, in text order, as
+    /// `visit(bucket, start, end)`; a bigram spans both words.
+    fn word_grams(&self, norm: &str, mut visit: impl FnMut(u32, usize, usize)) {
+        let b = norm.as_bytes();
+        let (unigram, bigram) = (fnv(FNV_OFFSET, b"w"), fnv(FNV_OFFSET, b"b"));
+        // The previous word's start, and the hash of "b" + that word + " ", which its bigram
+        // with the next word continues.
+        let mut prev: Option<(usize, u32)> = None;
+        for (start, end) in word_spans(norm) {
+            // One pass over the word for its three hashes: its unigram, its bigram with the
+            // previous word, and the start of its bigram with the next one.
+            let after_prev = prev.map_or(bigram, |(_, h)| h);
+            let (uni, bi, next) = b[start..end]
+                .iter()
+                .fold((unigram, after_prev, bigram), |(u, p, n), &c| {
+                    (fnv_byte(u, c), fnv_byte(p, c), fnv_byte(n, c))
+                });
+            visit(uni & self.mask, start, end);
+            if let Some((prev_start, _)) = prev {
+                visit(bi & self.mask, prev_start, end);
+            }
+            prev = Some((start, fnv_byte(next, b' ')));
         }
     }
 
     /// The 12 logits for already capped text.
     pub fn logits(&self, text: &str) -> Logits {
         let norm = normalise(text);
-        let mut sc = [0i32; 16];
-        let mut sw = [0i32; 16];
-        let (mut nc, mut nw) = (0u32, 0u32);
-        self.for_each_gram(&norm, |word, bucket, _| {
-            let row = self.row(bucket);
-            let (acc, n) = if word {
-                (&mut sw, &mut nw)
-            } else {
-                (&mut sc, &mut nc)
-            };
-            for (a, w) in acc.iter_mut().zip(row) {
-                *a += *w as i32;
-            }
-            *n += 1;
-        });
-        let n_words = word_spans(&norm).count();
+        // Bucket indices first, rows after: the hashing does not wait on the table's cache
+        // misses, and the summing loop has nothing else to do but load and add.
+        let mut buckets = Vec::with_capacity(2 * norm.len());
+        self.char_buckets(&norm, &mut buckets);
+        let (sc, nc) = (self.sum_rows(&buckets), buckets.len() as u32);
+        buckets.clear();
+        self.word_grams(&norm, |bucket, _, _| buckets.push(bucket));
+        let (sw, nw) = (self.sum_rows(&buckets), buckets.len() as u32);
+        // Each word has a unigram and each after the first a bigram: nw = 2 * words - 1.
+        let n_words = nw.div_ceil(2) as usize;
         let dense = dense_features(text, n_words);
         let mut z = [0.0f64; OUTPUTS];
         let (ic, iw) = (inv_sqrt(nc), inv_sqrt(nw));
@@ -274,6 +314,34 @@ impl Model {
             n_char: nc,
             n_word: nw,
         }
+    }
+
+    /// The sum of the rows of `buckets`, exact in integers: blocks of up to 256 rows in 16-bit
+    /// lanes (twice as many per vector as 32-bit ones; 256 * ±128 still fits), widened into
+    /// the 32-bit total between blocks.
+    fn sum_rows(&self, buckets: &[u32]) -> [i32; 16] {
+        let mut total = [0i32; 16];
+        for block in buckets.chunks(256) {
+            for (t, a) in total.iter_mut().zip(self.sum_block(block)) {
+                *t += a as i32;
+            }
+        }
+        total
+    }
+
+    /// Kept out of line: inlined next to the widening, the loop is vectorised in 4-byte pieces
+    /// instead of 8-byte ones.
+    #[inline(never)]
+    fn sum_block(&self, block: &[u32]) -> [i16; 16] {
+        // A table of exactly mask + 1 rows: masked indices need no bounds checks.
+        let table = &self.table[..=self.mask as usize];
+        let mut acc = [0i16; 16];
+        for &bucket in block {
+            for (a, &w) in acc.iter_mut().zip(&table[(bucket & self.mask) as usize]) {
+                *a += w as i16;
+            }
+        }
+        acc
     }
 
     /// Every distinct n-gram of already capped text with its occurrence count and int8 row,
@@ -327,16 +395,46 @@ fn inv_sqrt(n: u32) -> f64 {
 
 const FNV_OFFSET: u32 = 0x811C_9DC5;
 
-fn fnv(mut h: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+fn fnv_byte(h: u32, b: u8) -> u32 {
+    (h ^ b as u32).wrapping_mul(0x0100_0193)
+}
+
+fn fnv(h: u32, bytes: &[u8]) -> u32 {
+    bytes.iter().fold(h, |h, &b| fnv_byte(h, b))
+}
+
+/// A character's UTF-8 bytes, first byte lowest.
+fn pack_utf8(c: char) -> u32 {
+    let mut b = [0u8; 4];
+    c.encode_utf8(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// `fnv` over the bytes of a character packed by `pack_utf8`. Continuation bytes are never 0,
+/// so the bytes left over once the rest is 0 are padding.
+fn fnv_packed(h: u32, packed: u32) -> u32 {
+    let mut h = fnv_byte(h, packed as u8);
+    let mut rest = packed >> 8;
+    while rest != 0 {
+        h = fnv_byte(h, rest as u8);
+        rest >>= 8;
     }
     h
 }
 
+/// Length of a UTF-8 sequence from its lead byte (the text is a `str`, so it is well formed).
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0..=0x7f => 1,
+        0x80..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
 /// Whitespace as the training script defines it (Python's `isspace` and Rust's
 /// `is_whitespace` disagree on a few control characters, so neither is used).
-pub(crate) fn is_ws(c: char) -> bool {
+pub(crate) const fn is_ws(c: char) -> bool {
     matches!(
         c,
         ' ' | '\t'
@@ -353,31 +451,140 @@ pub(crate) fn is_ws(c: char) -> bool {
 }
 
 fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    match TWO_BYTE.word.get(c as usize) {
+        Some(&word) => word,
+        None => c.is_alphanumeric() || c == '_',
+    }
+}
+
+/// The characters below U+0800 (ASCII, and of two UTF-8 bytes: Latin with accents, Greek,
+/// Cyrillic, Armenian, Hebrew, Arabic), with what `is_word` and `normalise` make of them,
+/// computed once from the std functions they stand for: those search Unicode tables, which
+/// was most of the cost of a Greek prompt.
+struct TwoByte {
+    word: [bool; 0x800],
+    /// What `normalise` writes for the character when that is one character; '\0' when it is
+    /// whitespace, nothing, or more than one character (the general path decides).
+    fold: [char; 0x800],
+}
+
+static TWO_BYTE: Lazy<Box<TwoByte>> = Lazy::new(|| {
+    let mut t = Box::new(TwoByte {
+        word: [false; 0x800],
+        fold: ['\0'; 0x800],
+    });
+    for c in (0..0x800).filter_map(char::from_u32) {
+        t.word[c as usize] = c.is_alphanumeric() || c == '_';
+        let mut lower = c.to_lowercase();
+        if let (Some(l), None, false) = (lower.next(), lower.next(), is_ws(c)) {
+            if !('\u{300}'..='\u{36f}').contains(&l) {
+                t.fold[c as usize] = if l == 'ς' { 'σ' } else { l };
+            }
+        }
+    }
+    t
+});
+
+/// A table over the bytes, built at compile time from an expression in `$b` for the ASCII
+/// ones (0 for the others), so that byte loops agree with the character definitions by
+/// construction. 256 entries: indexing by any byte needs no bounds check.
+macro_rules! ascii_table {
+    (|$b:ident| $e:expr) => {{
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 128 {
+            let $b = i as u8;
+            t[i] = $e;
+            i += 1;
+        }
+        t
+    }};
+}
+
+/// What `normalise` writes for an ASCII byte: whitespace as ' ', a digit as '0', a letter in
+/// lower case, anything else as itself.
+const ASCII_FOLD: [u8; 256] = ascii_table!(|b| {
+    if is_ws(b as char) {
+        b' '
+    } else if b.is_ascii_digit() {
+        b'0'
+    } else {
+        b.to_ascii_lowercase()
+    }
+});
+
+/// 1 for the ASCII whitespace bytes (`is_ws`).
+const ASCII_WS: [u8; 256] = ascii_table!(|b| is_ws(b as char) as u8);
+
+/// Per byte, for word tokens: an ASCII word character (`is_word`: letter, digit, '_'), other
+/// ASCII, or a byte of a longer character, which has to be decoded to tell.
+const WORD: u8 = 1;
+const NOT_WORD: u8 = 0;
+const DECODE: u8 = 2;
+const WORD_BYTES: [u8; 256] = {
+    let mut t = ascii_table!(|b| if b.is_ascii_alphanumeric() || b == b'_' {
+        WORD
+    } else {
+        NOT_WORD
+    });
+    let mut i = 128;
+    while i < 256 {
+        t[i] = DECODE;
+        i += 1;
+    }
+    t
+};
+
+/// The character starting at byte `i` of `s` (a character boundary).
+fn char_at(s: &str, i: usize) -> char {
+    s[i..].chars().next().unwrap_or(' ')
+}
+
+/// Whether the character starting at byte `i` of `s` is whitespace; the end of `s` counts too.
+pub(crate) fn ws_or_end_at(s: &str, i: usize) -> bool {
+    match s.as_bytes().get(i) {
+        None => true,
+        Some(&b) if b < 0x80 => ASCII_WS[b as usize] != 0,
+        Some(_) => is_ws(char_at(s, i)),
+    }
 }
 
 /// Lower case, ASCII digits to '0', combining accents dropped, final sigma to sigma, whitespace
 /// runs to one space, padded with one space on each side.
 pub(crate) fn normalise(text: &str) -> String {
+    if text.is_ascii() {
+        return normalise_ascii(text.as_bytes());
+    }
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
     let mut last_space = true;
-    for c in text.chars() {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // ASCII by table, everything else by character.
+        if b[i] < 0x80 {
+            let c = ASCII_FOLD[b[i] as usize];
+            if c != b' ' {
+                out.push(c as char);
+            } else if !last_space {
+                out.push(' ');
+            }
+            last_space = c == b' ';
+            i += 1;
+            continue;
+        }
+        let c = char_at(text, i);
+        i += c.len_utf8();
+        if let Some(&f) = TWO_BYTE.fold.get(c as usize).filter(|&&f| f != '\0') {
+            out.push(f);
+            last_space = false;
+            continue;
+        }
         if is_ws(c) {
             if !last_space {
                 out.push(' ');
                 last_space = true;
             }
-            continue;
-        }
-        if c.is_ascii_digit() {
-            out.push('0');
-            last_space = false;
-            continue;
-        }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-            last_space = false;
             continue;
         }
         for l in c.to_lowercase() {
@@ -394,198 +601,80 @@ pub(crate) fn normalise(text: &str) -> String {
     out
 }
 
-/// Byte spans of the word tokens of a string.
-fn word_spans(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut it = s.char_indices().peekable();
-    std::iter::from_fn(move || {
-        while let Some(&(_, c)) = it.peek() {
+/// `normalise` for ASCII text, without branches: every byte's folded form is written, and the
+/// write position only advances past a space if the previous byte written was not one.
+fn normalise_ascii(text: &[u8]) -> String {
+    let mut out = vec![b' '; text.len() + 2];
+    let (mut n, mut last_space) = (1, true);
+    for &b in text {
+        let c = ASCII_FOLD[b as usize];
+        let space = c == b' ';
+        out[n] = c;
+        n += (!space || !last_space) as usize;
+        last_space = space;
+    }
+    if !last_space {
+        n += 1;
+    }
+    out.truncate(n);
+    String::from_utf8(out).expect("ASCII in, ASCII out")
+}
+
+/// Byte spans of the word tokens (maximal runs of alphanumerics and '_') of a string. ASCII
+/// bytes are classified by table; only the characters of other scripts are decoded.
+pub(crate) fn word_spans(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    WordSpans { s, at: 0 }
+}
+
+struct WordSpans<'a> {
+    s: &'a str,
+    at: usize,
+}
+
+impl Iterator for WordSpans<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let (s, b) = (self.s, self.s.as_bytes());
+        // A local position: the loops stay in registers.
+        let mut i = self.at;
+        let start = loop {
+            i += run_of(&b[i..], NOT_WORD);
+            match b.get(i).map(|&x| WORD_BYTES[x as usize]) {
+                None => {
+                    self.at = i;
+                    return None;
+                }
+                Some(WORD) => break i,
+                _ => {}
+            }
+            let c = char_at(s, i);
             if is_word(c) {
+                break i;
+            }
+            i += c.len_utf8();
+        };
+        loop {
+            i += run_of(&b[i..], WORD);
+            if b.get(i).is_none_or(|&x| WORD_BYTES[x as usize] == NOT_WORD) {
                 break;
             }
-            it.next();
-        }
-        let (start, _) = *it.peek()?;
-        let mut end = start;
-        while let Some(&(i, c)) = it.peek() {
+            let c = char_at(s, i);
             if !is_word(c) {
                 break;
             }
-            end = i + c.len_utf8();
-            it.next();
+            i += c.len_utf8();
         }
-        Some((start, end))
-    })
+        self.at = i;
+        Some((start, i))
+    }
 }
 
-fn trim_ws(s: &str) -> &str {
-    s.trim_matches(is_ws)
-}
-
-fn log1(x: usize, d: f64) -> f64 {
-    (1.0 + x as f64).ln() / d
-}
-
-/// Structural features of the capped raw text (see `DENSE_NAMES`); all roughly in [0, 1].
-pub fn dense_features(text: &str, n_words: usize) -> [f64; DENSE] {
-    let mut f = [0.0f64; DENSE];
-    let n = text.chars().count();
-    f[0] = log1(n, 8.0);
-    match [60, 150, 400, 1000, 2500].iter().position(|&lim| n < lim) {
-        Some(i) => f[1 + i] = 1.0,
-        None => f[6] = 1.0,
-    }
-    f[7] = log1(n_words, 6.0);
-    let (mut nl, mut indented, mut code_ends, mut lists, mut kv, mut sep, mut long_lines) =
-        (0usize, 0, 0, 0, 0, 0, 0);
-    let mut trace_line = false;
-    for l in text.split('\n') {
-        let s = trim_ws(l);
-        if s.is_empty() {
-            continue;
-        }
-        nl += 1;
-        if l.starts_with("  ") || l.starts_with('\t') {
-            indented += 1;
-        }
-        let last = s.chars().next_back().unwrap_or(' ');
-        if last == '{'
-            || last == '}'
-            || (last == ';' && s.contains(['=', '(', ')', '{', '}', '[', ']']))
-        {
-            code_ends += 1;
-        }
-        let b = s.as_bytes();
-        if s.starts_with("- ") || s.starts_with("* ") || s.starts_with("• ") {
-            lists += 1;
-        } else {
-            let j = b.iter().take_while(|c| c.is_ascii_digit()).count();
-            if j > 0 && j + 1 < b.len() && (b[j] == b'.' || b[j] == b')') && b[j + 1] == b' ' {
-                lists += 1;
-            }
-        }
-        if b[0].is_ascii_alphabetic() || b[0] == b'_' {
-            let j = b
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-                .count();
-            let k = j + b[j..].iter().take_while(|&&c| c == b' ').count();
-            if k + 1 < b.len() && (b[k] == b':' || b[k] == b'=') {
-                kv += 1;
-            }
-        }
-        let mut tight = 0;
-        let mut chars = s.chars().peekable();
-        while let Some(a) = chars.next() {
-            if let Some(&nb) = chars.peek() {
-                if matches!(a, ',' | ';' | '\t' | '|') && !is_ws(nb) {
-                    tight += 1;
-                }
-            }
-        }
-        if tight >= 2 {
-            sep += 1;
-        }
-        if s.chars().count() > 160 {
-            long_lines += 1;
-        }
-        if s.starts_with("at ") && s.ends_with(')') && s.contains(':') {
-            trace_line = true;
-        }
-    }
-    f[8] = log1(nl, 4.0);
-    if nl > 0 {
-        let nl = nl as f64;
-        f[9] = indented as f64 / nl;
-        f[10] = code_ends as f64 / nl;
-        f[25] = kv as f64 / nl;
-        f[26] = sep as f64 / nl;
-    }
-    f[30] = log1(long_lines, 2.0);
-    let (mut sym, mut brackets, mut digits, mut questions, mut sentences, mut commas) =
-        (0usize, 0, 0, 0, 0, 0);
-    let (mut latex, mut calls, mut equals, mut letters, mut upper, mut ticks) =
-        (0usize, 0, 0, 0, 0, 0);
-    let mut prev: Option<char> = None;
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        if "{}[]();=<>_$#@\\|/*&^~`".contains(c) {
-            sym += 1;
-        }
-        if "{}[]()<>".contains(c) {
-            brackets += 1;
-        }
-        match c {
-            '0'..='9' => digits += 1,
-            '?' => questions += 1,
-            ',' => commas += 1,
-            '=' => equals += 1,
-            '`' => ticks += 1,
-            _ => {}
-        }
-        if matches!(c, '.' | '?' | '!') && it.peek().is_none_or(|&nc| is_ws(nc)) {
-            sentences += 1;
-        }
-        if c.is_ascii_alphabetic() {
-            letters += 1;
-            if c.is_ascii_uppercase() {
-                upper += 1;
-            }
-        }
-        if let Some(p) = prev {
-            if p == '\\' && c.is_ascii_alphabetic() {
-                latex += 1;
-            }
-            if c == '(' && (p.is_ascii_alphanumeric() || p == '_') {
-                calls += 1;
-            }
-        }
-        prev = Some(c);
-    }
-    f[11] = (5.0 * sym as f64 / n.max(1) as f64).min(1.0);
-    f[12] = log1(brackets, 5.0);
-    f[13] = (3.0 * digits as f64 / n.max(1) as f64).min(1.0);
-    f[14] = log1(questions, 2.0);
-    f[15] = if trim_ws(text).ends_with('?') {
-        1.0
-    } else {
-        0.0
-    };
-    f[16] = log1(lists, 2.0);
-    f[17] = if text.contains("```") { 1.0 } else { 0.0 };
-    f[18] = if trace_line || TRACE_MARKS.iter().any(|m| text.contains(m)) {
-        1.0
-    } else {
-        0.0
-    };
-    f[19] = log1(sentences, 3.0);
-    f[20] = log1(commas, 4.0);
-    f[21] = log1(latex, 3.0);
-    let idents = word_spans(text)
-        .map(|(s, e)| &text[s..e])
-        .filter(|t| {
-            let inner = t.trim_matches('_').contains('_');
-            let camel = t
-                .as_bytes()
-                .windows(2)
-                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
-            inner || camel
-        })
-        .count();
-    f[22] = log1(idents, 3.0);
-    f[23] = log1(calls, 3.0);
-    f[24] = log1(equals, 3.0);
-    f[27] = if letters > 0 {
-        upper as f64 / letters as f64
-    } else {
-        0.0
-    };
-    f[28] = log1(
-        OPERATORS.iter().map(|op| text.matches(op).count()).sum(),
-        3.0,
-    );
-    f[29] = log1(ticks, 3.0);
-    f[31] = if n == 0 { 1.0 } else { 0.0 };
-    f
+/// How many bytes at the start of `b` are of `class` (in `WORD_BYTES`).
+fn run_of(b: &[u8], class: u8) -> usize {
+    b.iter()
+        .position(|&x| WORD_BYTES[x as usize] != class)
+        .unwrap_or(b.len())
 }
 
 #[cfg(test)]
