@@ -39,15 +39,18 @@ pub fn seal(record: &mut LedgerRecord, head: &mut Head, out: &mut Vec<u8>) {
     record.seq = head.seq + 1;
     record.prev.clone_from(&head.hash);
     let start = out.len();
-    serde_json::to_writer(&mut *out, record).expect("records serialize");
-    let hash = hex::encode(Sha256::digest(&out[start..]));
+    super::line::write(record, out);
+    let mut hash = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(&out[start..]), &mut hash).expect("64 hex digits");
     // Reopen the object to add the seal as its last member.
     out.pop();
     out.extend_from_slice(SEAL_OPEN);
-    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(&hash);
     out.extend_from_slice(b"\"}\n");
     head.seq = record.seq;
-    head.hash = hash;
+    head.hash.clear();
+    head.hash
+        .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
 }
 
 /// Why one line does not belong to the chain.

@@ -1,7 +1,7 @@
 //! The per-request hook: the ledger record of a finished request, read off its context. Pure (the
 //! logging phase sends what this returns); everything it needs the earlier phases left in `Ctx`.
 
-use super::record::{Decision, LedgerRecord};
+use super::record::{Decision, Label, LedgerRecord};
 use crate::contract::{Contract, ErrorKind};
 use crate::proxy::ctx::Ctx;
 use crate::proxy::Gateway;
@@ -133,27 +133,24 @@ pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
         ts: humantime::format_rfc3339_millis(started).to_string(),
         key_id: ctx.key.as_ref().map(|k| k.id.clone()),
         team: ctx.key.as_ref().map(|k| k.team.clone()),
-        route: ctx.route_label().to_string(),
+        route: ctx.route_label().into(),
         contract: match ctx.contract {
             Contract::OpenAi => "openai",
             Contract::Anthropic => "anthropic",
         }
-        .to_string(),
+        .into(),
         requested_model: ctx.requested_model.clone(),
         model,
         provider: plan.map(|p| cfg.provider(p.active.provider).name.clone()),
-        tier: served.map(|(_, t)| t.as_str().to_string()),
-        max_tier: plan
-            .map(|p| p.cap)
-            .or(ctx.cap)
-            .map(|t| t.as_str().to_string()),
+        tier: served.map(|(_, t)| t.as_str().into()),
+        max_tier: plan.map(|p| p.cap).or(ctx.cap).map(|t| t.as_str().into()),
         cap_causes: match (plan, &ctx.sent_error) {
             (Some(p), _) => labels(&p.cap_causes),
             (None, Some(err)) => labels(&err.cap_causes),
             (None, None) => Vec::new(),
         },
         decision,
-        reason: reason.map(str::to_string),
+        reason: reason.map(Label::from),
         status: o.status,
         error,
         input_tokens: usage.input_tokens,

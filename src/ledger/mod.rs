@@ -17,6 +17,7 @@ pub mod chain;
 pub mod cli;
 pub mod hook;
 pub mod journal;
+pub mod line;
 pub mod record;
 pub mod report;
 pub mod seed;

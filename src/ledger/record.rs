@@ -3,6 +3,11 @@
 //! only.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A bounded label (route, contract, tier, reason): the gateway's own `&'static str` when it
+/// builds a record, so a request allocates nothing for it; owned when read back from a journal.
+pub type Label = Cow<'static, str>;
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,25 +48,25 @@ pub struct LedgerRecord {
     pub key_id: Option<String>,
     pub team: Option<String>,
     /// Bounded route label (`chat_completions`, `messages`, ...).
-    pub route: String,
+    pub route: Label,
     /// The client's contract: `openai` or `anthropic`.
-    pub contract: String,
+    pub contract: Label,
     /// The `model` the client sent (bounded in length), `auto` included.
     pub requested_model: Option<String>,
     /// The model that served it (the router's choice for `auto`).
     pub model: Option<String>,
     pub provider: Option<String>,
     /// The tier of the deployment that served it.
-    pub tier: Option<String>,
+    pub tier: Option<Label>,
     /// The request's effective sovereignty cap.
-    pub max_tier: Option<String>,
+    pub max_tier: Option<Label>,
     /// What set the cap ("team policy", "sensitive data detected (iban)", ...): kinds, never text.
     #[serde(default)]
     pub cap_causes: Vec<String>,
     pub decision: Decision,
     /// Why, for refusals and failures: a bounded label (`rate_limited`, `budget_exceeded`,
     /// `sovereignty_policy_violation`, `upstream_status`, `upstream_timeout`, ...).
-    pub reason: Option<String>,
+    pub reason: Option<Label>,
     /// The status the client got (0: nothing was written, the client had gone).
     pub status: u16,
     /// What went wrong, in the gateway's words (never the upstream's body).
