@@ -4,6 +4,7 @@
 //! queue drops the entry and counts it (`stav_access_log_dropped_total`): a slow disk never slows
 //! a request.
 
+use crate::json_line::{field_opt, field_opt_uint, field_str, field_uint};
 use crate::metrics;
 use serde::Serialize;
 use std::io::Write;
@@ -170,9 +171,35 @@ fn write(out: &mut Box<dyn Write + Send>, batch: &mut Vec<u8>) {
     batch.clear();
 }
 
-fn line(batch: &mut Vec<u8>, e: &Entry) {
-    serde_json::to_writer(&mut *batch, e).expect("entries serialize");
-    batch.push(b'\n');
+/// One entry as a JSON line, written by hand (`json_line`): the same bytes serde's derive writes
+/// (a test holds them equal), at a fraction of its cost on the log's thread.
+fn line(out: &mut Vec<u8>, e: &Entry) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"{\"time\":\"");
+    write!(out, "{}", humantime::format_rfc3339_millis(e.time)).expect("a Vec takes every write");
+    out.push(b'"');
+    field_str(out, b",\"request_id\":", &e.request_id);
+    field_str(out, b",\"method\":", &e.method);
+    field_str(out, b",\"path\":", &e.path);
+    field_str(out, b",\"route\":", e.route);
+    field_uint(out, b",\"status\":", u64::from(e.status));
+    field_opt(out, b",\"key\":", e.key.as_deref());
+    field_opt(out, b",\"team\":", e.team.as_deref());
+    field_opt(out, b",\"model\":", e.model.as_deref());
+    field_str(out, b",\"tier\":", e.tier);
+    field_opt_uint(
+        out,
+        b",\"upstream_status\":",
+        e.upstream_status.map(u64::from),
+    );
+    field_uint(out, b",\"duration_ms\":", e.duration_ms);
+    field_opt_uint(out, b",\"ttfb_ms\":", e.ttfb_ms);
+    field_uint(out, b",\"tokens_in\":", e.tokens_in);
+    field_uint(out, b",\"tokens_out\":", e.tokens_out);
+    if let Some(error) = &e.error {
+        field_str(out, b",\"error\":", error);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]
@@ -197,6 +224,24 @@ mod tests {
             tokens_in: 11,
             tokens_out: i,
             error: None,
+        }
+    }
+
+    #[test]
+    fn a_line_is_what_serde_writes_for_the_entry() {
+        let mut odd = entry(7);
+        odd.path = "/v1/x?q=\"a\\b\"\n\u{1}é😀".into();
+        odd.key = None;
+        odd.model = None;
+        odd.upstream_status = None;
+        odd.ttfb_ms = None;
+        odd.error = Some("upstream said \"no\"\ttwice".into());
+        for e in [entry(1), odd] {
+            let mut by_hand = Vec::new();
+            line(&mut by_hand, &e);
+            let mut by_serde = serde_json::to_vec(&e).unwrap();
+            by_serde.push(b'\n');
+            assert_eq!(String::from_utf8(by_hand), String::from_utf8(by_serde));
         }
     }
 
