@@ -14,6 +14,9 @@ formulas/statutes/prices (symbols without code), long pasted text with a trivial
 terse asks for a proof or a design (high). A per-language domain word list (router_seeds/vocab.py)
 put into topic frames widens the vocabulary; those rows carry no complexity label (null).
 
+Whole prompts written by hand per language and category (router_seeds/written/, about 100 per
+language) are added as they are: real topics and asks for code that no frame composes.
+
 Each row carries `group` (the seed it came from) so the trainer can validate on unseen seeds.
 Usage: gen_router_train.py > benches/data/router-train.jsonl
 """
@@ -132,10 +135,56 @@ def rows_for(lang, s):
     return out
 
 
+WRITTEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "router_seeds", "written")
+
+
+def numbers():
+    """A figure as prompts carry them: a reference, an amount, a date, a long id or account-like
+    block. None of them makes a prompt code."""
+    d = lambda n: "".join(R.choice("0123456789") for _ in range(n))
+    return R.choice([
+        lambda: d(11),
+        lambda: " ".join(d(4) for _ in range(4)),
+        lambda: f"{R.choice(['DE', 'FR', 'PL', 'IT', 'NL', 'ES'])}{d(2)} " + " ".join(d(4) for _ in range(5)),
+        lambda: f"#{d(4)}-{d(4)}",
+        lambda: f"{d(2)}.{d(2)}.20{d(2)}",
+        lambda: f"{R.randint(1, 99)} {d(3)},{d(2)} €",
+        lambda: f"{d(3)}/{d(4)}/{d(2)}",
+        lambda: f"{R.choice(['A', 'B', 'K', 'R'])}{d(6)}",
+    ])()
+
+
+def with_number(text):
+    """`text` with a figure placed after a random word."""
+    words = text.split(" ")
+    at = R.randrange(len(words) + 1)
+    return " ".join(words[:at] + [numbers()] + words[at:])
+
+
+def written_rows():
+    """Whole prompts written one by one per language, domain and complexity (about 100 per
+    language: 9 per domain across the three bands, 16 asks for code or pasted fragments, 8 hard
+    negatives, 4 with figures or statutes but no code). The composed rows teach what a frame asks
+    for; these bring the vocabulary of real topics and the asks for code in each language. Each
+    is used as written, once more with chat-style noise and once with a figure in it."""
+    out = []
+    for name in sorted(os.listdir(WRITTEN)):
+        with open(os.path.join(WRITTEN, name), encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                out.append(r)
+                out.append({**r, "prompt": casual(r["prompt"])})
+                # Digits are not code: the same prompt carrying an order number, an amount, a
+                # date or an account-like block keeps its labels.
+                out.append({**r, "prompt": with_number(r["prompt"])})
+    return out
+
+
 def main():
     rows = []
     for lang in sorted(SEEDS):
         rows.extend(rows_for(lang, SEEDS[lang]))
+    rows.extend(written_rows())
     R.shuffle(rows)
     for r in rows:
         sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -394,7 +394,9 @@ mod gates {
     fn dev_set() {
         let r = report("router-dev.jsonl");
         assert_eq!(r.rows, 160);
-        assert!(r.code.precision() >= 0.97, "{}", r.render());
+        // 0.966 since the code threshold went from 0.9 to 0.5 (two list-processing asks read as
+        // code), which took recall on the two natural sets from 0.79 / 0.83 to 0.95 / 0.95.
+        assert!(r.code.precision() >= 0.95, "{}", r.render());
         assert!(r.code.recall() >= 0.95, "{}", r.render());
         assert!(r.complexity_low_high.accuracy() >= 0.85, "{}", r.render());
         // Below the targets (0.75, 0.80), which the dev set does not reach yet: these
@@ -404,6 +406,24 @@ mod gates {
         assert!(r.sensitive.precision() >= 0.95, "{}", r.render());
         assert!(r.sensitive.recall() >= 0.99, "{}", r.render());
         assert!(r.sensitive_detectable.recall() >= 0.99, "{}", r.render());
+    }
+
+    /// The two sets written as held-out sets in earlier rounds; their misses have been read since,
+    /// so they are development sets now (README) and these gates catch regressions on them.
+    #[test]
+    fn natural_sets() {
+        for file in ["router-holdout-natural.jsonl", "router-holdout-2.jsonl"] {
+            let r = report(file);
+            assert!(r.code.precision() >= 0.95, "{file}\n{}", r.render());
+            assert!(r.code.recall() >= 0.93, "{file}\n{}", r.render());
+            assert!(
+                r.complexity_low_high.accuracy() >= 0.95,
+                "{file}\n{}",
+                r.render()
+            );
+            assert!(r.complexity_accuracy() >= 0.85, "{file}\n{}", r.render());
+            assert!(r.domain_accuracy() >= 0.75, "{file}\n{}", r.render());
+        }
     }
 
     #[test]
