@@ -83,6 +83,27 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+# A feature's own threads, by the name the kernel keeps (15 bytes): the ledger's writer and
+# shipper run as Pingora background services ("BG stav ledger", "BG stav ledger ship"), tracing
+# as the exporter thread and its HTTP client's runtime.
+FEATURE_THREADS = {"ledger": ("BG stav ledger",), "otlp": ("stav-otel-expor", "reqwest-interna")}
+
+
+def thread_cpu_seconds(pid, prefixes):
+    """CPU seconds of the threads of `pid` whose name starts with one of `prefixes`, from
+    `schedstat` (nanoseconds on a CPU; `stat` counts in 10 ms ticks, too coarse for a thread
+    that works a few microseconds per request in a short run)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().rstrip("\n")
+            if name.startswith(prefixes):
+                total += int((task / "schedstat").read_text().split()[0]) / 1e9
+        except OSError:
+            continue  # the thread ended between the listing and the read
+    return total
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -437,6 +458,7 @@ sample_ratio = 1.0
         # Rounds: every scenario once per round, back to back, so that each round's ratios to
         # bare Pingora are measured under the same machine load; the table shows the medians.
         samples = {name: [] for name, *_ in scenarios}
+        own_us = {name: [] for name in FEATURE_THREADS}
         for name, port, path, body, headers, pid in scenarios:
             wrk(f"http://127.0.0.1:{port}{path}", json.dumps(body), headers, 8, 1)  # warm-up: pools, lazy statics
         for rnd in range(a.rounds):
@@ -444,10 +466,16 @@ sample_ratio = 1.0
                 url = f"http://127.0.0.1:{port}{path}"
                 r1 = wrk(url, json.dumps(body), headers, 1, a.duration)
                 c0 = cpu_seconds(pid) if pid else None
+                own = FEATURE_THREADS.get(name)
+                t0 = thread_cpu_seconds(pid, own) if own else None
                 r32 = wrk(url, json.dumps(body), headers, 32, a.duration)
                 cpu_us = (cpu_seconds(pid) - c0) / r32[3] * 1e6 if pid else None
                 samples[name].append({"rps_32": r32[0], "p50_1_ms": r1[1], "p99_1_ms": r1[2], "p50_32_ms": r32[1],
                                       "p99_32_ms": r32[2], "cpu_us_per_req": cpu_us, "requests_32": r32[3]})
+                if own:
+                    # The feature's own threads, per request: unlike a ratio of two runs, this
+                    # does not move with what the rest of the machine does to the workers.
+                    own_us[name].append((thread_cpu_seconds(pid, own) - t0) / r32[3] * 1e6)
                 if name == "ledger" and postgres:
                     lag_max = max(lag_max, lag()[0])
                 print(f"  round {rnd + 1} {name}: {r32[0]:.0f} req/s"
@@ -464,6 +492,13 @@ sample_ratio = 1.0
                 x["cpu_vs_passthrough"] = round(t["cpu_us_per_req"] / u["cpu_us_per_req"], 3)
         # The ledger's own cost: the ledger gateway against the same pass-through without it,
         # within each round.
+        def own_threads(name):
+            """The feature's own threads per request, and as a share of the same round's
+            pass-through request (median of rounds)."""
+            return {"own_threads_us_per_req": round(statistics.median(own_us[name]), 3),
+                    "own_threads_share": round(statistics.median(
+                        o / p["cpu_us_per_req"] for o, p in zip(own_us[name], samples["passthrough"])), 4)}
+
         ledger_overhead = statistics.median(l["cpu_us_per_req"] / p["cpu_us_per_req"] - 1
                                             for l, p in zip(samples["ledger"], samples["passthrough"]))
         # The same costs from adjacent pairs of runs (see `paired`): the figures the targets are read on.
@@ -486,7 +521,8 @@ sample_ratio = 1.0
                   "shipping": bool(postgres),
                   "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
                   "dropped_records": dropped,
-                  "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"]}
+                  "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"],
+                  **own_threads("ledger")}
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
@@ -508,7 +544,8 @@ sample_ratio = 1.0
             dropped = sum(admin_metric(otlp_admin, "stav_otel_spans_dropped_total", f'{{reason="{r}"}}')
                           for r in ("queue_full", "export_failed"))
             otlp = {"spans_exported": exported, "spans_dropped": dropped, "sink_posts": sink.posts,
-                    "sink_bytes": sink.bytes, "cpu_vs_passthrough_paired": otlp_paired, "pairs": otlp_pairs}
+                    "sink_bytes": sink.bytes, "cpu_vs_passthrough_paired": otlp_paired, "pairs": otlp_pairs,
+                    **own_threads("otlp")}
         if "passthrough_log_off" in rows:
             rows["passthrough_log_off"]["ttft_ms"] = None
 
@@ -617,7 +654,9 @@ sample_ratio = 1.0
             print("tracing (otlp vs passthrough): CPU/req x{cpu_vs_passthrough_paired} in ABBA pairs "
                   "(x{cpu_vs_passthrough} across rounds), instructions/req x{ins}; "
                   "spans exported {spans_exported:.0f}, dropped {spans_dropped:.0f}; sink {sink_posts} posts, "
-                  "{sink_bytes} bytes".format(ins=otlp.get("instructions_vs_passthrough", "-"), **otlp))
+                  "{sink_bytes} bytes; its own threads {own_threads_us_per_req} us/req ({share:.1f}% of a "
+                  "pass-through request)".format(ins=otlp.get("instructions_vs_passthrough", "-"),
+                                                 share=otlp["own_threads_share"] * 100, **otlp))
         if a.callgrind:
             print("credential scrubber (instructions/req against no credential to scrub): pass-through "
                   f"x{scrub['passthrough_instructions_vs_without']}, translation x{scrub['translate_instructions_vs_without']}; "
@@ -625,7 +664,9 @@ sample_ratio = 1.0
                   f"({scrub['passthrough_scrubber_share'] * 100:.2f}%), {scrub['translate_scrubber_instructions']} "
                   f"per translated one ({scrub['translate_scrubber_share'] * 100:.2f}%)")
         print(f"ledger: {(ledger_paired - 1) * 100:+.1f}% CPU per request against the same pass-through in ABBA "
-              f"pairs ({ledger_overhead * 100:+.1f}% across rounds); "
+              f"pairs ({ledger_overhead * 100:+.1f}% across rounds); its own threads "
+              f"{ledger['own_threads_us_per_req']} us/req ({ledger['own_threads_share'] * 100:.1f}% of a pass-through "
+              f"request); "
               + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
                  f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
                  if postgres else "no PostgreSQL installed: journal only")

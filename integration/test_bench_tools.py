@@ -76,6 +76,9 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     # The ledger's cost also from adjacent ABBA pairs of runs against the same pass-through.
     pairs = result["ledger"]["pairs"]
     assert len(pairs) == 2 and all(0.3 < p < 3 for p in pairs), pairs
+    # And from its own threads (writer, shipper): they did work, and less than a whole request.
+    assert 0 < result["ledger"]["own_threads_us_per_req"], result["ledger"]
+    assert 0 < result["ledger"]["own_threads_share"] < 1, result["ledger"]
     # The scrubber's cost: the same routes counted on a gateway with no credential to scrub.
     scrub = result["scrub"]
     for route in ("passthrough", "translate"):
