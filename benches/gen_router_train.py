@@ -14,8 +14,10 @@ formulas/statutes/prices (symbols without code), long pasted text with a trivial
 terse asks for a proof or a design (high). A per-language domain word list (router_seeds/vocab.py)
 put into topic frames widens the vocabulary; those rows carry no complexity label (null).
 
-Whole prompts written by hand per language and category (router_seeds/written/, about 100 per
-language) are added as they are: real topics and asks for code that no frame composes.
+Whole prompts written by hand per language and category (router_seeds/written/: <lang>.jsonl,
+100 per language, across domains and complexities; <lang>-2.jsonl, 80 per language, short asks
+for a formula or a command in prose, hard negatives about software, short low questions per
+domain) are added as they are: real topics and asks for code that no frame composes.
 
 Each row carries `group` (the seed it came from) so the trainer can validate on unseen seeds.
 Usage: gen_router_train.py > benches/data/router-train.jsonl
