@@ -17,7 +17,8 @@ put into topic frames widens the vocabulary; those rows carry no complexity labe
 Whole prompts written by hand per language and category (router_seeds/written/: <lang>.jsonl,
 100 per language, across domains and complexities; <lang>-2.jsonl, 80 per language, short asks
 for a formula or a command in prose, hard negatives about software, short low questions per
-domain) are added as they are: real topics and asks for code that no frame composes.
+domain; <lang>-3.jsonl, 80 per language, messages typed at work, 10 per domain, where the line
+between domains runs) are added as they are: real topics and asks for code that no frame composes.
 
 Each row carries `group` (the seed it came from) so the trainer can validate on unseen seeds.
 Usage: gen_router_train.py > benches/data/router-train.jsonl

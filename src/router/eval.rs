@@ -408,8 +408,8 @@ mod gates {
         assert!(r.sensitive_detectable.recall() >= 0.99, "{}", r.render());
     }
 
-    /// The three sets written as held-out sets in earlier rounds; their misses have been read
-    /// since, so they are development sets now (README) and these gates catch regressions.
+    /// The sets written as held-out sets in earlier rounds; their misses have been read since, so
+    /// they are development sets now (README) and these gates catch regressions.
     /// Code precision is held at 0.93: three of the natural set's four false positives are the
     /// rule for a language named with an ask (`O que é a programação orientada a objetos …?`),
     /// which the recall of every other set needs.
@@ -419,6 +419,7 @@ mod gates {
             ("router-holdout-natural.jsonl", 0.93, 0.85, 0.78),
             ("router-holdout-2.jsonl", 0.93, 0.85, 0.78),
             ("router-holdout-3.jsonl", 0.87, 0.75, 0.70),
+            ("router-holdout-4.jsonl", 0.78, 0.72, 0.60),
         ] {
             let r = report(file);
             assert!(r.code.precision() >= 0.93, "{file}\n{}", r.render());
