@@ -60,6 +60,7 @@ pub fn write(r: &LedgerRecord, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::ledger::record::{sample, Decision};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
 
     fn serde_line(r: &LedgerRecord) -> Vec<u8> {
         serde_json::to_vec(r).unwrap()
@@ -124,15 +125,12 @@ mod tests {
             " ",
             "/",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
+        let mut rng = StdRng::seed_from_u64(1207);
+        let mut text = |n: u64| -> String {
+            (0..n)
+                .map(|_| PIECES[rng.gen_range(0..PIECES.len())])
+                .collect()
         };
-        let mut text =
-            |n: u64| -> String { (0..n).map(|_| PIECES[(next() % 12) as usize]).collect() };
         for i in 0..500u64 {
             let mut r = sample(&text(1 + i % 5));
             r.prev = text(3);
