@@ -74,8 +74,9 @@ struct Entry {
 
 /// Terms that start a word are found by walking a byte trie from each word start (a word's first
 /// bytes rarely lead far into it, so this costs a few table lookups per word); the few terms
-/// that may start inside a word (compounds) go through Teddy or a small automaton (`Inner`). One automaton
-/// over all the terms (~1,500 when measured, ~5,000 now) was cache-bound at several ns per byte.
+/// that may start inside a word (compounds, ~200) go through one small DFA (`Inner`). One
+/// automaton over all the terms (~1,500 when measured, ~5,000 now) was cache-bound at several ns
+/// per byte.
 ///
 /// The trie is a double array: the child of node `n` on byte `c` is slot `base[n] + c` if that
 /// slot's `check` names `n`, so a step is two loads and no search (a trie of child lists cost
