@@ -86,7 +86,8 @@ def cpu_seconds(pid):
 # A feature's own threads, by the name the kernel keeps (15 bytes): the ledger's writer and
 # shipper run as Pingora background services ("BG stav ledger", "BG stav ledger ship"), tracing
 # as the exporter thread and its HTTP client's runtime.
-FEATURE_THREADS = {"ledger": ("BG stav ledger",), "otlp": ("stav-otel-expor", "reqwest-interna")}
+FEATURE_THREADS = {"ledger": ("BG stav ledger",), "ledger_ship": ("BG stav ledger",),
+                   "otlp": ("stav-otel-expor", "reqwest-interna")}
 
 
 def thread_cpu_seconds(pid, prefixes):
@@ -404,7 +405,10 @@ sample_ratio = 1.0
                             env=GATEWAY_ENV)
             procs.append(gw_otlp)
             wait_port(otlp_port)
-        # The same gateway with the ledger on, shipping to a PostgreSQL of its own when possible.
+        # The same gateway with the ledger on as configured by default (the journal: `[ledger]`
+        # with a directory, the row `ledger`, the target's figure), and with it shipping to a
+        # PostgreSQL of its own when one is installed (the row `ledger_ship`: what shipping adds,
+        # and whether it keeps up).
         postgres = None
         if pg.available():
             postgres = pg.Postgres(free_port())
@@ -412,21 +416,27 @@ sample_ratio = 1.0
             postgres.start()
             postgres.wait_up()
         ledger_port, ledger_admin = free_port(), free_port()
-        ship = f'postgres_url = "{postgres.url()}"' if postgres else ""
-        (tmp / "ledger.toml").write_text(config(ledger_port, ledger_admin,
-                                                f'[ledger]\ndir = "ledger"\n{ship}\n'))
+        (tmp / "ledger.toml").write_text(config(ledger_port, ledger_admin, '[ledger]\ndir = "ledger"\n'))
         gwl = start([bins / "stav-gateway", "--config", str(tmp / "ledger.toml")],
                     env=GATEWAY_ENV)
         procs.append(gwl)
+        ship_port, ship_admin = free_port(), free_port()
+        if postgres:
+            (tmp / "ship.toml").write_text(config(ship_port, ship_admin,
+                                                  f'[ledger]\ndir = "ledger-ship"\npostgres_url = "{postgres.url()}"\n'))
+            gws = start([bins / "stav-gateway", "--config", str(tmp / "ship.toml")], env=GATEWAY_ENV)
+            procs.append(gws)
         lag_max = 0.0
 
-        def lag():
+        def lag(admin=None):
+            """(lag, shipped, dropped) of the shipping gateway, or of the one at `admin`."""
             import urllib.request
-            text = urllib.request.urlopen(f"http://127.0.0.1:{ledger_admin}/metrics").read().decode()
+            admin = admin or ship_admin
+            text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics").read().decode()
             get = lambda name: sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " "))
             return get("stav_ledger_lag_records"), get("stav_ledger_shipped_total"), get("stav_ledger_dropped_total")
 
-        ports = [mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port]
+        ports = [mock_port, slow_port, idle_port, bare_port, gw_port, ledger_port] + ([ship_port] if postgres else [])
         if not a.no_log_off:
             off_port, off_admin = free_port(), free_port()
             (tmp / "off.toml").write_text(config(off_port, off_admin, 'access_log = "off"'))
@@ -451,6 +461,8 @@ sample_ratio = 1.0
             ("auto", gw_port, "/v1/chat/completions", {**chat, "model": "auto"}, auth, gw.pid),
             ("ledger", ledger_port, "/v1/chat/completions", chat, auth, gwl.pid),
         ]
+        if postgres:
+            scenarios.append(("ledger_ship", ship_port, "/v1/chat/completions", chat, auth, gws.pid))
         if a.otlp:
             scenarios.append(("otlp", otlp_port, "/v1/chat/completions", chat, auth, gw_otlp.pid))
         if not a.no_log_off:
@@ -476,7 +488,7 @@ sample_ratio = 1.0
                     # The feature's own threads, per request: unlike a ratio of two runs, this
                     # does not move with what the rest of the machine does to the workers.
                     own_us[name].append((thread_cpu_seconds(pid, own) - t0) / r32[3] * 1e6)
-                if name == "ledger" and postgres:
+                if name == "ledger_ship":
                     lag_max = max(lag_max, lag()[0])
                 print(f"  round {rnd + 1} {name}: {r32[0]:.0f} req/s"
                       + (f", {cpu_us:.1f} us/req" if cpu_us else ""), file=sys.stderr)
@@ -509,7 +521,8 @@ sample_ratio = 1.0
         if a.otlp:
             otlp_paired, otlp_pairs = paired(by_scenario["passthrough"], by_scenario["otlp"], a.pairs,
                                              a.duration)
-        drained_s, shipped, dropped = None, 0.0, lag()[2]
+        drained_s, shipped = None, 0.0
+        dropped = lag(ledger_admin)[2] + (lag()[2] if postgres else 0)
         if postgres:
             t0 = time.time()
             while lag()[0] > 0 and time.time() - t0 < 60:
@@ -518,11 +531,16 @@ sample_ratio = 1.0
             shipped = lag()[1]
         ledger = {"cpu_overhead": round(ledger_overhead, 4),
                   "cpu_overhead_paired": round(ledger_paired - 1, 4), "pairs": ledger_pairs,
-                  "shipping": bool(postgres),
-                  "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
                   "dropped_records": dropped,
                   "rps_32_ledger": rows["ledger"]["rps_32"], "rps_32_without": rows["passthrough"]["rps_32"],
                   **own_threads("ledger")}
+        if postgres:
+            ledger["shipping"] = {
+                "lag_max_records": lag_max, "drain_after_load_s": drained_s, "shipped_records": shipped,
+                "rps_32": rows["ledger_ship"]["rps_32"],
+                "cpu_overhead": round(statistics.median(l["cpu_us_per_req"] / p["cpu_us_per_req"] - 1 for l, p in
+                                                        zip(samples["ledger_ship"], samples["passthrough"])), 4),
+                **own_threads("ledger_ship")}
 
         stream = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         slow_bare = start([bins / "stav-bench-bare-pingora", f"127.0.0.1:{(sb := free_port())}", f"127.0.0.1:{slow_port}", "2"])
@@ -532,6 +550,8 @@ sample_ratio = 1.0
         rows["bare"]["ttft_ms"] = ttft(sb, "/v1/chat/completions", stream, {})
         rows["passthrough"]["ttft_ms"] = ttft(gw_port, "/v1/chat/completions", stream, auth)
         rows["ledger"]["ttft_ms"] = ttft(ledger_port, "/v1/chat/completions", stream, auth)
+        if postgres:
+            rows["ledger_ship"]["ttft_ms"] = ttft(ship_port, "/v1/chat/completions", stream, auth)
         rows["translate"]["ttft_ms"] = ttft(gw_port, "/v1/messages", {**stream, "max_tokens": 64},
                                             {**auth, "anthropic-version": "2023-06-01"})
         # auto for a team whose router picks the paced model
@@ -667,9 +687,11 @@ sample_ratio = 1.0
               f"pairs ({ledger_overhead * 100:+.1f}% across rounds); its own threads "
               f"{ledger['own_threads_us_per_req']} us/req ({ledger['own_threads_share'] * 100:.1f}% of a pass-through "
               f"request); "
-              + (f"shipping to PostgreSQL: lag at most {lag_max:.0f} records at the end of a load run, "
-                 f"drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
-                 if postgres else "no PostgreSQL installed: journal only")
+              + (f"shipping to PostgreSQL (row ledger_ship): its own threads "
+                 f"{ledger['shipping']['own_threads_us_per_req']} us/req "
+                 f"({ledger['shipping']['own_threads_share'] * 100:.1f}%), lag at most {lag_max:.0f} records at the "
+                 f"end of a load run, drained {drained_s:.2f} s after the load, {shipped:.0f} records shipped"
+                 if postgres else "no PostgreSQL installed: shipping not measured")
               + f"; dropped {dropped:.0f}")
         print(f"memory at rest: gateway {rest['gateway'] / 1024:.1f} MiB, bare {rest['bare'] / 1024:.1f} MiB")
         for k, v in memory.items():

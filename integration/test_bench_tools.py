@@ -58,7 +58,8 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     result = json.loads(out.read_text())
     rows = {r["scenario"]: r for r in result["scenarios"]}
     # The default configuration (access log on) first, then the same pass-through with it off.
-    assert list(rows) == ["direct", "bare", "passthrough", "passthrough_log_off", "translate", "auto", "ledger"]
+    assert list(rows) == ["direct", "bare", "passthrough", "passthrough_log_off", "translate", "auto", "ledger",
+                          "ledger_ship"]
     for name, r in rows.items():
         assert r["rps_32"] > 0 and r["requests_32"] > 0, name
         # Time to first token is measured once per gateway, on its default configuration.
@@ -66,7 +67,7 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
         if name != "direct":
             assert r["cpu_us_per_req"] > 0, name
         # Instructions (callgrind) are counted for the configurations as shipped.
-        if name not in ("direct", "passthrough_log_off"):
+        if name not in ("direct", "passthrough_log_off", "ledger_ship"):
             assert r["instructions_per_req"] > 0, name
     assert rows["bare"]["instructions_vs_bare"] == 1.0
     idle = result["memory"]["idle_20"]
@@ -79,6 +80,11 @@ def test_load_benchmark_runs_every_scenario(tmp_path):
     # And from its own threads (writer, shipper): they did work, and less than a whole request.
     assert 0 < result["ledger"]["own_threads_us_per_req"], result["ledger"]
     assert 0 < result["ledger"]["own_threads_share"] < 1, result["ledger"]
+    # Shipping to PostgreSQL (which the test command installs) measured on a gateway of its own:
+    # every record of its runs arrived, and its threads are counted the same way.
+    ship = result["ledger"]["shipping"]
+    assert ship["shipped_records"] >= rows["ledger_ship"]["requests_32"], ship
+    assert 0 < ship["own_threads_us_per_req"] and 0 < ship["own_threads_share"] < 1, ship
     # The scrubber's cost: the same routes counted on a gateway with no credential to scrub.
     scrub = result["scrub"]
     for route in ("passthrough", "translate"):

@@ -34,12 +34,12 @@ impl Head {
     }
 }
 
-/// Append `record` after `head` as one sealed line (with its newline) to `out`; the head moves on.
-pub fn seal(record: &mut LedgerRecord, head: &mut Head, out: &mut Vec<u8>) {
-    record.seq = head.seq + 1;
-    record.prev.clone_from(&head.hash);
+/// Append the record whose `body` (see `line::write_body`) the logging phase wrote after
+/// `head`, as one sealed line (with its newline), to `out`; the head moves on.
+pub fn seal(body: &[u8], head: &mut Head, out: &mut Vec<u8>) {
     let start = out.len();
-    super::line::write(record, out);
+    super::line::head(head.seq + 1, &head.hash, out);
+    out.extend_from_slice(body);
     let mut hash = [0u8; 64];
     hex::encode_to_slice(Sha256::digest(&out[start..]), &mut hash).expect("64 hex digits");
     // Reopen the object to add the seal as its last member.
@@ -47,7 +47,7 @@ pub fn seal(record: &mut LedgerRecord, head: &mut Head, out: &mut Vec<u8>) {
     out.extend_from_slice(SEAL_OPEN);
     out.extend_from_slice(&hash);
     out.extend_from_slice(b"\"}\n");
-    head.seq = record.seq;
+    head.seq += 1;
     head.hash.clear();
     head.hash
         .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
@@ -69,7 +69,7 @@ pub enum Broken {
 
 /// Check one line (without its newline) against the head; on success return the parsed record
 /// (its `hash` filled in) and move the head on.
-pub fn check(line: &[u8], head: &mut Head) -> Result<LedgerRecord, Broken> {
+pub fn check(line: &[u8], head: &mut Head) -> Result<LedgerRecord<'static>, Broken> {
     if line.len() <= SEAL_LEN || !line.ends_with(b"\"}") {
         return Err(Broken::Unreadable("no seal at the end of the line".into()));
     }
@@ -78,7 +78,7 @@ pub fn check(line: &[u8], head: &mut Head) -> Result<LedgerRecord, Broken> {
         return Err(Broken::Unreadable("no seal at the end of the line".into()));
     }
     let stored = &line[body_end + SEAL_OPEN.len()..line.len() - 2];
-    let record: LedgerRecord =
+    let record: LedgerRecord<'static> =
         serde_json::from_slice(line).map_err(|e| Broken::Unreadable(e.to_string()))?;
     let mut h = Sha256::new();
     h.update(&line[..body_end]);
@@ -102,8 +102,8 @@ pub fn check(line: &[u8], head: &mut Head) -> Result<LedgerRecord, Broken> {
 
 /// Read a sealed line without checking its link (for reports and shipping, which trust the
 /// journal; `verify` is what checks it).
-pub fn parse(line: &[u8]) -> Result<LedgerRecord, serde_json::Error> {
-    let mut r: LedgerRecord = serde_json::from_slice(line)?;
+pub fn parse(line: &[u8]) -> Result<LedgerRecord<'static>, serde_json::Error> {
+    let mut r: LedgerRecord<'static> = serde_json::from_slice(line)?;
     if line.len() > SEAL_LEN {
         r.hash = String::from_utf8_lossy(&line[line.len() - 66..line.len() - 2]).into_owned();
     }
@@ -113,6 +113,7 @@ pub fn parse(line: &[u8]) -> Result<LedgerRecord, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::line::body;
     use crate::ledger::record::sample;
 
     fn journal(n: usize) -> Vec<Vec<u8>> {
@@ -120,14 +121,14 @@ mod tests {
         (0..n)
             .map(|i| {
                 let mut out = Vec::new();
-                seal(&mut sample(&format!("req_{i}")), &mut head, &mut out);
+                seal(&body(&sample(&format!("req_{i}"))), &mut head, &mut out);
                 assert_eq!(out.pop(), Some(b'\n'));
                 out
             })
             .collect()
     }
 
-    fn walk(lines: &[Vec<u8>]) -> Result<Vec<LedgerRecord>, (usize, Broken)> {
+    fn walk(lines: &[Vec<u8>]) -> Result<Vec<LedgerRecord<'static>>, (usize, Broken)> {
         let mut head = Head::genesis();
         lines
             .iter()
@@ -191,7 +192,7 @@ mod tests {
             hash: parse(&resealed[0]).unwrap().hash,
         };
         let mut out = Vec::new();
-        seal(&mut r, &mut head, &mut out);
+        seal(&body(&r), &mut head, &mut out);
         out.pop();
         resealed[1] = out;
         assert_eq!(walk(&resealed).unwrap_err().0, 2);

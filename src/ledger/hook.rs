@@ -1,7 +1,7 @@
 //! The per-request hook: the ledger record of a finished request, read off its context. Pure (the
 //! logging phase sends what this returns); everything it needs the earlier phases left in `Ctx`.
 
-use super::record::{Decision, Label, LedgerRecord};
+use super::record::{Decision, Label, LedgerRecord, Text};
 use crate::contract::{Contract, ErrorKind};
 use crate::proxy::ctx::Ctx;
 use crate::proxy::Gateway;
@@ -66,7 +66,9 @@ fn proxy_error_reason(e: &Error) -> &'static str {
     }
 }
 
-pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
+/// The record of a finished request. Its strings are borrowed from `gw` and `ctx`: the logging
+/// phase writes the line's body from it at once (`Ledger::record`), so nothing is copied twice.
+pub fn record_of<'a>(gw: &'a Gateway, ctx: &'a Ctx, o: &Outcome) -> LedgerRecord<'a> {
     let elapsed = ctx.started.elapsed();
     let started = o.now.checked_sub(elapsed).unwrap_or(o.now);
     let plan = ctx.plan.as_deref();
@@ -77,13 +79,12 @@ pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
     let model = served.map(|(m, _)| {
         let entry = cfg.catalogue.get(m);
         match plan.and_then(|p| p.routing.as_ref()) {
-            Some(r) => r.selected_model.clone(),
+            Some(r) => Text::from(r.selected_model.as_str()),
             // A family entry (`claude-*`) served the concrete name the client asked for.
-            None if entry.name.ends_with('*') => ctx
-                .requested_model
-                .clone()
-                .unwrap_or_else(|| entry.name.clone()),
-            None => entry.name.clone(),
+            None if entry.name.ends_with('*') => {
+                Text::from(ctx.requested_model.as_deref().unwrap_or(&entry.name))
+            }
+            None => Text::from(entry.name.as_str()),
         }
     });
     let streaming = ctx.tap.as_ref().is_some_and(|t| t.streaming());
@@ -98,25 +99,25 @@ pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
 
     let (decision, reason, error) = if let Some(err) = &ctx.sent_error {
         let (label, d) = reason_of(err.kind);
-        (d, Some(label), Some(err.message.clone()))
+        (d, Some(label), Some(Text::from(err.message.as_str())))
     } else if ctx.upstream_status.is_some() && !upstream_ok {
         let s = ctx.upstream_status.unwrap_or_default();
         (
             Decision::Failed,
             Some("upstream_status"),
-            Some(format!("the upstream answered {s}")),
+            Some(format!("the upstream answered {s}").into()),
         )
     } else if upstream_ok && (complete || client_cancelled) {
         (Decision::Served, None, None)
     } else if let Some(e) = o.error {
         let reason = proxy_error_reason(e);
         let what = format!("{}: {}", reason, e.etype().as_str());
-        (Decision::Failed, Some(reason), Some(what))
+        (Decision::Failed, Some(reason), Some(what.into()))
     } else if upstream_ok {
         (
             Decision::Failed,
             Some("stream_incomplete"),
-            Some("the upstream's stream ended before its end".to_string()),
+            Some("the upstream's stream ended before its end".into()),
         )
     } else if o.status == 0 {
         (Decision::Failed, Some("client_gone"), None)
@@ -129,19 +130,23 @@ pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
     LedgerRecord {
         seq: 0,
         prev: String::new(),
-        request_id: ctx.request_id.clone(),
-        ts: humantime::format_rfc3339_millis(started).to_string(),
-        key_id: ctx.key.as_ref().map(|k| k.id.clone()),
-        team: ctx.key.as_ref().map(|k| k.team.clone()),
+        request_id: Text::from(ctx.request_id.as_str()),
+        ts: {
+            let mut ts = Vec::with_capacity(24);
+            crate::json_line::rfc3339_millis(&mut ts, started);
+            String::from_utf8(ts).expect("digits and separators").into()
+        },
+        key_id: ctx.key.as_ref().map(|k| Text::from(k.id.as_str())),
+        team: ctx.key.as_ref().map(|k| Text::from(k.team.as_str())),
         route: ctx.route_label().into(),
         contract: match ctx.contract {
             Contract::OpenAi => "openai",
             Contract::Anthropic => "anthropic",
         }
         .into(),
-        requested_model: ctx.requested_model.clone(),
+        requested_model: ctx.requested_model.as_deref().map(Text::from),
         model,
-        provider: plan.map(|p| cfg.provider(p.active.provider).name.clone()),
+        provider: plan.map(|p| Text::from(cfg.provider(p.active.provider).name.as_str())),
         tier: served.map(|(_, t)| t.as_str().into()),
         max_tier: plan.map(|p| p.cap).or(ctx.cap).map(|t| t.as_str().into()),
         cap_causes: match (plan, &ctx.sent_error) {
@@ -174,16 +179,16 @@ pub fn record_of(gw: &Gateway, ctx: &Ctx, o: &Outcome) -> LedgerRecord {
     }
 }
 
+/// What set the cap, as bounded kinds (`team`, `sensitive:iban`): never the text that was found.
+fn labels(kinds: &[crate::policy::CauseKind]) -> Vec<Text<'static>> {
+    kinds.iter().map(|k| k.label()).collect()
+}
+
 /// The usage to record: the upstream's when the answer completed with it; otherwise, for an
 /// answer that started (2xx), an estimate marked as such — the upstream's counts where it gave
 /// some (Anthropic reports the input at the start of a stream), the request's size / 4 for the
 /// input, one token per event the client got (or its bytes / 4 for a whole answer) for the
 /// output.
-/// What set the cap, as bounded kinds (`team`, `sensitive:iban`): never the text that was found.
-fn labels(kinds: &[crate::policy::CauseKind]) -> Vec<String> {
-    kinds.iter().map(|k| k.label().into_owned()).collect()
-}
-
 fn tokens(ctx: &Ctx, upstream_ok: bool, complete: bool) -> (Usage, bool) {
     let reported = ctx.usage;
     match reported {

@@ -109,6 +109,54 @@ pub fn read_lines(
     Ok((lines, at))
 }
 
+/// Append to `out` the whole lines of a segment from `offset` on, about `max_bytes` of them (at
+/// least one line, however long, when there is one), newlines included; returns how many bytes
+/// were appended. A line still being written (no newline yet) is left for the next read. One
+/// read of a byte range, no copy per line: this is how the shipper reads.
+pub fn read_whole_lines(
+    path: &Path,
+    offset: u64,
+    max_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, LedgerError> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(path).map_err(|e| LedgerError::io(path, e))?;
+    let start = out.len();
+    let mut want = max_bytes.max(1);
+    loop {
+        let from = out.len();
+        out.resize(from + want, 0);
+        let mut got = 0;
+        while got < want {
+            let at = offset + (from - start + got) as u64;
+            match f.read_at(&mut out[from + got..], at) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LedgerError::io(path, e)),
+            }
+        }
+        out.truncate(from + got);
+        // Within the budget: up to the last newline. Past it (one long line): up to the first.
+        let end = if from == start {
+            memchr::memrchr(b'\n', &out[from..])
+        } else {
+            memchr::memchr(b'\n', &out[from..])
+        };
+        if let Some(i) = end {
+            out.truncate(from + i + 1);
+            return Ok(out.len() - start);
+        }
+        if got < want {
+            // The end of the segment, with no whole line in what was read.
+            out.truncate(start);
+            return Ok(0);
+        }
+        // One line longer than `max_bytes`: read on until its end.
+        want = max_bytes.max(4096);
+    }
+}
+
 /// The newest segment, opened for appending, with the chain head at its end.
 pub struct Appender {
     dir: PathBuf,
@@ -276,22 +324,37 @@ pub struct Position {
 
 pub const POSITION_FILE: &str = "shipped.pos";
 
+/// The shipper's persisted position; `None` when there is none yet or it cannot be read (a
+/// crash of the machine may leave it empty, see `write_position`): shipping then starts over from
+/// the oldest segment, which PostgreSQL's primary key makes harmless.
 pub fn read_position(dir: &Path) -> Result<Option<Position>, LedgerError> {
     let path = dir.join(POSITION_FILE);
     match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| LedgerError::corrupt(&path, e)),
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                log::warn!(
+                    "ledger {}: unreadable ({e}); shipping starts over from the oldest segment",
+                    path.display()
+                );
+                Ok(None)
+            }
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LedgerError::io(&path, e)),
     }
 }
 
+/// Save the shipper's position: a temporary file renamed over the old one, not synced. It is
+/// written after every batch, and a position lost or left behind by a crash of the machine only
+/// replays records PostgreSQL already has (the primary key skips them), so a sync per batch would
+/// buy nothing but disk flushes.
 pub fn write_position(dir: &Path, p: &Position) -> Result<(), LedgerError> {
-    replace_file(
-        &dir.join(POSITION_FILE),
-        &serde_json::to_vec(p).expect("json serializes"),
-    )
+    let path = dir.join(POSITION_FILE);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(p).expect("json serializes"))
+        .map_err(|e| LedgerError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| LedgerError::io(&path, e))
 }
 
 #[cfg(test)]
@@ -310,7 +373,11 @@ mod tests {
         a.rotate_if_full().unwrap();
         let mut buf = Vec::new();
         for id in ids {
-            seal(&mut sample(id), &mut a.head, &mut buf);
+            seal(
+                &crate::ledger::line::body(&sample(id)),
+                &mut a.head,
+                &mut buf,
+            );
         }
         a.write(&buf).unwrap();
     }
@@ -342,6 +409,31 @@ mod tests {
         }
         assert_eq!(ids.len(), 21);
         assert_eq!(ids.last().unwrap(), "after");
+    }
+
+    #[test]
+    fn whole_lines_are_read_by_the_byte_range_and_a_long_line_whole() {
+        let dir = tmp("range");
+        let mut a = Appender::open(&dir, u64::MAX).unwrap();
+        append(&mut a, &["a", "b", "c"]);
+        a.write(b"{\"torn").unwrap();
+        let path = a.path().to_path_buf();
+        let lines = read_lines(&path, 0, usize::MAX).unwrap().0;
+        let first = lines[0].len() + 1;
+        // A budget smaller than one line still reads that line, and only it.
+        let mut out = b"[".to_vec();
+        assert_eq!(read_whole_lines(&path, 0, 10, &mut out).unwrap(), first);
+        assert_eq!(&out[1..first], &lines[0][..]);
+        // A generous budget reads every whole line and leaves the torn one.
+        let mut out = Vec::new();
+        let n = read_whole_lines(&path, first as u64, 1 << 20, &mut out).unwrap();
+        assert_eq!(out.len(), n);
+        assert_eq!(out, [&lines[1][..], b"\n", &lines[2][..], b"\n"].concat());
+        let mut out = Vec::new();
+        let end = (first + n) as u64;
+        assert_eq!(read_whole_lines(&path, end, 1 << 20, &mut out).unwrap(), 0);
+        assert!(out.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

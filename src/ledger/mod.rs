@@ -3,15 +3,16 @@
 //! counted together.
 //!
 //! ```text
-//! logging phase ── record_of(ctx) ──► bounded channel ──► writer thread ──► journal segments
-//!   (hook.rs: pure)                   (never blocks: full    (writer.rs: seals    (journal.rs)
+//! logging phase ── record_of(ctx), its body ──► bounded channel ──► writer thread ──► journal
+//!   (hook.rs: pure; line.rs)           (never blocks: full    (writer.rs: seals    (journal.rs)
 //!                                      = counted, dropped)    the chain, syncs)        │
 //!                                                                                      ▼
 //!                     reports, export, verify (report.rs, verify.rs)     shipper ──► PostgreSQL
 //!                     budget seeding (seed.rs)                           (ship.rs, position file)
 //! ```
 //!
-//! Nothing here runs on the request path but building the record and one `try_send`.
+//! Nothing here runs on the request path but building the record (borrowing the request's
+//! strings), writing its body and one `try_send`.
 
 pub mod chain;
 pub mod cli;
@@ -112,7 +113,7 @@ impl From<tokio_postgres::Error> for LedgerError {
 
 /// What the request path holds: the sending end of the writer's queue.
 pub struct Ledger {
-    tx: SyncSender<Box<LedgerRecord>>,
+    tx: SyncSender<Vec<u8>>,
     pub settings: LedgerSettings,
     /// The seq of the last record handed to the kernel (for the shipper's lag).
     pub written: Arc<AtomicU64>,
@@ -144,9 +145,10 @@ impl Ledger {
         Ok((ledger, service))
     }
 
-    /// Hand a record to the writer without ever waiting; a full queue drops it and counts it.
-    pub fn record(&self, r: LedgerRecord) {
-        match self.tx.try_send(Box::new(r)) {
+    /// Hand a record to the writer, as its line's body, without ever waiting; a full queue
+    /// drops it and counts it.
+    pub fn record(&self, r: &LedgerRecord) {
+        match self.tx.try_send(line::body(r)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 metrics::LEDGER_DROPPED.inc();
@@ -161,7 +163,7 @@ impl Ledger {
 
 /// A queue with no writer, for tests of what is handed over.
 #[cfg(test)]
-pub fn test_ledger(dir: &Path) -> (Arc<Ledger>, std::sync::mpsc::Receiver<Box<LedgerRecord>>) {
+pub fn test_ledger(dir: &Path) -> (Arc<Ledger>, std::sync::mpsc::Receiver<Vec<u8>>) {
     let (tx, rx) = sync_channel(16);
     let ledger = Arc::new(Ledger {
         tx,

@@ -32,37 +32,42 @@ impl Decision {
     }
 }
 
+/// A string of a record: borrowed from the request's context when the logging phase builds one
+/// (nothing is copied before the line is written), owned when read back from a journal.
+pub type Text<'a> = Cow<'a, str>;
+
 /// One record of the journal (and one row in Postgres). `seq` and `prev` are the chain: set by
-/// the writer, which also appends the record's own `hash` when it seals the line.
+/// the writer, which also appends the record's own `hash` when it seals the line. Read back, it
+/// is a `LedgerRecord<'static>`: every string owned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerRecord {
+pub struct LedgerRecord<'a> {
     /// Position in this node's journal, from 1, never reused (carried across segments).
     #[serde(default)]
     pub seq: u64,
     /// Hash of the previous record's line (64 zeros before the first).
     #[serde(default)]
     pub prev: String,
-    pub request_id: String,
+    pub request_id: Text<'a>,
     /// When the request arrived: RFC 3339, UTC, milliseconds.
-    pub ts: String,
-    pub key_id: Option<String>,
-    pub team: Option<String>,
+    pub ts: Text<'a>,
+    pub key_id: Option<Text<'a>>,
+    pub team: Option<Text<'a>>,
     /// Bounded route label (`chat_completions`, `messages`, ...).
     pub route: Label,
     /// The client's contract: `openai` or `anthropic`.
     pub contract: Label,
     /// The `model` the client sent (bounded in length), `auto` included.
-    pub requested_model: Option<String>,
+    pub requested_model: Option<Text<'a>>,
     /// The model that served it (the router's choice for `auto`).
-    pub model: Option<String>,
-    pub provider: Option<String>,
+    pub model: Option<Text<'a>>,
+    pub provider: Option<Text<'a>>,
     /// The tier of the deployment that served it.
     pub tier: Option<Label>,
     /// The request's effective sovereignty cap.
     pub max_tier: Option<Label>,
     /// What set the cap ("team policy", "sensitive data detected (iban)", ...): kinds, never text.
     #[serde(default)]
-    pub cap_causes: Vec<String>,
+    pub cap_causes: Vec<Text<'a>>,
     pub decision: Decision,
     /// Why, for refusals and failures: a bounded label (`rate_limited`, `budget_exceeded`,
     /// `sovereignty_policy_violation`, `upstream_status`, `upstream_timeout`, ...).
@@ -70,7 +75,7 @@ pub struct LedgerRecord {
     /// The status the client got (0: nothing was written, the client had gone).
     pub status: u16,
     /// What went wrong, in the gateway's words (never the upstream's body).
-    pub error: Option<String>,
+    pub error: Option<Text<'a>>,
     /// Totals as the upstream reported them (cache reads and writes included in the input,
     /// reasoning in the output).
     pub input_tokens: u64,
@@ -95,7 +100,7 @@ pub struct LedgerRecord {
     pub hash: String,
 }
 
-impl LedgerRecord {
+impl LedgerRecord<'_> {
     /// Tokens counted against limits and budgets: every input and output token.
     pub fn tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
@@ -104,11 +109,11 @@ impl LedgerRecord {
 
 /// A typical record (tests, and the ledger's criterion bench).
 #[doc(hidden)]
-pub fn sample(request_id: &str) -> LedgerRecord {
+pub fn sample(request_id: &str) -> LedgerRecord<'static> {
     LedgerRecord {
         seq: 0,
         prev: String::new(),
-        request_id: request_id.to_string(),
+        request_id: request_id.to_string().into(),
         ts: "2026-05-04T10:00:00.000Z".into(),
         key_id: Some("abcdefghijkl".into()),
         team: Some("team-a".into()),

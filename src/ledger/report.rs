@@ -271,8 +271,8 @@ pub fn csv_row(r: &LedgerRecord, node: &str) -> Vec<String> {
         r.seq.to_string(),
         r.prev.clone(),
         r.hash.clone(),
-        r.request_id.clone(),
-        r.ts.clone(),
+        r.request_id.to_string(),
+        r.ts.to_string(),
         opt(r.key_id.as_deref()),
         opt(r.team.as_deref()),
         r.route.to_string(),
@@ -325,11 +325,11 @@ mod tests {
         .enumerate()
         {
             let mut r = sample(&format!("req_{i}"));
-            r.ts = format!("{day}T08:00:00.000Z");
+            r.ts = format!("{day}T08:00:00.000Z").into();
             r.key_id = Some(key.into());
             r.input_tokens = tokens;
             r.output_tokens = 1;
-            seal(&mut r, &mut a.head, &mut buf);
+            seal(&crate::ledger::line::body(&r), &mut a.head, &mut buf);
         }
         a.write(&buf).unwrap();
         let may = Range {

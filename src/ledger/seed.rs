@@ -41,10 +41,10 @@ pub fn from_journal(
             return;
         }
         if let Some(k) = &r.key_id {
-            *out.entry((Owner::Key, k.clone())).or_default() += r.tokens();
+            *out.entry((Owner::Key, k.to_string())).or_default() += r.tokens();
         }
         if let Some(t) = &r.team {
-            *out.entry((Owner::Team, t.clone())).or_default() += r.tokens();
+            *out.entry((Owner::Team, t.to_string())).or_default() += r.tokens();
         }
     })?;
     Ok(out)
@@ -162,8 +162,8 @@ mod tests {
         .enumerate()
         {
             let mut r = sample(&format!("r{i}"));
-            r.ts.clone_from(ts);
-            seal(&mut r, &mut a.head, &mut buf);
+            r.ts = ts.clone().into();
+            seal(&crate::ledger::line::body(&r), &mut a.head, &mut buf);
         }
         a.write(&buf).unwrap();
         // Records 2 and 3 of this month were written before the start (seq <= 3).

@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
-/// Records per INSERT: one statement, one round trip.
-pub const BATCH: usize = 2000;
+/// Bytes of journal per INSERT (whole lines, some 3,000 records): one statement, one round trip.
+pub const BATCH_BYTES: usize = 2 << 20;
+
+/// How long the shipper waits when it has shipped everything written.
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// The table, created when missing. One row per request; `node` tells which gateway's journal
 /// it came from (`seq`, `prev` and `hash` are that journal's chain).
@@ -106,14 +109,25 @@ pub async fn connect(url: &str) -> Result<Client, LedgerError> {
     Ok(client)
 }
 
-/// The next lines to ship from `pos`, and the position after them. Moves on to the next segment
-/// when the current one is finished (a newer one exists only once this one is closed).
-pub fn next_batch(dir: &Path, pos: &Position) -> Result<(Vec<Vec<u8>>, Position), LedgerError> {
+/// One batch read off the journal: how many records, and the position just past them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub records: usize,
+    pub next: Position,
+}
+
+/// Read the next whole lines from `pos` into `array` as one JSON array (`[line,line,…]`: the
+/// journal's own lines, each newline turned into a comma), ready to go to PostgreSQL as they
+/// are. Moves on to the next segment when the current one is finished (a newer one exists only
+/// once this one is closed). `records` is 0 when there is nothing new; `next` may still have
+/// moved to the start of a newer segment.
+pub fn next_batch(dir: &Path, pos: &Position, array: &mut Vec<u8>) -> Result<Batch, LedgerError> {
     let segs = journal::segments(dir)?;
     let mut pos = *pos;
+    let nothing = |next| Batch { records: 0, next };
     let mut at = match segs.iter().position(|(first, _)| *first >= pos.segment) {
         Some(i) => i,
-        None => return Ok((Vec::new(), pos)),
+        None => return Ok(nothing(pos)),
     };
     if segs[at].0 != pos.segment {
         // The position's segment is gone (never past the shipper, but be safe): start the next.
@@ -121,21 +135,26 @@ pub fn next_batch(dir: &Path, pos: &Position) -> Result<(Vec<Vec<u8>>, Position)
         pos.offset = 0;
     }
     loop {
-        let (lines, end) = journal::read_lines(&segs[at].1, pos.offset, BATCH)?;
-        if !lines.is_empty() {
-            let last = super::chain::parse(lines.last().expect("not empty"))
-                .map_err(|e| LedgerError::corrupt(&segs[at].1, e))?;
-            return Ok((
-                lines,
-                Position {
+        let path = &segs[at].1;
+        array.clear();
+        array.push(b'[');
+        let n = journal::read_whole_lines(path, pos.offset, BATCH_BYTES, array)?;
+        if n > 0 {
+            let (records, last) = into_array(array);
+            let seq = seq_of(&array[last..]).ok_or_else(|| {
+                LedgerError::corrupt(path, "a journal line does not start with its seq")
+            })?;
+            return Ok(Batch {
+                records,
+                next: Position {
                     segment: pos.segment,
-                    offset: end,
-                    seq: last.seq,
+                    offset: pos.offset + n as u64,
+                    seq,
                 },
-            ));
+            });
         }
         if at + 1 >= segs.len() {
-            return Ok((Vec::new(), pos));
+            return Ok(nothing(pos));
         }
         at += 1;
         pos.segment = segs[at].0;
@@ -143,22 +162,48 @@ pub fn next_batch(dir: &Path, pos: &Position) -> Result<(Vec<Vec<u8>>, Position)
     }
 }
 
-/// Insert one batch; records PostgreSQL already has are skipped. Returns the rows inserted.
-pub async fn ship(client: &Client, node: &str, lines: &[Vec<u8>]) -> Result<u64, LedgerError> {
-    let mut array = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
-    array.push(b'[');
-    for (i, l) in lines.iter().enumerate() {
-        if i > 0 {
-            array.push(b',');
-        }
-        array.extend_from_slice(l);
+/// `[` followed by whole lines, made a JSON array in place: every newline but the last becomes a
+/// comma, the last one the closing `]`. Returns the number of lines and where the last begins.
+fn into_array(buf: &mut [u8]) -> (usize, usize) {
+    let mut records = 0;
+    // Where the line being looked at begins, and where the last whole one began.
+    let (mut line, mut last) = (1, 1);
+    while let Some(i) = memchr::memchr(b'\n', &buf[line..]) {
+        buf[line + i] = b',';
+        records += 1;
+        last = line;
+        line += i + 1;
     }
-    array.push(b']');
-    let text = String::from_utf8(array).map_err(|e| LedgerError::Corrupt {
+    if records > 0 {
+        buf[line - 1] = b']';
+    }
+    (records, last)
+}
+
+/// The `seq` a sealed line opens with (`{"seq":N,`, as `line::head` writes it).
+fn seq_of(line: &[u8]) -> Option<u64> {
+    let digits = line.strip_prefix(b"{\"seq\":")?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..n]).ok()?.parse().ok()
+}
+
+/// Insert one batch, the JSON array `next_batch` made; records PostgreSQL already has are
+/// skipped. Returns the rows inserted. `array` is handed back (emptied of nothing) for reuse.
+pub async fn ship(
+    client: &Client,
+    insert: &Statement,
+    node: &str,
+    array: &mut Vec<u8>,
+) -> Result<u64, LedgerError> {
+    // The journal is written by this gateway as UTF-8; checking it costs a pass over the bytes,
+    // and a journal edited by hand into invalid UTF-8 is refused here rather than sent.
+    let text = String::from_utf8(std::mem::take(array)).map_err(|e| LedgerError::Corrupt {
         path: PathBuf::from("journal"),
-        message: e.to_string(),
+        message: e.utf8_error().to_string(),
     })?;
-    Ok(client.execute(INSERT, &[&text, &node]).await?)
+    let inserted = client.execute(insert, &[&text, &node]).await;
+    *array = text.into_bytes();
+    Ok(inserted?)
 }
 
 pub struct Shipper {
@@ -234,42 +279,35 @@ impl Shipper {
     ) -> Result<(), LedgerError> {
         let client = connect(&self.url).await?;
         client.batch_execute(SCHEMA).await?;
+        // Prepared once per connection: each batch is then one round trip.
+        let insert = client.prepare(INSERT).await?;
         if let Some(t) = down_since.take() {
             log::info!(
                 "ledger: shipping to PostgreSQL again after {:.1} s",
                 t.elapsed().as_secs_f64()
             );
         }
-        let dir = self.dir.clone();
-        let mut pos = tokio::task::spawn_blocking(move || journal::read_position(&dir))
-            .await
-            .expect("reading the position does not panic")?
-            .unwrap_or_default();
+        // The journal is read on this service's own thread: a read of a byte range the writer
+        // has just written (in the page cache), and nothing else waits on this runtime.
+        let mut pos = journal::read_position(&self.dir)?.unwrap_or_default();
+        let mut array = Vec::with_capacity(BATCH_BYTES + 4096);
         loop {
-            let (dir, from) = (self.dir.clone(), pos);
-            let (lines, next) = tokio::task::spawn_blocking(move || next_batch(&dir, &from))
-                .await
-                .expect("reading the journal does not panic")?;
+            let batch = next_batch(&self.dir, &pos, &mut array)?;
             self.shipped.store(pos.seq, Ordering::Release);
             self.publish_lag();
-            if lines.is_empty() {
-                if next != pos {
-                    pos = next;
-                }
+            if batch.records == 0 {
+                pos = batch.next;
                 tokio::select! {
                     _ = shutdown.changed() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    _ = tokio::time::sleep(IDLE_POLL) => continue,
                 }
             }
-            ship(&client, node, &lines).await?;
-            metrics::LEDGER_SHIPPED.inc_by(lines.len() as u64);
+            ship(&client, &insert, node, &mut array).await?;
+            metrics::LEDGER_SHIPPED.inc_by(batch.records as u64);
             // Only after PostgreSQL has the batch: a crash before this line replays it, and
             // the primary key makes the replay a no-op.
-            let dir = self.dir.clone();
-            tokio::task::spawn_blocking(move || journal::write_position(&dir, &next))
-                .await
-                .expect("writing the position does not panic")?;
-            pos = next;
+            journal::write_position(&self.dir, &batch.next)?;
+            pos = batch.next;
             self.shipped.store(pos.seq, Ordering::Release);
             self.publish_lag();
         }
@@ -281,45 +319,103 @@ mod tests {
     use super::*;
     use crate::ledger::chain::seal;
     use crate::ledger::journal::Appender;
+    use crate::ledger::line::body;
     use crate::ledger::record::sample;
+
+    fn journal(segment_bytes: u64, n: usize) -> (PathBuf, Appender) {
+        let dir = std::env::temp_dir().join(format!("stav-ship-{}", rand::random::<u64>()));
+        let mut a = Appender::open(&dir, segment_bytes).unwrap();
+        for i in 0..n {
+            append(&mut a, &format!("req_{i}"));
+        }
+        (dir, a)
+    }
+
+    fn append(a: &mut Appender, id: &str) {
+        a.rotate_if_full().unwrap();
+        let mut buf = Vec::new();
+        seal(&body(&sample(id)), &mut a.head, &mut buf);
+        a.write(&buf).unwrap();
+    }
+
+    /// Ship everything from `pos` as the shipper does (position saved and read back after each
+    /// batch); the seqs of the records each array held, checked against the journal's lines.
+    fn ship_all(dir: &Path, mut pos: Position) -> (Vec<u64>, Position) {
+        let mut seen = Vec::new();
+        let mut array = Vec::new();
+        loop {
+            let batch = next_batch(dir, &pos, &mut array).unwrap();
+            if batch.records == 0 {
+                return (seen, batch.next);
+            }
+            assert!(
+                array.len() <= BATCH_BYTES + 2,
+                "one batch is at most BATCH_BYTES"
+            );
+            let rows: Vec<serde_json::Value> = serde_json::from_slice(&array).unwrap();
+            assert_eq!(rows.len(), batch.records);
+            for row in &rows {
+                let line = serde_json::to_vec(row).unwrap();
+                seen.push(crate::ledger::chain::parse(&line).unwrap().seq);
+            }
+            assert_eq!(batch.next.seq, *seen.last().unwrap());
+            journal::write_position(dir, &batch.next).unwrap();
+            pos = journal::read_position(dir).unwrap().unwrap();
+        }
+    }
 
     #[test]
     fn batches_follow_the_journal_across_segments_and_resume_from_a_position() {
-        let dir = std::env::temp_dir().join(format!("stav-ship-{}", rand::random::<u64>()));
-        let mut a = Appender::open(&dir, 200_000).unwrap();
-        for i in 0..(BATCH + 50) {
-            a.rotate_if_full().unwrap();
-            let mut buf = Vec::new();
-            seal(&mut sample(&format!("req_{i}")), &mut a.head, &mut buf);
-            a.write(&buf).unwrap();
-        }
-        let mut pos = Position::default();
-        let mut seen = Vec::new();
-        loop {
-            let (lines, next) = next_batch(&dir, &pos).unwrap();
-            if lines.is_empty() {
-                break;
-            }
-            assert!(lines.len() <= BATCH);
-            for l in &lines {
-                seen.push(crate::ledger::chain::parse(l).unwrap().seq);
-            }
-            assert_eq!(next.seq, *seen.last().unwrap());
-            journal::write_position(&dir, &next).unwrap();
-            pos = journal::read_position(&dir).unwrap().unwrap();
-        }
-        let want: Vec<u64> = (1..=(BATCH as u64 + 50)).collect();
+        let (dir, mut a) = journal(200_000, 2050);
+        let (seen, pos) = ship_all(&dir, Position::default());
+        let want: Vec<u64> = (1..=2050).collect();
         assert_eq!(seen, want, "every record once, in order");
         // Written later, shipped next, from the saved position.
-        let mut buf = Vec::new();
-        a.rotate_if_full().unwrap();
-        seal(&mut sample("late"), &mut a.head, &mut buf);
-        a.write(&buf).unwrap();
-        let (lines, _) = next_batch(&dir, &pos).unwrap();
-        assert_eq!(lines.len(), 1);
-        assert_eq!(
-            crate::ledger::chain::parse(&lines[0]).unwrap().request_id,
-            "late"
-        );
+        append(&mut a, "late");
+        let mut array = Vec::new();
+        let batch = next_batch(&dir, &pos, &mut array).unwrap();
+        assert_eq!(batch.records, 1);
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&array).unwrap();
+        assert_eq!(rows[0]["request_id"], "late");
+        assert_eq!(rows[0]["seq"], 2051);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_long_segment_goes_in_batches_of_at_most_batch_bytes() {
+        let n = BATCH_BYTES / 400 + 10;
+        let (dir, _a) = journal(u64::MAX, n);
+        assert_eq!(journal::segments(&dir).unwrap().len(), 1);
+        let (seen, _) = ship_all(&dir, Position::default());
+        assert_eq!(seen, (1..=n as u64).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_line_still_being_written_waits_for_its_newline() {
+        let (dir, a) = journal(u64::MAX, 3);
+        let mut torn = Vec::new();
+        seal(&body(&sample("torn")), &mut a.head.clone(), &mut torn);
+        torn.pop();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(a.path())
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &torn[..torn.len() / 2]))
+            .unwrap();
+        let (seen, _) = ship_all(&dir, Position::default());
+        assert_eq!(seen, vec![1, 2, 3]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_array_is_the_lines_with_commas_and_a_closing_bracket() {
+        let mut buf = b"[{\"seq\":7,\"a\":1}\n{\"seq\":8}\n".to_vec();
+        let (n, last) = into_array(&mut buf);
+        assert_eq!(buf, b"[{\"seq\":7,\"a\":1},{\"seq\":8}]");
+        assert_eq!((n, seq_of(&buf[last..])), (2, Some(8)));
+        let mut one = b"[{\"seq\":12}\n".to_vec();
+        let (n, last) = into_array(&mut one);
+        assert_eq!((n, seq_of(&one[last..])), (1, Some(12)));
+        assert_eq!(seq_of(b"{\"request_id\":\"x\"}"), None);
     }
 }

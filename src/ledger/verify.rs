@@ -160,7 +160,11 @@ mod tests {
         for i in 0..n {
             a.rotate_if_full().unwrap();
             let mut buf = Vec::new();
-            seal(&mut sample(&format!("req_{i}")), &mut a.head, &mut buf);
+            seal(
+                &crate::ledger::line::body(&sample(&format!("req_{i}"))),
+                &mut a.head,
+                &mut buf,
+            );
             a.write(&buf).unwrap();
         }
         dir

@@ -25,7 +25,7 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
             error: e,
             now: std::time::SystemTime::now(),
         };
-        ledger.record(crate::ledger::record_of(gw, ctx, &outcome));
+        ledger.record(&crate::ledger::record_of(gw, ctx, &outcome));
     }
     let route = ctx.route_label();
     let served = ctx

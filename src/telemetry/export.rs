@@ -1,10 +1,11 @@
-//! Spans leave the request path through a bounded queue to an exporter thread of their own,
-//! which writes finished requests as OTLP spans (`otlp`), batches them and posts them with a
-//! blocking HTTP client. A request only ever tries to enqueue: when the queue is full (a slow
-//! or dead collector) the spans are dropped and counted, never waited for.
+//! Spans leave the request path through a bounded queue to an exporter thread of their own. A
+//! finished request is written as OTLP spans (`otlp::Spans`) on the thread that served it, and
+//! the exporter appends those bytes to its batch and posts batches with a blocking HTTP client.
+//! A request only ever tries to enqueue: when the queue is full (a slow or dead collector) the
+//! spans are dropped and counted, never waited for.
 
 use super::metrics::{SPANS_DROPPED, SPANS_EXPORTED};
-use super::otlp::Encoder;
+use super::otlp::{Encoder, Spans, REQUEST_SPAN_BYTES};
 use super::span::{write, Finished};
 use std::fmt;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -27,26 +28,28 @@ pub const PERIOD: Duration = Duration::from_millis(20);
 /// The request side of the queue.
 #[derive(Debug, Clone)]
 pub struct Queue {
-    tx: SyncSender<Box<Finished>>,
+    tx: SyncSender<Spans>,
 }
 
 impl Queue {
-    /// Hand a finished request to the exporter; if the queue is full its spans are dropped
-    /// and counted.
-    pub fn offer(&self, f: Box<Finished>) {
-        match self.tx.try_send(f) {
+    /// Write a finished request's spans and hand them to the exporter; if the queue is full
+    /// they are dropped and counted.
+    pub fn offer(&self, f: &Finished) {
+        let mut spans = Spans::with_capacity(REQUEST_SPAN_BYTES);
+        write(f, &mut spans);
+        match self.tx.try_send(spans) {
             Ok(()) => {}
-            Err(TrySendError::Full(f)) | Err(TrySendError::Disconnected(f)) => {
+            Err(TrySendError::Full(s)) | Err(TrySendError::Disconnected(s)) => {
                 SPANS_DROPPED
                     .with_label_values(&["queue_full"])
-                    .inc_by(f.span_count() as u64);
+                    .inc_by(s.len() as u64);
             }
         }
     }
 }
 
 /// A queue of `capacity` requests and its receiving end (for a custom exporter loop).
-pub fn channel(capacity: usize) -> (Queue, Receiver<Box<Finished>>) {
+pub fn channel(capacity: usize) -> (Queue, Receiver<Spans>) {
     let (tx, rx) = sync_channel(capacity);
     (Queue { tx }, rx)
 }
@@ -159,19 +162,14 @@ pub fn start<T: Transport + Send + 'static>(
 /// The exporter loop: every `PERIOD` (at most `delay`) it encodes what has queued; a batch goes
 /// out when it is full or `delay` after its first request. Ends when every sender is gone (after
 /// sending what it holds).
-pub fn run<T: Transport>(
-    transport: &T,
-    mut batch: Encoder,
-    rx: Receiver<Box<Finished>>,
-    delay: Duration,
-) {
+pub fn run<T: Transport>(transport: &T, mut batch: Encoder, rx: Receiver<Spans>, delay: Duration) {
     let mut due: Option<Instant> = None;
     let mut failing = false;
     loop {
         let gone = loop {
             match rx.try_recv() {
-                Ok(f) => {
-                    write(&f, &mut batch);
+                Ok(spans) => {
+                    batch.append(&spans);
                     due.get_or_insert_with(|| Instant::now() + delay);
                     if batch.len() >= MAX_BATCH_SPANS {
                         send(transport, &mut batch, &mut failing);

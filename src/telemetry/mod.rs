@@ -2,8 +2,9 @@
 //!
 //! The request phases call a few hooks (`begin`, `attempt_started`, `inject`, `attempt_ended`,
 //! `note_error`, `finish`); each records ids, indices and times in the request's
-//! `RequestTrace` and nothing more. At the end the request is handed, whole, to the exporter
-//! thread (`export`), which builds the spans (`span`) and posts them as OTLP/HTTP protobuf.
+//! `RequestTrace` and nothing more. At the end (`finish`) the request's spans (`span`) are
+//! written as OTLP protobuf bytes on the same thread, while what they are made of is in its
+//! cache, and handed to the exporter thread (`export`), which batches and posts them.
 //! With `[telemetry] otlp_endpoint` unset every hook is one check of an empty global.
 
 pub mod export;
@@ -377,7 +378,7 @@ pub fn finish(
         (None, None) => None,
     };
     let first_token = first_token.map(|t| trace.wall(t));
-    tracer.queue.offer(Box::new(Finished {
+    tracer.queue.offer(&Finished {
         trace,
         cfg: gw.cfg.clone(),
         end,
@@ -392,7 +393,7 @@ pub fn finish(
         usage: ctx.usage,
         first_token,
         error,
-    }));
+    });
 }
 
 #[cfg(test)]
@@ -769,7 +770,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         let (queue, rx) = channel(16);
         let before = metrics::SPANS_EXPORTED.get();
         for _ in 0..4 {
-            queue.offer(Box::new(finished(&t)));
+            queue.offer(&finished(&t));
         }
         drop(queue);
         run(&ok, encoder(), rx, Duration::from_secs(60));
@@ -786,7 +787,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         };
         let (queue, rx) = channel(16);
         let before = dropped("export_failed");
-        queue.offer(Box::new(finished(&t)));
+        queue.offer(&finished(&t));
         drop(queue);
         run(&down, encoder(), rx, Duration::ZERO);
         assert_eq!(*down.got.lock().unwrap(), [3]);
@@ -799,7 +800,7 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
         let (queue, rx) = channel(2);
         let before = dropped("queue_full");
         for _ in 0..5 {
-            queue.offer(Box::new(finished(&t)));
+            queue.offer(&finished(&t));
         }
         assert!(dropped("queue_full") >= before + 9, "3 requests of 3 spans");
         assert_eq!(rx.try_iter().count(), 2);

@@ -1,7 +1,7 @@
 //! A finished request as spans: one SERVER span named per the GenAI conventions, and one CLIENT
-//! child span per upstream attempt. Built on the exporter thread from what the request phases
-//! recorded (indices into the configuration the request was served under, ids, times, counts),
-//! so the request path pays for none of the strings.
+//! child span per upstream attempt. Built once, in the logging phase, from what the request
+//! phases recorded (indices into the configuration the request was served under, ids, times,
+//! counts): the phases before it pay for none of the strings.
 //!
 //! Nothing here reads a request or answer body: attributes come from the configuration, the
 //! plan, the usage the taps counted, and bounded kinds. No prompt or answer text can reach a span.
