@@ -157,8 +157,16 @@ pub fn pl_nip(d: &[u32]) -> bool {
     d.len() == 10 && weighted(d, &[6, 5, 7, 2, 3, 4, 5, 6, 7]) % 11 == d[9]
 }
 
-pub fn de_idnr(d: &[u32]) -> bool {
-    d.len() == 11 && d[0] != 0 && mod_11_10(d)
+/// DE Steuer-IdNr and HR OIB: the same ISO 7064 MOD 11,10 check over 11 digits (an IdNr never
+/// starts with 0), computed once for both on every 11-digit run.
+fn de_idnr_hr_oib(d: &[u32]) -> (bool, bool) {
+    let ok = d.len() == 11 && mod_11_10(d);
+    (ok && d[0] != 0, ok)
+}
+
+#[cfg(test)]
+fn de_idnr(d: &[u32]) -> bool {
+    de_idnr_hr_oib(d).0
 }
 
 pub fn be_nn(d: &[u32]) -> bool {
@@ -391,8 +399,9 @@ pub fn gr_amka(d: &[u32]) -> bool {
     d.len() == 11 && luhn(d) && leap_ok(d[0] * 10 + d[1], d[2] * 10 + d[3])
 }
 
-pub fn hr_oib(d: &[u32]) -> bool {
-    d.len() == 11 && mod_11_10(d)
+#[cfg(test)]
+fn hr_oib(d: &[u32]) -> bool {
+    de_idnr_hr_oib(d).1
 }
 
 pub fn hu_taj(d: &[u32]) -> bool {
@@ -640,16 +649,15 @@ pub fn check(c: &Cand) -> Option<Strength> {
                 if lv_pk(d) {
                     hit(if sep_at(6, b"-") { Strong } else { Context });
                 }
-                // `de_idnr` and `hr_oib` share one check, computed once here.
-                let mod_11_10 = mod_11_10(d);
-                if mod_11_10 && d[0] != 0 {
+                let (de_idnr, hr_oib) = de_idnr_hr_oib(d);
+                if de_idnr {
                     hit(if lens == [2, 3, 3, 3] {
                         Strong
                     } else {
                         Context
                     });
                 }
-                if mod_11_10 || gr_amka(d) {
+                if hr_oib || gr_amka(d) {
                     hit(Context);
                 }
             }
