@@ -9,9 +9,10 @@ Scenarios (all against the same `stav-mock-upstream`, on this machine):
   auto         wrk -> gateway, model "auto" (classification + policy) -> mock
   otlp         (with --otlp) wrk -> gateway with `[telemetry] otlp_endpoint` at a local OTLP sink,
                every request traced (sample_ratio 1.0), otherwise as passthrough -> mock
-  ledger       the passthrough scenario on a second gateway with the request ledger on (journal,
-               and shipping to a PostgreSQL started here when its binaries are installed): the
-               ledger's cost per request, and whether shipping keeps up (lag, drain time)
+  ledger       the passthrough scenario on a second gateway with the request ledger on as
+               configured by default (`[ledger] dir`: the journal): the ledger's cost per request
+  ledger_ship  the same on a third gateway that also ships to a PostgreSQL started here (when its
+               binaries are installed): what shipping adds, and whether it keeps up (lag, drain)
 
 For each: requests/s at 32 connections, latency p50/p99 at 1 and 32 connections (and what the
 proxy adds over direct), CPU time per request of the proxy process (from /proc), time to first
