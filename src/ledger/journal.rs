@@ -121,13 +121,18 @@ pub fn read_whole_lines(
 ) -> Result<usize, LedgerError> {
     use std::os::unix::fs::FileExt;
     let f = File::open(path).map_err(|e| LedgerError::io(path, e))?;
+    // What the segment holds now bounds the read: the buffer is not zero-filled to `max_bytes`
+    // on every poll of a journal that grew by a few records.
+    let size = f.metadata().map_err(|e| LedgerError::io(path, e))?.len();
     let start = out.len();
     let mut want = max_bytes.max(1);
     loop {
         let from = out.len();
-        out.resize(from + want, 0);
+        let left = size.saturating_sub(offset + (from - start) as u64);
+        let ask = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.resize(from + ask, 0);
         let mut got = 0;
-        while got < want {
+        while got < ask {
             let at = offset + (from - start + got) as u64;
             match f.read_at(&mut out[from + got..], at) {
                 Ok(0) => break,
@@ -148,7 +153,7 @@ pub fn read_whole_lines(
             return Ok(out.len() - start);
         }
         if got < want {
-            // The end of the segment, with no whole line in what was read.
+            // The end of the segment (as it was at open), with no whole line in what was read.
             out.truncate(start);
             return Ok(0);
         }

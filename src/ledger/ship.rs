@@ -188,7 +188,7 @@ fn seq_of(line: &[u8]) -> Option<u64> {
 }
 
 /// Insert one batch, the JSON array `next_batch` made; records PostgreSQL already has are
-/// skipped. Returns the rows inserted. `array` is handed back (emptied of nothing) for reuse.
+/// skipped. Returns the rows inserted. `array` keeps its bytes (and its allocation) for reuse.
 pub async fn ship(
     client: &Client,
     insert: &Statement,
