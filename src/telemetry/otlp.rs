@@ -25,9 +25,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
 const CONTEXT_IS_REMOTE: u32 = 0x200;
 
-/// A span's head in front of it: its key (one byte) and its length (a varint of up to 5).
-const HEAD_ROOM: usize = 6;
-
 /// Bytes a request's spans usually take (a server span and one client span).
 pub const REQUEST_SPAN_BYTES: usize = 1536;
 
@@ -39,7 +36,7 @@ pub const REQUEST_SPAN_BYTES: usize = 1536;
 #[derive(Debug, Default)]
 pub struct Spans {
     bytes: Vec<u8>,
-    /// Where the span being written begins (after `HEAD_ROOM` bytes for its head).
+    /// Where the span being written begins.
     open_at: usize,
     count: usize,
 }
@@ -153,8 +150,7 @@ fn fresh(gap: usize) -> Spans {
     bytes.resize(gap, 0);
     Spans {
         bytes,
-        open_at: 0,
-        count: 0,
+        ..Spans::default()
     }
 }
 
@@ -175,8 +171,7 @@ impl SpanOut for Encoder {
 
 impl SpanOut for Spans {
     fn open(&mut self, trace: &RequestTrace, head: &Head<'_>) {
-        // Room for the head, written by `close` once the span's length is known.
-        self.bytes.extend_from_slice(&[0; HEAD_ROOM]);
+        // The span's head goes in front of it in `close`, once its length is known.
         self.open_at = self.bytes.len();
         let b = &mut self.bytes;
         bytes(b, 1, &trace.span.trace_id().to_bytes());
@@ -233,32 +228,14 @@ impl SpanOut for Spans {
                 put_head(b, 15, 0);
             }
         }
-        // The head (`ScopeSpans.spans`, field 2, and the length) goes right in front of the
-        // span, and the span moves up over the room the head did not need.
+        // The head (`ScopeSpans.spans`, field 2, and the length) is written after the span and
+        // rotated in front of it: one move of the span, no scratch buffer.
         let len = self.bytes.len() - self.open_at;
-        let mut room = [0u8; HEAD_ROOM];
-        let n = span_head(len, &mut room);
-        let start = self.open_at - HEAD_ROOM;
-        self.bytes[start..start + n].copy_from_slice(&room[..n]);
-        self.bytes.copy_within(self.open_at.., start + n);
-        self.bytes.truncate(start + n + len);
+        put_head(&mut self.bytes, 2, len);
+        let head = self.bytes.len() - self.open_at - len;
+        self.bytes[self.open_at..].rotate_right(head);
         self.count += 1;
     }
-}
-
-/// The key of `ScopeSpans.spans` (field 2, length-delimited) and a span's length, into `room`;
-/// returns how many bytes they take (what `put_head(b, 2, len)` writes).
-fn span_head(len: usize, room: &mut [u8; HEAD_ROOM]) -> usize {
-    room[0] = (2 << 3) | WireType::LengthDelimited as u8;
-    let mut v = len as u64;
-    let mut n = 1;
-    while v >= 0x80 {
-        room[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    room[n] = v as u8;
-    n + 1
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -447,17 +424,6 @@ mod tests {
             write(f, &mut enc);
             let ours = ExportTraceServiceRequest::decode(enc.take()).unwrap();
             assert_eq!(sorted(ours), sorted(reference(std::slice::from_ref(f))));
-        }
-    }
-
-    #[test]
-    fn a_spans_head_is_put_heads() {
-        for len in [0, 1, 127, 128, 1500, 16_383, 16_384, 1 << 28] {
-            let mut room = [0u8; HEAD_ROOM];
-            let n = span_head(len, &mut room);
-            let mut want = Vec::new();
-            put_head(&mut want, 2, len);
-            assert_eq!(&room[..n], &want[..], "{len}");
         }
     }
 
