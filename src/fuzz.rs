@@ -363,7 +363,7 @@ fn header_value(r: &mut XorShift) -> String {
 
 #[test]
 fn fuzz_header_paths_keep_their_promises() {
-    use crate::bridge::provider::{edit_upstream, retain_answer_headers, NEVER_FORWARDED};
+    use crate::bridge::provider::{retain_answer_headers, upstream_head, Own, NEVER_FORWARDED};
     use crate::config::ProviderApi;
     use crate::scrub::Secrets;
     use pingora_http::{RequestHeader, ResponseHeader};
@@ -385,12 +385,20 @@ fn fuzz_header_paths_keep_their_promises() {
             resp.append_header(name, value.as_str()).unwrap();
         }
         let forward = vec!["x-script*".to_string()];
-        edit_upstream(api, &mut req, Some(&cred), &forward).unwrap();
+        let host = http::HeaderValue::from_static("up.example");
+        let own = Own {
+            host: &host,
+            credential: Some(&cred),
+            forward: &forward,
+            content_length: 1,
+            request_id: "req_fuzz",
+        };
+        let req = upstream_head(api, &req, "/v1/x", &own, None).unwrap();
         for (name, value) in req.headers.iter() {
             let n = name.as_str();
             let ours = (n == "authorization" && api == ProviderApi::OpenAi)
                 || (n == "x-api-key" && api == ProviderApi::Anthropic)
-                || n == "user-agent";
+                || ["user-agent", "host", "content-length", "x-request-id"].contains(&n);
             if ours {
                 continue;
             }

@@ -90,7 +90,7 @@ impl Plan {
                 provider: entry.provider,
                 api: provider.api,
                 tier: entry.tier,
-                path: format!("{}{suffix}", provider.base.path),
+                path: [provider.base.path.as_str(), suffix.as_str()].concat(),
                 body,
             });
         }
@@ -376,7 +376,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
                     provider: entry.provider,
                     api: provider.api,
                     tier: entry.tier,
-                    path: format!("{}{}", provider.base.path, p.path),
+                    path: [provider.base.path.as_str(), p.path.as_str()].concat(),
                     body: p.body,
                 },
                 stream: p.stream,

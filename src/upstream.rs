@@ -10,7 +10,7 @@ pub struct Upstream {
     pub tls: bool,
     pub sni: String,
     /// `Host` header value.
-    pub authority: String,
+    pub authority: HeaderValue,
     pub path_prefix: String,
     /// Ready-made `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic) value.
     pub credential: Option<HeaderValue>,
@@ -69,7 +69,12 @@ impl Upstream {
             addr,
             tls: p.base.tls,
             sni: p.base.host.clone(),
-            authority: p.base.authority(),
+            authority: HeaderValue::from_str(&p.base.authority()).map_err(|_| {
+                ConfigError::new(
+                    format!("providers[{index}].base_url"),
+                    "the host is not a header value".to_string(),
+                )
+            })?,
             path_prefix: p.base.path.clone(),
             credential,
             timeouts: p.timeouts,

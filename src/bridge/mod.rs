@@ -57,16 +57,26 @@ pub trait Bridge: Send + Sync + fmt::Debug {
         false
     }
 
-    /// Header edits on the way up: by default, those of the provider's API.
-    fn edit_upstream(
+    /// The head sent upstream: by default, what the provider's API takes.
+    fn upstream_head(
         &self,
-        req: &mut RequestHeader,
-        credential: Option<&http::HeaderValue>,
-        forward: &[String],
-    ) -> PResult<()> {
-        provider::edit_upstream(self.provider_api(), req, credential, forward)
+        client: &RequestHeader,
+        path: &str,
+        own: &provider::Own<'_>,
+        trace: Option<TraceHeaders>,
+    ) -> PResult<RequestHeader> {
+        provider::upstream_head(
+            self.provider_api(),
+            client,
+            path,
+            own,
+            trace.into_iter().flatten(),
+        )
     }
 }
+
+/// The gateway's trace context for the upstream (`traceparent`, and `tracestate` when set).
+pub use crate::telemetry::propagate::TraceHeaders;
 
 /// A Responses API answer to store: with the team and cap the request was served under, what
 /// `GET /v1/responses/{id}` returns and `previous_response_id` continues.

@@ -164,12 +164,14 @@ pub fn budget_buckets(
     ]
     .into_iter()
     .filter_map(|(owner, id, budget)| {
+        // The name is made only for a budget that is set: most keys have none.
+        let limit = budget?;
         Some(Bucket {
             name: budget_name(owner, id),
             owner,
             kind: Kind::Budget,
             ask: Ask {
-                limit: budget?,
+                limit,
                 cost: tokens,
             },
             period: Period::Month(m),

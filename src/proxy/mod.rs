@@ -23,6 +23,7 @@ mod logging;
 mod respond;
 mod response;
 
+use crate::bridge::provider::Own;
 use crate::config::Config;
 use crate::contract::{ErrorKind, GatewayError};
 use crate::health::Health;
@@ -156,19 +157,17 @@ impl ProxyHttp for Edge {
             .as_ref()
             .expect("upstream phases run only with a plan");
         let up = &gw.upstreams[plan.active.provider];
-        req.set_uri(
-            http::Uri::try_from(plan.active.path.as_str())
-                .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?,
-        );
-        // An allowlist: the client's credentials, cookies, account and forwarding headers stay
-        // here; `accept-encoding` too (the taps read the body uncompressed).
-        let provider = gw.cfg.provider(plan.active.provider);
-        plan.bridge
-            .edit_upstream(req, up.credential.as_ref(), &provider.forward_headers)?;
-        req.insert_header("host", up.authority.as_str())?;
-        req.insert_header("content-length", plan.active.body.len().to_string())?;
-        req.insert_header("x-request-id", ctx.request_id.as_str())?;
-        crate::telemetry::inject(req, ctx)?;
+        let own = Own {
+            host: &up.authority,
+            credential: up.credential.as_ref(),
+            forward: &gw.cfg.provider(plan.active.provider).forward_headers,
+            content_length: plan.active.body.len(),
+            request_id: &ctx.request_id,
+        };
+        let trace = crate::telemetry::upstream_headers(ctx);
+        *req = plan
+            .bridge
+            .upstream_head(req, &plan.active.path, &own, trace)?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! OpenTelemetry traces with the GenAI semantic conventions, and the GenAI Prometheus histograms.
 //!
-//! The request phases call a few hooks (`begin`, `attempt_started`, `inject`, `attempt_ended`,
+//! The request phases call a few hooks (`begin`, `attempt_started`, `upstream_headers`, `attempt_ended`,
 //! `note_error`, `finish`); each records ids, indices and times in the request's
 //! `RequestTrace` and nothing more. At the end (`finish`) the request's spans (`span`) are
 //! written as OTLP protobuf bytes on the same thread, while what they are made of is in its
@@ -26,7 +26,6 @@ use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample,
 };
 use opentelemetry_sdk::Resource;
-use pingora_http::RequestHeader;
 use span::{Finished, Served};
 use std::borrow::Cow;
 use std::fmt;
@@ -217,24 +216,11 @@ pub fn attempt_started(ctx: &mut Ctx) {
     });
 }
 
-/// `upstream_request_filter`: the upstream joins the trace under the attempt's span. The
-/// client's own trace headers never go up as they came, even where a provider's
-/// `forward_headers` would pass them: the trace context is the gateway's (none with tracing off).
-pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
-    // Removal rebuilds Pingora's case map: only when the client sent one. (Looked up by
-    // prebuilt names: a `&str` is parsed into a header name on every lookup.)
-    static NAMES: [http::HeaderName; 2] = [
-        http::HeaderName::from_static(propagate::TRACEPARENT),
-        http::HeaderName::from_static(propagate::TRACESTATE),
-    ];
-    for name in &NAMES {
-        if req.headers.contains_key(name) {
-            req.remove_header(name);
-        }
-    }
-    let Some(trace) = ctx.trace.as_deref() else {
-        return Ok(());
-    };
+/// `upstream_request_filter`: the trace context the upstream joins, under the attempt's span
+/// (`None` with tracing off). The client's own trace headers never go up as they came (the
+/// upstream head is built without them); this is what goes up in their place.
+pub fn upstream_headers(ctx: &Ctx) -> Option<propagate::TraceHeaders> {
+    let trace = ctx.trace.as_deref()?;
     let parent = trace
         .attempts
         .last()
@@ -246,10 +232,7 @@ pub fn inject(req: &mut RequestHeader, ctx: &Ctx) -> pingora_error::Result<()> {
         false,
         trace.span.trace_state().clone(),
     );
-    for (name, value) in propagate::headers_for(&sc) {
-        req.insert_header(name, value)?;
-    }
-    Ok(())
+    Some(propagate::headers_for(&sc))
 }
 
 /// `upstream_response_filter`: the active attempt's upstream answered with `status`.
@@ -409,6 +392,7 @@ mod tests {
     use opentelemetry::trace::{Status, TraceId};
     use opentelemetry::Value;
     use opentelemetry_sdk::trace::SpanData;
+    use pingora_http::RequestHeader;
     use prost::Message;
     use std::path::Path;
     use std::sync::{Arc, Mutex};
@@ -473,6 +457,11 @@ mod tests {
     }
 
     fn config() -> Arc<Config> {
+        config_named("eu-vllm")
+    }
+
+    /// The test configuration with its second provider named `second`.
+    fn config_named(second: &str) -> Arc<Config> {
         let dir = std::env::temp_dir().join(format!("stav-telemetry-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("keys.toml"), "").unwrap();
@@ -497,7 +486,8 @@ upstream_model = "qwen3"
 tier = "sovereign"
 priority = 1
 "#;
-        Arc::new(Config::from_toml(text, &dir, Path::new("t.toml")).unwrap())
+        let text = text.replace("\"eu-vllm\"", &format!("{second:?}"));
+        Arc::new(Config::from_toml(&text, &dir, Path::new("t.toml")).unwrap())
     }
 
     pub(crate) fn attempt(
@@ -807,32 +797,81 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
     }
 
     #[test]
+    fn a_reloaded_configuration_writes_its_own_provider_attributes() {
+        let t = tracer(1.0, false);
+        let mut f = finished(&t);
+        let providers = |f: &Finished| {
+            let all = spans(f);
+            (text(&all[0], attr::PROVIDER), text(&all[2], attr::PROVIDER))
+        };
+        assert_eq!(providers(&f), ("eu-vllm".into(), "eu-vllm".into()));
+        f.cfg = config_named("eu-vllm-2");
+        assert_eq!(providers(&f), ("eu-vllm-2".into(), "eu-vllm-2".into()));
+        // And on the OTLP path, which copies the blocks' bytes.
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        let mut enc = otlp::Encoder::new(&test_resource());
+        span::write(&f, &mut enc);
+        let got = ExportTraceServiceRequest::decode(enc.take()).unwrap();
+        let spans = &got.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 3);
+        for s in [&spans[0], &spans[2]] {
+            let provider = s
+                .attributes
+                .iter()
+                .find(|kv| kv.key == attr::PROVIDER)
+                .and_then(|kv| kv.value.as_ref()?.value.as_ref());
+            assert_eq!(provider, Some(&Any::StringValue("eu-vllm-2".into())));
+        }
+    }
+
+    #[test]
     fn upstream_trace_headers_are_the_gateways_own() {
+        use crate::bridge::provider::{upstream_head, Own};
         let t = tracer(1.0, false);
         let trace = t.begin(&with_parent());
-        let mut req = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
-        req.insert_header("traceparent", PARENT).unwrap();
-        req.insert_header("tracestate", "vendor=abc").unwrap();
+        let mut client = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        client.insert_header("traceparent", PARENT).unwrap();
+        client.insert_header("tracestate", "vendor=abc").unwrap();
         let cfg = config();
         let store = crate::store::Store::new(&cfg.store, &cfg.responses, Default::default());
         let gw = Arc::new(Gateway::new(cfg, Vec::new(), Arc::new(store.unwrap())));
         let mut ctx = Ctx::new(gw);
         ctx.trace = Some(Box::new(trace));
-        inject(&mut req, &ctx).unwrap();
+        // Even a provider configured to forward them never gets the client's.
+        let forward = ["traceparent".to_string(), "tracestate".to_string()];
+        let host = http::HeaderValue::from_static("up.example");
+        let own = Own {
+            host: &host,
+            credential: None,
+            forward: &forward,
+            content_length: 2,
+            request_id: "req-1",
+        };
+        let head = |ctx: &Ctx| {
+            upstream_head(
+                crate::config::ProviderApi::OpenAi,
+                &client,
+                "/v1/chat/completions",
+                &own,
+                upstream_headers(ctx).into_iter().flatten(),
+            )
+            .unwrap()
+        };
+        let req = head(&ctx);
         let tp = req.headers["traceparent"].to_str().unwrap().to_string();
-        let own = &ctx.trace.as_ref().unwrap().span;
+        let sent = &ctx.trace.as_ref().unwrap().span;
         assert_eq!(
             tp,
-            format!("00-{}-{}-01", own.trace_id(), own.span_id()),
+            format!("00-{}-{}-01", sent.trace_id(), sent.span_id()),
             "the client's traceparent is replaced"
         );
+        assert_eq!(req.headers.get_all("traceparent").iter().count(), 1);
         assert!(req.headers.get("tracestate").is_none());
 
         // Tracing off: nothing of the client's trace context goes up.
         ctx.trace = None;
-        req.insert_header("traceparent", PARENT).unwrap();
-        req.insert_header("tracestate", "vendor=abc").unwrap();
-        inject(&mut req, &ctx).unwrap();
+        let req = head(&ctx);
         assert!(req.headers.get("traceparent").is_none());
         assert!(req.headers.get("tracestate").is_none());
     }

@@ -12,7 +12,7 @@
 //!
 //! Field numbers are those of `opentelemetry/proto/{collector/trace,trace,common,resource}/v1`.
 
-use super::span::{Attr, Head, SpanOut, FIRST_TOKEN_EVENT, SCOPE};
+use super::span::{Attr, Block, Head, SpanOut, FIRST_TOKEN_EVENT, SCOPE};
 use super::RequestTrace;
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::{Array, Value};
@@ -164,6 +164,10 @@ impl SpanOut for Encoder {
         self.spans.attr(key, value);
     }
 
+    fn attrs(&mut self, block: &Block) {
+        self.spans.attrs(block);
+    }
+
     fn close(&mut self, error: Option<&str>, first_token: Option<(SystemTime, f64)>) {
         self.spans.close(error, first_token);
     }
@@ -204,6 +208,10 @@ impl SpanOut for Spans {
 
     fn attr(&mut self, key: &'static str, value: Attr<'_>) {
         key_value(&mut self.bytes, 9, key, value);
+    }
+
+    fn attrs(&mut self, block: &Block) {
+        self.bytes.extend_from_slice(&block.otlp);
     }
 
     fn close(&mut self, error: Option<&str>, first_token: Option<(SystemTime, f64)>) {
@@ -334,6 +342,11 @@ fn any_value(b: &mut Vec<u8>, v: &Attr<'_>) {
             }
         }
     }
+}
+
+/// A `KeyValue` as an entry of `Span.attributes`.
+pub fn attribute(b: &mut Vec<u8>, key: &str, v: Attr<'_>) {
+    key_value(b, 9, key, v);
 }
 
 /// A `KeyValue` as field `tag` of its parent.

@@ -59,9 +59,15 @@ pub fn traceparent(span: &SpanContext) -> [u8; 55] {
     out
 }
 
-/// `traceparent` (and `tracestate`, when not empty) for `span`, as (name, value) pairs: what
-/// every upstream attempt carries.
-pub fn headers_for(span: &SpanContext) -> impl Iterator<Item = (&'static str, http::HeaderValue)> {
+/// `traceparent` (and `tracestate`, when not empty) as (name, value) pairs: what every upstream
+/// attempt carries.
+pub type TraceHeaders = std::iter::Chain<
+    std::iter::Once<(http::HeaderName, http::HeaderValue)>,
+    std::option::IntoIter<(http::HeaderName, http::HeaderValue)>,
+>;
+
+/// The trace headers for `span`.
+pub fn headers_for(span: &SpanContext) -> TraceHeaders {
     // Hex digits and dashes: always a valid header value.
     let tp = http::HeaderValue::from_bytes(&traceparent(span)).expect("a traceparent is ASCII");
     let state = span.trace_state().header();
@@ -69,7 +75,8 @@ pub fn headers_for(span: &SpanContext) -> impl Iterator<Item = (&'static str, ht
     let state = (!state.is_empty())
         .then(|| http::HeaderValue::from_str(&state).ok())
         .flatten();
-    std::iter::once((TRACEPARENT, tp)).chain(state.map(|v| (TRACESTATE, v)))
+    std::iter::once((http::HeaderName::from_static(TRACEPARENT), tp))
+        .chain(state.map(|v| (http::HeaderName::from_static(TRACESTATE), v)))
 }
 
 #[cfg(test)]
@@ -152,7 +159,7 @@ mod tests {
                 TraceState::from_str(state).unwrap(),
             );
             let ours: Vec<(String, String)> = headers_for(&sc)
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
                 .collect();
             assert_eq!(ours, sdk_headers(&sc), "{sc:?}");
         }
@@ -167,9 +174,9 @@ mod tests {
             false,
             TraceState::from_str("vendor=abc").unwrap(),
         );
-        let text = |sc: &SpanContext| -> Vec<(&str, String)> {
+        let text = |sc: &SpanContext| -> Vec<(String, String)> {
             headers_for(sc)
-                .map(|(k, v)| (k, v.to_str().unwrap().to_string()))
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
                 .collect()
         };
         let h = text(&sc);
@@ -177,10 +184,10 @@ mod tests {
             h,
             [
                 (
-                    TRACEPARENT,
+                    TRACEPARENT.to_string(),
                     "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01".to_string()
                 ),
-                (TRACESTATE, "vendor=abc".to_string())
+                (TRACESTATE.to_string(), "vendor=abc".to_string())
             ]
         );
         let unsampled = SpanContext::new(
@@ -193,7 +200,7 @@ mod tests {
         assert_eq!(
             text(&unsampled),
             [(
-                TRACEPARENT,
+                TRACEPARENT.to_string(),
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-00".to_string()
             )]
         );

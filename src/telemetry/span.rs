@@ -17,6 +17,7 @@ use crate::usage::Usage;
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::InstrumentationScope;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
@@ -175,6 +176,72 @@ pub enum Attr<'a> {
     Strs(&'a [Cow<'a, str>]),
 }
 
+/// An owned attribute value, for attributes written once per configuration.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+}
+
+impl Value {
+    fn as_attr(&self) -> Attr<'_> {
+        match self {
+            Value::Str(s) => Attr::Str(s),
+            Value::Int(n) => Attr::Int(*n),
+        }
+    }
+}
+
+/// Attributes every span of one provider repeats (its name, API, host and port), with their
+/// OTLP bytes: written once per configuration instead of once per span.
+#[derive(Debug)]
+pub struct Block {
+    pairs: Vec<(&'static str, Value)>,
+    /// The pairs as `Span.attributes` entries.
+    pub otlp: Vec<u8>,
+}
+
+impl Block {
+    pub fn new(pairs: Vec<(&'static str, Value)>) -> Self {
+        let mut otlp = Vec::new();
+        for (key, value) in &pairs {
+            super::otlp::attribute(&mut otlp, key, value.as_attr());
+        }
+        Self { pairs, otlp }
+    }
+
+    /// `gen_ai.provider.name`, `stav.provider.api`, `server.address` and `server.port`.
+    fn provider(p: &crate::config::Provider) -> Self {
+        Self::new(vec![
+            (attr::PROVIDER, Value::Str(p.name.clone())),
+            (attr::PROVIDER_API, Value::Str(api_label(p.api).to_string())),
+            (attr::SERVER_ADDRESS, Value::Str(p.base.host.clone())),
+            (attr::SERVER_PORT, Value::Int(i64::from(p.base.port))),
+        ])
+    }
+}
+
+thread_local! {
+    /// The provider blocks of the configuration this thread last wrote spans under (held, so
+    /// that a reloaded configuration cannot reuse its address).
+    static PROVIDERS: RefCell<Option<(Arc<Config>, Vec<Block>)>> = const { RefCell::new(None) };
+}
+
+/// `f` with the provider blocks of `cfg`, made when the configuration changed.
+fn with_providers<R>(cfg: &Arc<Config>, f: impl FnOnce(&[Block]) -> R) -> R {
+    PROVIDERS.with_borrow_mut(|cache| {
+        let current = matches!(cache, Some((c, _)) if Arc::ptr_eq(c, cfg));
+        if !current {
+            *cache = Some((
+                cfg.clone(),
+                cfg.providers.iter().map(Block::provider).collect(),
+            ));
+        }
+        let (_, blocks) = cache.as_ref().expect("filled above");
+        f(blocks)
+    })
+}
+
 /// One span's frame: everything but its attributes, status and events.
 #[derive(Debug)]
 pub struct Head<'a> {
@@ -194,6 +261,12 @@ pub struct Head<'a> {
 pub trait SpanOut {
     fn open(&mut self, trace: &RequestTrace, head: &Head<'_>);
     fn attr(&mut self, key: &'static str, value: Attr<'_>);
+    /// A block of attributes written before (the OTLP encoder copies its bytes).
+    fn attrs(&mut self, block: &Block) {
+        for (key, value) in &block.pairs {
+            self.attr(key, value.as_attr());
+        }
+    }
     /// `error`: the status description of a failed span (`None`: status unset);
     /// `first_token`: the first-token event (its time, and seconds since the span's start).
     fn close(&mut self, error: Option<&str>, first_token: Option<(SystemTime, f64)>);
@@ -201,9 +274,13 @@ pub trait SpanOut {
 
 /// Write the request's spans: the server span first, then one client span per upstream attempt.
 pub fn write(f: &Finished, out: &mut impl SpanOut) {
+    with_providers(&f.cfg, |providers| write_with(f, providers, out));
+}
+
+fn write_with(f: &Finished, providers: &[Block], out: &mut impl SpanOut) {
     // Span names and the deployment are joined in two buffers reused across the spans.
     let (mut name, mut deployment) = (String::new(), String::new());
-    server_span(f, out, &mut name);
+    server_span(f, providers, out, &mut name);
     let op = operation(f.route).unwrap_or("chat");
     let requested = f.served.as_ref().map_or("", |s| s.model_name.as_str());
     for (i, a) in f.trace.attempts.iter().enumerate() {
@@ -224,11 +301,8 @@ pub fn write(f: &Finished, out: &mut impl SpanOut) {
             },
         );
         out.attr(attr::OPERATION, Attr::Str(op));
-        out.attr(attr::PROVIDER, Attr::Str(&provider.name));
-        out.attr(attr::PROVIDER_API, Attr::Str(api_label(provider.api)));
+        out.attrs(&providers[a.provider]);
         out.attr(attr::REQUEST_MODEL, Attr::Str(upstream_model));
-        out.attr(attr::SERVER_ADDRESS, Attr::Str(&provider.base.host));
-        out.attr(attr::SERVER_PORT, Attr::Int(i64::from(provider.base.port)));
         let deployment = joined(&mut deployment, &[&entry.name, "@", &provider.name]);
         out.attr(attr::DEPLOYMENT, Attr::Str(deployment));
         out.attr(attr::TIER, Attr::Str(a.tier.as_str()));
@@ -254,7 +328,7 @@ fn joined<'a>(buf: &'a mut String, parts: &[&str]) -> &'a str {
     buf
 }
 
-fn server_span(f: &Finished, out: &mut impl SpanOut, buf: &mut String) {
+fn server_span(f: &Finished, providers: &[Block], out: &mut impl SpanOut, buf: &mut String) {
     let op = operation(f.route);
     let route = f.route.map(route_template);
     let served = f.served.as_ref().map(|s| {
@@ -264,7 +338,7 @@ fn server_span(f: &Finished, out: &mut impl SpanOut, buf: &mut String) {
         } else {
             s.model_name.as_str()
         };
-        (s, entry, f.cfg.provider(entry.provider), requested)
+        (s, entry, &providers[entry.provider], requested)
     });
     let name = match (op, &route, &served) {
         (Some(op), _, Some((.., requested))) => joined(buf, &[op, " ", requested]),
@@ -297,15 +371,22 @@ fn server_span(f: &Finished, out: &mut impl SpanOut, buf: &mut String) {
     }
     if let Some((s, entry, provider, requested)) = served {
         out.attr(attr::REQUEST_MODEL, Attr::Str(requested));
-        out.attr(attr::PROVIDER, Attr::Str(&provider.name));
-        out.attr(attr::PROVIDER_API, Attr::Str(api_label(provider.api)));
         if s.proxied {
             out.attr(
                 attr::RESPONSE_MODEL,
                 Attr::Str(entry.upstream_model_for(&s.model_name)),
             );
-            out.attr(attr::SERVER_ADDRESS, Attr::Str(&provider.base.host));
-            out.attr(attr::SERVER_PORT, Attr::Int(i64::from(provider.base.port)));
+            out.attrs(provider);
+        } else {
+            // Answered by the gateway: no server was asked.
+            out.attr(
+                attr::PROVIDER,
+                Attr::Str(&f.cfg.provider(entry.provider).name),
+            );
+            out.attr(
+                attr::PROVIDER_API,
+                Attr::Str(api_label(f.cfg.provider(entry.provider).api)),
+            );
         }
         if let Some(n) = s.max_tokens {
             out.attr(attr::MAX_TOKENS, Attr::Int(n as i64));
