@@ -70,6 +70,9 @@ pub struct Encoder {
     /// writes the request's head: the batch goes out as a slice of this buffer, never copied.
     spans: Spans,
     gap: usize,
+    /// The largest batch taken so far: the next one is given that much room, so a full batch
+    /// is written without the buffer growing (a copy of everything written so far) on the way.
+    peak: usize,
 }
 
 impl Encoder {
@@ -103,8 +106,9 @@ impl Encoder {
         Self {
             resource,
             scope,
-            spans: fresh(gap),
+            spans: fresh(gap, FIRST_BATCH_BYTES),
             gap,
+            peak: FIRST_BATCH_BYTES,
         }
     }
 
@@ -138,15 +142,19 @@ impl Encoder {
         put_head(&mut head, 2, scope_spans);
         head.extend_from_slice(&self.scope);
         let start = self.gap - head.len();
-        let mut batch = std::mem::replace(&mut self.spans, fresh(self.gap)).bytes;
+        self.peak = self.peak.max(self.spans.bytes.len());
+        let mut batch = std::mem::replace(&mut self.spans, fresh(self.gap, self.peak)).bytes;
         batch[start..self.gap].copy_from_slice(&head);
         bytes::Bytes::from(batch).slice(start..)
     }
 }
 
-/// An empty batch buffer: `gap` bytes reserved for the head, room for a few hundred spans.
-fn fresh(gap: usize) -> Spans {
-    let mut bytes = Vec::with_capacity(gap + 256 * 1024);
+/// Room for the first batch: a few hundred spans.
+const FIRST_BATCH_BYTES: usize = 256 * 1024;
+
+/// An empty batch buffer: `gap` bytes reserved for the head, room for `room` bytes in all.
+fn fresh(gap: usize, room: usize) -> Spans {
+    let mut bytes = Vec::with_capacity(room.max(gap + 1024));
     bytes.resize(gap, 0);
     Spans {
         bytes,
@@ -455,6 +463,28 @@ mod tests {
         }
         assert_eq!(appended.len(), direct.len());
         assert_eq!(appended.take(), direct.take());
+    }
+
+    #[test]
+    fn a_batch_after_a_large_one_has_its_room_from_the_start() {
+        let cases = finished_cases();
+        let mut enc = Encoder::new(&test_resource());
+        let mut n = 0;
+        while enc.spans.bytes.len() <= FIRST_BATCH_BYTES {
+            write(&cases[n % cases.len()], &mut enc);
+            n += 1;
+        }
+        let first = enc.take();
+        let again = enc.spans.bytes.capacity();
+        assert!(again >= first.len(), "{again} < {}", first.len());
+        // And the batch written into it is the same request again.
+        for f in cases.iter().cycle().take(n) {
+            write(f, &mut enc);
+        }
+        assert_eq!(enc.spans.bytes.capacity(), again, "written without growing");
+        let second = enc.take();
+        let decoded = |b: bytes::Bytes| ExportTraceServiceRequest::decode(b).unwrap();
+        assert_eq!(decoded(second), decoded(first));
     }
 
     #[test]
