@@ -123,6 +123,21 @@ def raw(port, data: bytes, timeout=5.0) -> bytes:
         return read_response(s)
 
 
+def test_headers_the_client_names_in_connection_stay_here(gateway):
+    # RFC 9110 §7.6.1: fields a client's Connection names are hop-by-hop, even allowed ones.
+    body = json.dumps({"model": "claude-opus-4-1", "max_tokens": 5, "messages": MSG}).encode()
+    gateway.clear_upstream()
+    answer = raw(gateway.port, (f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: {CLIENT_KEY}\r\n"
+                                "anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\n"
+                                "anthropic-beta: hop-only\r\nConnection: close, Anthropic-Beta\r\n"
+                                f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    up = gateway.upstream_requests()[-1]
+    assert "anthropic-beta" not in up["headers"], up["headers"]
+    assert "connection" not in up["headers"] or "anthropic-beta" not in up["headers"]["connection"].lower()
+    assert up["headers"]["anthropic-version"] == "2023-06-01"
+
+
 def test_a_repeated_cap_header_can_only_lower_the_cap(gateway):
     body = json.dumps({"model": "claude-opus-4-1", "max_tokens": 5, "messages": MSG}).encode()
     answer = raw(gateway.port, (f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: {CLIENT_KEY}\r\n"

@@ -90,12 +90,23 @@ pub fn upstream_head(
 ) -> PResult<RequestHeader> {
     let mut headers = HeaderMap::with_capacity(client.headers.len() + 8);
     headers.insert(header::HOST, own.host.clone());
+    // Fields the client's `Connection` names are hop-by-hop (RFC 9110 §7.6.1): never forwarded,
+    // even when allowed. (Pingora's own sanitizer is off for these requests: it would edit a
+    // head that is dropped here.)
+    let hop = client.headers.get_all(header::CONNECTION);
+    let nominated = |name: &str| {
+        hop.iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+        })
+    };
     for (k, v) in client.headers.iter() {
         let name = k.as_str();
         let allowed = UP_COMMON.contains(&name)
             || (api == ProviderApi::Anthropic && UP_ANTHROPIC.contains(&name))
             || (matches(name, own.forward) && !CLIENT_TRACE.contains(&name));
-        if allowed {
+        if allowed && !nominated(name) {
             headers.append(k.clone(), v.clone());
         }
     }
@@ -294,6 +305,30 @@ mod tests {
         );
         assert_eq!(r.headers["anthropic-version"], DEFAULT_ANTHROPIC_VERSION);
         assert!(r.headers.get("x-api-key").is_none());
+    }
+
+    #[test]
+    fn headers_the_clients_connection_names_are_not_forwarded() {
+        let mut client = request(CLIENT);
+        client
+            .append_header("connection", "keep-alive, Anthropic-Beta")
+            .unwrap();
+        client
+            .append_header("connection", " x-script-content ")
+            .unwrap();
+        let key = http::HeaderValue::from_static("sk-ant-up");
+        let r = up(
+            ProviderApi::Anthropic,
+            &client,
+            Some(&key),
+            &["x-script*".into()],
+        );
+        for gone in ["anthropic-beta", "x-script-content", "connection"] {
+            assert!(r.headers.get(gone).is_none(), "{gone} went up");
+        }
+        // What the client did not name still goes.
+        assert_eq!(r.headers["anthropic-version"], "2026-10-21");
+        assert_eq!(r.headers["content-type"], "application/json");
     }
 
     #[test]

@@ -35,7 +35,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ctx::Ctx;
-use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
@@ -140,6 +140,10 @@ impl ProxyHttp for Edge {
         peer.options.read_timeout = Some(if plan.stream { t.idle } else { t.first_byte });
         peer.options.write_timeout = Some(Duration::from_secs(30));
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // The upstream head is made new from an allowlist (`bridge::provider::upstream_head`),
+        // which leaves out hop-by-hop and `Connection`-named fields itself: Pingora's sanitizer
+        // would only edit the copy of the client's head that is then dropped.
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
         // Separate connection pools per tier: a sovereign request never rides a commercial socket.
         peer.group_key = plan.active.tier as u64;
         Ok(Box::new(peer))
