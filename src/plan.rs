@@ -7,7 +7,7 @@ use crate::bridge::{self, Bridge, Crossing};
 use crate::catalogue::{ModelEntry, ModelKind};
 use crate::config::{Config, ProviderApi, Team, Unscannable};
 use crate::contract::{ErrorKind, GatewayError};
-use crate::policy::{effective_cap, Cap, CapInputs, CauseKind};
+use crate::policy::{cap_tier, effective_cap, Cap, CapInputs, CauseKind};
 use crate::request::{rewrite_openai_body, ClientRequest, RequestView};
 use crate::router::{self, Signals};
 use crate::sensitive::{self, BodyError, Entity, Findings, ScanOptions};
@@ -191,7 +191,7 @@ pub fn assess<'c>(
         Some((idx, entry))
     };
     let conversation = req.history.as_ref().map(|h| h.cap);
-    let base = effective_cap(&CapInputs {
+    let base = cap_tier(&CapInputs {
         team: Some(caller.team.max_tier),
         key: caller.key_max_tier,
         header: caller.header_max_tier,
@@ -199,7 +199,7 @@ pub fn assess<'c>(
         ..CapInputs::default()
     });
     // The scan matters only if something above `sovereign` could still be chosen.
-    let needs_scan = base.tier > Tier::Sovereign
+    let needs_scan = base > Tier::Sovereign
         && !caller.team.sensitive_opt_out
         && explicit.is_none_or(|(i, _)| cfg.catalogue.max_tier(i) > Tier::Sovereign);
     // One walk over the raw bytes on every route: duplicate keys, invalid UTF-8 and deep nesting

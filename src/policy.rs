@@ -56,45 +56,30 @@ pub struct CapInputs<'a> {
 }
 
 pub fn effective_cap(inputs: &CapInputs) -> Cap {
-    let mut candidates: Vec<(Tier, String, Vec<CauseKind>)> = Vec::new();
-    if let Some(t) = inputs.team {
-        candidates.push((t, "team policy".into(), vec![CauseKind::Team]));
-    }
-    if let Some(t) = inputs.key {
-        candidates.push((t, "API key policy".into(), vec![CauseKind::Key]));
-    }
-    if let Some(t) = inputs.header {
-        candidates.push((t, "X-Stav-Max-Tier header".into(), vec![CauseKind::Header]));
-    }
-    if let Some(t) = inputs.conversation {
-        candidates.push((
-            t,
-            "the continued conversation's cap".into(),
-            vec![CauseKind::Conversation],
-        ));
-    }
-    if let Some(entities) = inputs.sensitive.filter(|e| !e.is_empty()) {
-        if !inputs.sensitive_opt_out {
-            let kinds: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
-            candidates.push((
-                Tier::Sovereign,
-                format!("sensitive data detected ({})", kinds.join(", ")),
-                entities.iter().map(|&e| CauseKind::Sensitive(e)).collect(),
-            ));
-        }
-    }
-    let tier = candidates
-        .iter()
-        .map(|(t, _, _)| *t)
-        .min()
-        .unwrap_or(Tier::GlobalCommercial);
+    let sensitive = sensitive_entities(inputs);
+    let tier = cap_tier(inputs);
+    // Only the winning inputs become causes, so nothing is allocated for the others.
     let mut causes = Vec::new();
     let mut kinds = Vec::new();
-    for (t, cause, k) in candidates {
-        if t == tier {
-            causes.push(cause);
-            kinds.extend(k);
+    for (t, cause, kind) in [
+        (inputs.team, "team policy", CauseKind::Team),
+        (inputs.key, "API key policy", CauseKind::Key),
+        (inputs.header, "X-Stav-Max-Tier header", CauseKind::Header),
+        (
+            inputs.conversation,
+            "the continued conversation's cap",
+            CauseKind::Conversation,
+        ),
+    ] {
+        if t == Some(tier) {
+            causes.push(cause.to_string());
+            kinds.push(kind);
         }
+    }
+    if let Some(entities) = sensitive.filter(|_| tier == Tier::Sovereign) {
+        let names: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
+        causes.push(format!("sensitive data detected ({})", names.join(", ")));
+        kinds.extend(entities.iter().map(|&e| CauseKind::Sensitive(e)));
     }
     Cap {
         tier,
@@ -103,9 +88,115 @@ pub fn effective_cap(inputs: &CapInputs) -> Cap {
     }
 }
 
+/// The tier `effective_cap` settles on, without its causes.
+pub fn cap_tier(inputs: &CapInputs) -> Tier {
+    [
+        inputs.team,
+        inputs.key,
+        inputs.header,
+        inputs.conversation,
+        sensitive_entities(inputs).map(|_| Tier::Sovereign),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(Tier::GlobalCommercial)
+}
+
+/// The detected entities that bound the cap (none when the team opted out).
+fn sensitive_entities<'a>(inputs: &CapInputs<'a>) -> Option<&'a [Entity]> {
+    inputs
+        .sensitive
+        .filter(|e| !e.is_empty() && !inputs.sensitive_opt_out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cap as first written: every input a candidate with its cause, the lowest tier wins.
+    fn reference(inputs: &CapInputs) -> Cap {
+        let mut candidates: Vec<(Tier, String, Vec<CauseKind>)> = Vec::new();
+        for (t, cause, kind) in [
+            (inputs.team, "team policy", CauseKind::Team),
+            (inputs.key, "API key policy", CauseKind::Key),
+            (inputs.header, "X-Stav-Max-Tier header", CauseKind::Header),
+            (
+                inputs.conversation,
+                "the continued conversation's cap",
+                CauseKind::Conversation,
+            ),
+        ] {
+            if let Some(t) = t {
+                candidates.push((t, cause.into(), vec![kind]));
+            }
+        }
+        if let Some(entities) = inputs.sensitive.filter(|e| !e.is_empty()) {
+            if !inputs.sensitive_opt_out {
+                let kinds: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
+                candidates.push((
+                    Tier::Sovereign,
+                    format!("sensitive data detected ({})", kinds.join(", ")),
+                    entities.iter().map(|&e| CauseKind::Sensitive(e)).collect(),
+                ));
+            }
+        }
+        let tier = candidates
+            .iter()
+            .map(|c| c.0)
+            .min()
+            .unwrap_or(Tier::GlobalCommercial);
+        let (mut causes, mut kinds) = (Vec::new(), Vec::new());
+        for (t, cause, k) in candidates {
+            if t == tier {
+                causes.push(cause);
+                kinds.extend(k);
+            }
+        }
+        Cap {
+            tier,
+            causes,
+            kinds,
+        }
+    }
+
+    #[test]
+    fn the_cap_is_the_reference_cap_for_every_combination_of_inputs() {
+        let tiers = [
+            None,
+            Some(Tier::Sovereign),
+            Some(Tier::RoutedCommercial),
+            Some(Tier::GlobalCommercial),
+        ];
+        let found = [Entity::Iban, Entity::Email];
+        let scans: [Option<&[Entity]>; 3] = [None, Some(&[]), Some(&found)];
+        let mut n = 0;
+        for team in tiers {
+            for key in tiers {
+                for header in tiers {
+                    for conversation in tiers {
+                        for sensitive in scans {
+                            for sensitive_opt_out in [false, true] {
+                                let inputs = CapInputs {
+                                    team,
+                                    key,
+                                    header,
+                                    sensitive,
+                                    sensitive_opt_out,
+                                    conversation,
+                                };
+                                let cap = effective_cap(&inputs);
+                                assert_eq!(cap, reference(&inputs), "{inputs:?}");
+                                assert_eq!(cap_tier(&inputs), cap.tier, "{inputs:?}");
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 4 * 4 * 4 * 4 * 3 * 2);
+    }
 
     #[test]
     fn lowest_wins_and_names_its_causes() {

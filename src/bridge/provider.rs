@@ -164,28 +164,37 @@ const BACK_COMMON: &[&str] = &[
 const BACK_VERBATIM_ANTHROPIC: &[&str] = &["request-id"];
 const BACK_VERBATIM_ANTHROPIC_PREFIX: &str = "anthropic-ratelimit-";
 
+/// Room made for the gateway's own answer headers (tier, cap, request ids, rate limits, routing).
+const GATEWAY_ANSWER_HEADERS: usize = 16;
+
 /// Keep only the upstream answer headers the client may see, and none that carries a provider
-/// credential in any form (an upstream that echoes what it was sent).
+/// credential in any form (an upstream that echoes what it was sent). The kept ones are moved
+/// into a new map with room for the gateway's own, so nothing is removed from the upstream's map
+/// and nothing added afterwards makes it grow.
 pub fn retain_answer_headers(
     headers: &mut http::HeaderMap,
     verbatim_anthropic: bool,
     secrets: &Secrets,
 ) {
-    let dropped: Vec<http::HeaderName> = headers
-        .iter()
-        .filter(|(k, v)| {
-            let k = k.as_str();
-            let allowed = BACK_COMMON.contains(&k)
-                || (verbatim_anthropic
-                    && (BACK_VERBATIM_ANTHROPIC.contains(&k)
-                        || k.starts_with(BACK_VERBATIM_ANTHROPIC_PREFIX)));
-            !allowed || secrets.found_in(v.as_bytes())
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in dropped {
-        headers.remove(&k);
+    let upstream = std::mem::take(headers);
+    let mut kept = HeaderMap::with_capacity(upstream.len() + GATEWAY_ANSWER_HEADERS);
+    // The map's iterator names a header once, before the first of its values.
+    let mut name: Option<HeaderName> = None;
+    for (k, v) in upstream {
+        if k.is_some() {
+            name = k;
+        }
+        let Some(k) = name.as_ref() else { continue };
+        let n = k.as_str();
+        let allowed = BACK_COMMON.contains(&n)
+            || (verbatim_anthropic
+                && (BACK_VERBATIM_ANTHROPIC.contains(&n)
+                    || n.starts_with(BACK_VERBATIM_ANTHROPIC_PREFIX)));
+        if allowed && !secrets.found_in(v.as_bytes()) {
+            kept.append(k.clone(), v);
+        }
     }
+    *headers = kept;
 }
 
 #[cfg(test)]
@@ -380,6 +389,8 @@ mod tests {
             ("retry-after", "1"),
             ("x-echo-auth", "Bearer sk-upstream-secret-1234"),
             ("cache-control", "no-cache sk-upstream-secret-1234"),
+            ("retry-after", "2"),
+            ("x-request-id", "sk-upstream-secret-1234"),
         ] {
             resp.append(
                 http::HeaderName::from_static(k),
@@ -391,6 +402,16 @@ mod tests {
         let mut kept: Vec<&str> = resp.keys().map(|k| k.as_str()).collect();
         kept.sort();
         assert_eq!(kept, vec!["content-type", "retry-after", "x-request-id"]);
+        // Values are judged one by one: the clean ones stay, in their order.
+        let all = |m: &http::HeaderMap, k: &str| -> Vec<String> {
+            m.get_all(k)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(all(&resp, "x-request-id"), ["up-1"]);
+        assert_eq!(all(&resp, "retry-after"), ["1", "2"]);
+        assert!(resp.capacity() >= resp.len() + GATEWAY_ANSWER_HEADERS);
         retain_answer_headers(&mut verbatim, true, &secrets);
         let mut kept: Vec<&str> = verbatim.keys().map(|k| k.as_str()).collect();
         kept.sort();
