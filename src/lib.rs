@@ -21,6 +21,7 @@ pub mod hangup;
 pub mod headers;
 pub mod health;
 pub mod inject;
+pub mod json_at;
 pub mod json_line;
 pub mod json_member;
 pub mod keys;

@@ -1,5 +1,6 @@
 //! Token usage as upstreams report it, read off the response on the way through.
 
+use crate::json_at::At;
 use crate::sse::{event_data, EventTooLarge, SseFramer};
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
@@ -300,7 +301,7 @@ pub fn anthropic_usage(json: &[u8]) -> Option<Usage> {
 
 /// `anthropic_usage` of an answer already parsed.
 pub fn anthropic_usage_of(v: &serde_json::Value) -> Option<Usage> {
-    let u = v.get("usage").or_else(|| v.pointer("/message/usage"))?;
+    let u = v.get("usage").or_else(|| v.at("/message/usage"))?;
     Some(anthropic_counts(u))
 }
 
@@ -317,7 +318,7 @@ pub fn anthropic_counts(u: &serde_json::Value) -> Usage {
         cached_tokens: cached,
         cache_write_tokens: written,
         reasoning_tokens: u
-            .pointer("/output_tokens_details/reasoning_tokens")
+            .at("/output_tokens_details/reasoning_tokens")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0),
     }

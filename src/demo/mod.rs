@@ -4,6 +4,7 @@
 
 pub mod reply;
 
+use crate::json_at::At;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::apps::{HttpServerApp, ReusedHttpStream};
@@ -90,7 +91,7 @@ fn handle(method: &str, path: &str, body: &[u8], chunks: Option<usize>) -> Reply
         }
         if req.get("stream").and_then(Value::as_bool) == Some(true) {
             let usage = req
-                .pointer("/stream_options/include_usage")
+                .at("/stream_options/include_usage")
                 .and_then(Value::as_bool)
                 == Some(true);
             Reply::Events(reply::completion_events(&c, unix_now(), usage))

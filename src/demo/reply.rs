@@ -4,6 +4,7 @@
 //! of the prompt, tool calls and structured output are filled from the caller's JSON schemas,
 //! embeddings are derived from a hash of the input.
 
+use crate::json_at::At;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -67,7 +68,7 @@ pub fn anthropic_request(req: &Value) -> Result<Completion, String> {
     let chat = crate::translate::request::messages_to_chat(&probe, model).map_err(|e| e.message)?;
     let mut c = complete(&chat.body);
     let thinks = matches!(
-        req.pointer("/thinking/type").and_then(Value::as_str),
+        req.at("/thinking/type").and_then(Value::as_str),
         Some("enabled" | "adaptive")
     );
     if thinks {
@@ -219,21 +220,21 @@ pub fn complete(req: &Value) -> Completion {
     let answer = match tools {
         Some(tools) if tool_choice != Some(&json!("none")) && !after_tool => {
             let named = tool_choice
-                .and_then(|c| c.pointer("/function/name"))
+                .and_then(|c| c.at("/function/name"))
                 .and_then(Value::as_str);
             let tool = tools
                 .iter()
                 .find(|t| {
-                    named.is_none() || t.pointer("/function/name").and_then(Value::as_str) == named
+                    named.is_none() || t.at("/function/name").and_then(Value::as_str) == named
                 })
                 .unwrap_or(&tools[0]);
             let name = tool
-                .pointer("/function/name")
+                .at("/function/name")
                 .and_then(Value::as_str)
                 .unwrap_or("tool")
                 .to_string();
             let params = tool
-                .pointer("/function/parameters")
+                .at("/function/parameters")
                 .cloned()
                 .unwrap_or(json!({}));
             let args = example_for_schema(&params, &params, 0);
@@ -242,10 +243,10 @@ pub fn complete(req: &Value) -> Completion {
                 arguments: args.to_string(),
             }
         }
-        _ => match req.pointer("/response_format/type").and_then(Value::as_str) {
+        _ => match req.at("/response_format/type").and_then(Value::as_str) {
             Some("json_schema") => {
                 let schema = req
-                    .pointer("/response_format/json_schema/schema")
+                    .at("/response_format/json_schema/schema")
                     .cloned()
                     .unwrap_or(json!({}));
                 Answer::Text(example_for_schema(&schema, &schema, 0).to_string())

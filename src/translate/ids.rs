@@ -34,11 +34,13 @@ pub fn to_openai(id: &str) -> String {
 pub fn message_id(upstream: Option<&str>) -> String {
     match upstream {
         Some(id) if !id.is_empty() => {
-            let clean: String = id
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
-            format!("msg_{clean}")
+            let mut out = String::with_capacity(4 + id.len());
+            out.push_str("msg_");
+            out.extend(
+                id.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+            );
+            out
         }
         _ => format!("msg_{:024x}", rand::random::<u128>() >> 32),
     }

@@ -6,6 +6,7 @@
 
 use super::ids;
 use crate::contract::{ErrorKind, GatewayError};
+use crate::json_at::At;
 use serde_json::{json, Map, Value};
 
 /// What the response side needs to know about the request it answers.
@@ -135,7 +136,7 @@ pub fn messages_to_chat(req: &Value, upstream_model: &str) -> Result<Translated,
             out.insert(k.into(), v.clone());
         }
     }
-    if let Some(user) = req.pointer("/metadata/user_id").and_then(Value::as_str) {
+    if let Some(user) = req.at("/metadata/user_id").and_then(Value::as_str) {
         out.insert("user".into(), json!(user));
     }
     if stream {
@@ -167,7 +168,7 @@ pub fn messages_to_chat(req: &Value, upstream_model: &str) -> Result<Translated,
         Some("enabled") => {
             meta.thinking = true;
             let budget = req
-                .pointer("/thinking/budget_tokens")
+                .at("/thinking/budget_tokens")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             let effort = match budget {
@@ -182,14 +183,14 @@ pub fn messages_to_chat(req: &Value, upstream_model: &str) -> Result<Translated,
         }
         _ => {}
     }
-    if let Some(effort) = req.pointer("/output_config/effort").and_then(Value::as_str) {
+    if let Some(effort) = req.at("/output_config/effort").and_then(Value::as_str) {
         let effort = match effort {
             "xhigh" | "max" => "high",
             e => e,
         };
         out.insert("reasoning_effort".into(), json!(effort));
     }
-    if let Some(format) = req.pointer("/output_config/format") {
+    if let Some(format) = req.at("/output_config/format") {
         if format.get("type").and_then(Value::as_str) == Some("json_schema") {
             let schema = format.get("schema").cloned().unwrap_or(json!({}));
             out.insert(
@@ -504,13 +505,22 @@ pub fn estimate_tokens(chat_body: &Value) -> u64 {
             _ => 0,
         }
     }
+    /// How often `"image_url"` occurs as a key or a string in `v` (what counting it in the
+    /// serialized message found, without serializing it).
+    fn image_refs(v: &Value) -> usize {
+        match v {
+            Value::String(s) => usize::from(s == "image_url"),
+            Value::Array(a) => a.iter().map(image_refs).sum(),
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| usize::from(k == "image_url") + image_refs(v))
+                .sum(),
+            _ => 0,
+        }
+    }
     let messages = chat_body.get("messages").and_then(Value::as_array);
     let images = messages
-        .map(|m| {
-            m.iter()
-                .map(|m| m.to_string().matches("\"image_url\"").count())
-                .sum::<usize>()
-        })
+        .map(|m| m.iter().map(image_refs).sum::<usize>())
         .unwrap_or(0);
     let text = messages
         .map(|m| {

@@ -3,6 +3,7 @@
 
 use super::ids;
 use super::request::MessagesMeta;
+use crate::json_at::At;
 use crate::usage::Usage;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -38,7 +39,7 @@ fn usage_of(u: Option<&Value>, input_estimate: u64) -> UsageOut {
             output_tokens_details: None,
         };
     };
-    let get = |p: &str| u.pointer(p).and_then(Value::as_u64);
+    let get = |p: &str| u.at(p).and_then(Value::as_u64);
     let cache_read = get("/prompt_tokens_details/cached_tokens").unwrap_or(0);
     let cache_write = get("/prompt_tokens_details/cache_write_tokens").unwrap_or(0);
     UsageOut {
@@ -226,7 +227,7 @@ pub fn error_to_anthropic(upstream_body: &[u8], ty: &str, request_id: &str) -> V
     let message = serde_json::from_slice::<Value>(upstream_body)
         .ok()
         .and_then(|v| {
-            v.pointer("/error/message")
+            v.at("/error/message")
                 .or_else(|| v.get("message"))
                 .or_else(|| v.get("detail"))
                 .and_then(Value::as_str)

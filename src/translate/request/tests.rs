@@ -344,3 +344,64 @@ fn system_messages_inside_messages_stay_where_they_are() {
     }
     assert!(t.meta.thinking);
 }
+
+/// The estimate as first written: images counted as `"image_url"` in each serialized message.
+fn estimate_by_text(chat_body: &Value) -> u64 {
+    fn chars(v: &Value) -> usize {
+        match v {
+            Value::String(s) if s.starts_with("data:") => 0,
+            Value::String(s) => s.chars().count(),
+            Value::Array(a) => a.iter().map(chars).sum(),
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| if k == "image_url" { 0 } else { chars(v) })
+                .sum(),
+            _ => 0,
+        }
+    }
+    let messages = chat_body.get("messages").and_then(Value::as_array);
+    let images: usize = messages
+        .map(|m| {
+            m.iter()
+                .map(|m| m.to_string().matches("\"image_url\"").count())
+                .sum()
+        })
+        .unwrap_or(0);
+    let text: usize = messages
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    chars(m.get("content").unwrap_or(&Value::Null))
+                        + chars(m.get("tool_calls").unwrap_or(&Value::Null))
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    let tools = chat_body.get("tools").map_or(0, |t| t.to_string().len());
+    let n = messages.map_or(0, Vec::len);
+    ((text + tools).div_ceil(4) + 3 * n + 3 + 765 * images) as u64
+}
+
+#[test]
+fn the_estimate_is_the_one_made_from_serialized_messages() {
+    let image = json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}});
+    let bodies = [
+        json!({"messages": [{"role": "user", "content": "hi"}]}),
+        json!({"messages": [{"role": "user", "content": [image.clone(), {"type": "text", "text": "what is it"}]}]}),
+        json!({"messages": [
+            {"role": "user", "content": [image.clone(), image.clone()]},
+            {"role": "assistant", "content": "the word \"image_url\" and image_url in text"},
+            {"role": "user", "content": [{"type": "text", "text": "image_url"}]},
+            {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "image_url", "arguments": "{}"}}]}
+        ], "tools": [{"type": "function", "function": {"name": "f"}}]}),
+        json!({"messages": []}),
+        json!({}),
+    ];
+    for body in &bodies {
+        assert_eq!(estimate_tokens(body), estimate_by_text(body), "{body}");
+    }
+    assert!(
+        estimate_tokens(&bodies[2]) > 765 * 5,
+        "five references to images"
+    );
+}

@@ -5,6 +5,7 @@ use super::object::{
     message_item, reasoning_item, response_object, Counts, Incomplete, ResponsesMeta,
 };
 use super::request::{new_id, seal_redacted, seal_thinking};
+use crate::json_at::At;
 use crate::translate::ids;
 use serde_json::Value;
 
@@ -38,7 +39,7 @@ pub fn from_chat(resp: &Value, meta: &ResponsesMeta) -> (Value, Counts) {
         .flatten()
     {
         let name = call
-            .pointer("/function/name")
+            .at("/function/name")
             .and_then(Value::as_str)
             .unwrap_or("");
         let call_id = call
@@ -52,7 +53,7 @@ pub fn from_chat(resp: &Value, meta: &ResponsesMeta) -> (Value, Counts) {
                 "completed",
                 &call_id,
                 name,
-                call.pointer("/function/arguments")
+                call.at("/function/arguments")
                     .and_then(Value::as_str)
                     .unwrap_or("{}"),
             ),

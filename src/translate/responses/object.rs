@@ -1,6 +1,7 @@
 //! The Responses API's answer: the response object, its output items and its usage, shared by
 //! whole answers and streams of both upstream kinds.
 
+use crate::json_at::At;
 use crate::usage::Usage;
 use serde_json::{json, Map, Value};
 
@@ -174,7 +175,7 @@ impl Counts {
 
     /// From a Chat Completions `usage` object.
     pub fn from_chat(u: &Value) -> Self {
-        let get = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+        let get = |p: &str| u.at(p).and_then(Value::as_u64).unwrap_or(0);
         Counts {
             input: get("/prompt_tokens"),
             cached: get("/prompt_tokens_details/cached_tokens"),

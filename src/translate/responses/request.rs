@@ -6,6 +6,7 @@
 //! forces one, which is a 400: the answer could not be what was asked for.
 
 use crate::contract::{ErrorKind, GatewayError};
+use crate::json_at::At;
 use crate::translate::ids;
 use serde_json::{json, Map, Value};
 
@@ -469,7 +470,7 @@ fn parse_tools(
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                if let Some(def) = t.pointer("/format/definition").and_then(Value::as_str) {
+                if let Some(def) = t.at("/format/definition").and_then(Value::as_str) {
                     description.push_str("\n\nThe input must follow this grammar:\n");
                     description.push_str(def);
                 }

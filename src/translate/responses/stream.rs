@@ -11,6 +11,7 @@ use super::object::{
     message_item, output_text, reasoning_item, response_object, Counts, Incomplete, ResponsesMeta,
 };
 use super::request::{new_id, seal_redacted, seal_thinking};
+use crate::json_at::At;
 use crate::sse::{event_data, event_name, EventTooLarge, SseFramer};
 use crate::translate::ids;
 use crate::translate::response::parse_arguments;
@@ -646,11 +647,11 @@ impl FromMessagesStream {
             .and_then(Value::as_str)
             .or_else(|| event_name(event).and_then(|n| std::str::from_utf8(n).ok()))
             .unwrap_or("");
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let s = |p: &str| v.at(p).and_then(Value::as_str).unwrap_or("");
         match ty {
             "message_start" => {
                 self.em.start();
-                if let Some(u) = v.pointer("/message/usage") {
+                if let Some(u) = v.at("/message/usage") {
                     self.usage(u);
                 }
             }
@@ -722,7 +723,7 @@ impl FromMessagesStream {
                 _ => {}
             },
             "message_delta" => {
-                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                if let Some(r) = v.at("/delta/stop_reason").and_then(Value::as_str) {
                     self.stop = Some(r.to_string());
                 }
                 if let Some(u) = v.get("usage") {
@@ -732,12 +733,12 @@ impl FromMessagesStream {
             "message_stop" => self.complete(),
             "error" => {
                 let message = v
-                    .pointer("/error/message")
+                    .at("/error/message")
                     .and_then(Value::as_str)
                     .unwrap_or("upstream error")
                     .to_string();
                 let code = v
-                    .pointer("/error/type")
+                    .at("/error/type")
                     .and_then(Value::as_str)
                     .unwrap_or("server_error")
                     .to_string();

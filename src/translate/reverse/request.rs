@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions request → Anthropic Messages request.
 
 use crate::contract::{ErrorKind, GatewayError};
+use crate::json_at::At;
 use crate::translate::ids;
 use crate::translate::response::parse_arguments;
 use serde_json::{json, Map, Value};
@@ -89,10 +90,7 @@ fn user_blocks(content: &Value, at: &str) -> Result<Vec<Value>, GatewayError> {
                 }
             }
             "image_url" => {
-                let url = p
-                    .pointer("/image_url/url")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let url = p.at("/image_url/url").and_then(Value::as_str).unwrap_or("");
                 out.push(match data_url(url) {
                     Some((media, data)) => json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}),
                     None => json!({"type": "image", "source": {"type": "url", "url": url}}),
@@ -100,7 +98,7 @@ fn user_blocks(content: &Value, at: &str) -> Result<Vec<Value>, GatewayError> {
             }
             "file" => {
                 let fd = p
-                    .pointer("/file/file_data")
+                    .at("/file/file_data")
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let Some((media, data)) = data_url(fd) else {
@@ -161,7 +159,7 @@ pub fn chat_to_messages(
         client_model,
         stream,
         include_usage: req
-            .pointer("/stream_options/include_usage")
+            .at("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true),
         dropped: obj
@@ -196,14 +194,14 @@ pub fn chat_to_messages(
                     .flatten()
                 {
                     let args = tc
-                        .pointer("/function/arguments")
+                        .at("/function/arguments")
                         .and_then(Value::as_str)
                         .unwrap_or("");
                     let input = parse_arguments(args).unwrap_or_else(|| json!({}));
                     blocks.push(json!({
                         "type": "tool_use",
                         "id": ids::to_anthropic(tc.get("id").and_then(Value::as_str)),
-                        "name": tc.pointer("/function/name").and_then(Value::as_str).unwrap_or(""),
+                        "name": tc.at("/function/name").and_then(Value::as_str).unwrap_or(""),
                         "input": input,
                     }));
                 }
@@ -303,10 +301,10 @@ pub fn chat_to_messages(
             body.insert("tool_choice".into(), choice);
         }
     }
-    match req.pointer("/response_format/type").and_then(Value::as_str) {
+    match req.at("/response_format/type").and_then(Value::as_str) {
         Some("json_schema") => {
             let schema = req
-                .pointer("/response_format/json_schema/schema")
+                .at("/response_format/json_schema/schema")
                 .cloned()
                 .unwrap_or(json!({}));
             body.insert(

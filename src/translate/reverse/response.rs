@@ -1,6 +1,7 @@
 //! Anthropic Messages answer → OpenAI chat completion, and the shared mappings.
 
 use super::request::ChatMeta;
+use crate::json_at::At;
 use serde_json::{json, Value};
 
 pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
@@ -82,11 +83,11 @@ pub fn message_to_chat(msg: &Value, meta: &ChatMeta) -> Value {
 pub fn error_to_openai(upstream_body: &[u8]) -> Vec<u8> {
     let v: Value = serde_json::from_slice(upstream_body).unwrap_or(Value::Null);
     let message = v
-        .pointer("/error/message")
+        .at("/error/message")
         .and_then(Value::as_str)
         .unwrap_or("The model's upstream returned an error.");
     let ty = v
-        .pointer("/error/type")
+        .at("/error/type")
         .and_then(Value::as_str)
         .unwrap_or("api_error");
     serde_json::to_vec(

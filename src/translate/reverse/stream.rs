@@ -2,6 +2,7 @@
 
 use super::request::ChatMeta;
 use super::response::{chat_id, finish_reason, openai_usage, unix_now};
+use crate::json_at::At;
 use crate::sse::{event_data, EventTooLarge, SseFramer};
 use crate::usage::Usage;
 use bytes::{Bytes, BytesMut};
@@ -90,8 +91,8 @@ impl ReverseStreamTranslator {
         };
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
-                self.id = chat_id(v.pointer("/message/id").and_then(Value::as_str));
-                if let Some(u) = v.pointer("/message/usage") {
+                self.id = chat_id(v.at("/message/id").and_then(Value::as_str));
+                if let Some(u) = v.at("/message/usage") {
                     self.merge_usage(u);
                 }
                 let mut first = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -136,7 +137,7 @@ impl ReverseStreamTranslator {
                     self.merge_usage(u);
                 }
                 self.finish = Some(finish_reason(
-                    v.pointer("/delta/stop_reason").and_then(Value::as_str),
+                    v.at("/delta/stop_reason").and_then(Value::as_str),
                 ));
             }
             "message_stop" => {
@@ -153,12 +154,12 @@ impl ReverseStreamTranslator {
             }
             "error" => {
                 let message = v
-                    .pointer("/error/message")
+                    .at("/error/message")
                     .and_then(Value::as_str)
                     .unwrap_or("upstream error")
                     .to_string();
                 let ty = v
-                    .pointer("/error/type")
+                    .at("/error/type")
                     .and_then(Value::as_str)
                     .unwrap_or("api_error")
                     .to_string();
