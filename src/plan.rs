@@ -99,14 +99,23 @@ impl Plan {
 }
 
 /// What the Smart Router decided, as the client sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Routing {
     pub selected_model: String,
     pub reason: String,
     /// The team rule that matched; `None` for the default.
     pub rule: Option<usize>,
-    /// The `routing_metadata` object.
-    pub metadata: serde_json::Value,
+    /// The `routing_metadata` object, serialized.
+    pub metadata: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for Routing {
+    fn eq(&self, other: &Self) -> bool {
+        self.selected_model == other.selected_model
+            && self.reason == other.reason
+            && self.rule == other.rule
+            && self.metadata.get() == other.metadata.get()
+    }
 }
 
 /// What the request phase does with a request.
@@ -359,7 +368,7 @@ pub fn plan(cfg: &Config, caller: &Caller, req: &ClientRequest) -> Result<Decisi
     let target = bridge::Target {
         client_model: &sel.name,
         upstream_model: entry.upstream_model_for(&sel.name),
-        routing: sel.routing.as_ref().map(|r| &r.metadata),
+        routing: sel.routing.as_ref().map(|r| &*r.metadata),
     };
     match bridge::prepare(req, provider.api, &target)? {
         Crossing::Answer(body) => Ok(Decision::Answer {

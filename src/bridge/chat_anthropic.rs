@@ -20,7 +20,7 @@ struct ChatToMessages {
 pub fn prepare(req: &ClientRequest, t: &Target) -> Result<Crossing, GatewayError> {
     let (translated, mut meta) = chat_to_messages(req.json()?, t.upstream_model)?;
     meta.client_model = t.client_model.to_string();
-    meta.routing = t.routing.cloned();
+    meta.routing = t.routing_value();
     Ok(Crossing::Proxy(Prepared {
         path: "/v1/messages".into(),
         body: Bytes::from(serde_json::to_vec(&translated).expect("json serializes")),

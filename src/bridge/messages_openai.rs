@@ -33,7 +33,7 @@ pub fn prepare(req: &ClientRequest, t: &Target) -> Result<Crossing, GatewayError
     }
     let mut translated = messages_to_chat(body, t.upstream_model)?;
     translated.meta.client_model = t.client_model.to_string();
-    translated.meta.routing = t.routing.cloned();
+    translated.meta.routing = t.routing_value();
     Ok(Crossing::Proxy(Prepared {
         path: "/chat/completions".into(),
         body: Bytes::from(serde_json::to_vec(&translated.body).expect("json serializes")),

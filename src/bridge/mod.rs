@@ -96,7 +96,15 @@ pub struct Target<'a> {
     /// The name sent upstream.
     pub upstream_model: &'a str,
     /// `routing_metadata`, for translating bridges that write it into their own events.
-    pub routing: Option<&'a serde_json::Value>,
+    pub routing: Option<&'a serde_json::value::RawValue>,
+}
+
+impl Target<'_> {
+    /// `routing_metadata` as a value, for bridges that build their answers as values.
+    pub fn routing_value(&self) -> Option<serde_json::Value> {
+        self.routing
+            .map(|r| serde_json::from_str(r.get()).expect("routing metadata is JSON"))
+    }
 }
 
 /// What a bridge makes of a request.

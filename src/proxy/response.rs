@@ -92,15 +92,12 @@ pub fn client_answer(
     provider::retain_answer_headers(&mut head.parts.headers, plan.bridge.verbatim(), secrets);
     gateway_headers(plan, rate_headers, &mut head)?;
     let status = head.status();
-    let routing = plan
-        .routing
-        .as_ref()
-        .map(|r| serde_json::to_vec(&r.metadata).expect("json serializes"));
+    let routing = plan.routing.as_ref().map(|r| r.metadata.get().as_bytes());
     let answer = Answer {
         status,
         sse: is_sse(&head),
         request_id,
-        routing: routing.as_deref(),
+        routing,
     };
     let tap = plan.bridge.answer(&answer, &mut head);
     head.put(resp);

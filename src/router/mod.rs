@@ -13,7 +13,8 @@ use crate::catalogue::{Catalogue, ModelKind};
 use crate::tier::Tier;
 use pii::Entity;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use signals::Complexity;
 
 /// Classified text is capped for cost: the head and tail of the last user turn. What a prompt
@@ -207,15 +208,31 @@ pub struct RouteDecision {
 }
 
 impl RouteDecision {
-    /// The `routing_metadata` object both contracts carry.
-    pub fn metadata(&self, s: &Signals, cap: Tier) -> Value {
-        json!({
-            "selected_model": self.model_name,
-            "reason": self.reason,
-            "signals": s,
-            "rule": self.rule.map_or(json!("default"), |i| json!(i)),
-            "max_tier": cap.as_str(),
-        })
+    /// The `routing_metadata` object both contracts carry, serialized once: pass-through
+    /// answers splice these bytes in, and only translating bridges read them back as a value.
+    pub fn metadata(&self, s: &Signals, cap: Tier) -> Box<RawValue> {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Rule {
+            Default(&'static str),
+            Index(usize),
+        }
+        #[derive(Serialize)]
+        struct Metadata<'a> {
+            selected_model: &'a str,
+            reason: &'a str,
+            signals: &'a Signals,
+            rule: Rule,
+            max_tier: &'static str,
+        }
+        let m = Metadata {
+            selected_model: &self.model_name,
+            reason: &self.reason,
+            signals: s,
+            rule: self.rule.map_or(Rule::Default("default"), Rule::Index),
+            max_tier: cap.as_str(),
+        };
+        serde_json::value::to_raw_value(&m).expect("json serializes")
     }
 }
 

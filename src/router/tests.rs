@@ -127,7 +127,48 @@ fn models_the_key_may_not_use_are_skipped() {
 fn metadata_shape() {
     let s = signals(Complexity::Medium, false, true);
     let d = route(&policy(), &s, Tier::Sovereign, &catalogue(), &|_| true).unwrap();
-    let m = d.metadata(&s, Tier::Sovereign);
+    let raw = d.metadata(&s, Tier::Sovereign);
+    let m: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+    // Written in this order, as the object both contracts have carried.
+    assert!(
+        raw.get()
+            .starts_with(r#"{"selected_model":"small:fast","reason":"#),
+        "{}",
+        raw.get()
+    );
+    let with_rule = RouteDecision {
+        rule: Some(3),
+        ..d.clone()
+    };
+    let r: serde_json::Value =
+        serde_json::from_str(with_rule.metadata(&s, Tier::Sovereign).get()).unwrap();
+    assert_eq!(r["rule"], 3);
+    // Byte for byte what building it as a value and serializing that wrote.
+    let quoted = RouteDecision {
+        reason: "code → \"big\" model".into(),
+        ..with_rule.clone()
+    };
+    let s = Signals {
+        entities: vec!["iban", "email"],
+        ..s
+    };
+    for (d, cap) in [
+        (&d, Tier::Sovereign),
+        (&with_rule, Tier::GlobalCommercial),
+        (&quoted, Tier::RoutedCommercial),
+    ] {
+        let as_value = json!({
+            "selected_model": d.model_name,
+            "reason": d.reason,
+            "signals": &s,
+            "rule": d.rule.map_or(json!("default"), |i| json!(i)),
+            "max_tier": cap.as_str(),
+        });
+        assert_eq!(
+            d.metadata(&s, cap).get(),
+            serde_json::to_string(&as_value).unwrap()
+        );
+    }
     assert_eq!(m["selected_model"], "small:fast");
     assert_eq!(m["rule"], "default");
     assert_eq!(m["max_tier"], "sovereign");
