@@ -1,6 +1,6 @@
 //! One bridge per (client contract × provider API) pair. A bridge is chosen once, when the request
 //! is planned, and owns everything that differs between pairs: the upstream path, the exact
-//! upstream body, the header edits on the way up, and the client's header and body tap on the way
+//! upstream body, the head sent up, and the client's header and body tap on the way
 //! back. Pairs are translated directly, not through a common internal format: a pass-through pair
 //! forwards the client's bytes, and each translating pair keeps what only its two ends share.
 //!
