@@ -8,6 +8,7 @@
 //! nesting beyond a limit, and hands every string value, every object key and every number (as
 //! written) to a [`Sink`]. Linear in the body: each byte is looked at a bounded number of times.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -86,27 +87,36 @@ enum Seg {
 /// Objects with more keys than this switch from a linear search to a hash map.
 const LINEAR_KEYS: usize = 16;
 
-/// Keys already seen in one object.
+/// Keys already seen in one object: borrowed from the body unless they had escapes.
 #[derive(Default)]
-struct Seen {
-    small: Vec<String>,
-    map: HashMap<String, ()>,
+struct Seen<'a> {
+    small: Vec<Cow<'a, str>>,
+    map: HashMap<Cow<'a, str>, ()>,
 }
 
-impl Seen {
+impl<'a> Seen<'a> {
+    /// Empty, keeping the room of `small` (an object's list is reused by the next object).
+    fn reuse(mut small: Vec<Cow<'a, str>>) -> Self {
+        small.clear();
+        Seen {
+            small,
+            map: HashMap::new(),
+        }
+    }
+
     /// `false` if `k` was already there.
-    fn insert(&mut self, k: &str) -> bool {
+    fn insert(&mut self, k: Cow<'a, str>) -> bool {
         if self.map.is_empty() {
-            if self.small.iter().any(|s| s == k) {
+            if self.small.contains(&k) {
                 return false;
             }
-            self.small.push(k.to_string());
+            self.small.push(k);
             if self.small.len() > LINEAR_KEYS {
                 self.map = self.small.drain(..).map(|s| (s, ())).collect();
             }
             true
         } else {
-            self.map.insert(k.to_string(), ()).is_none()
+            self.map.insert(k, ()).is_none()
         }
     }
 }
@@ -119,6 +129,8 @@ pub(crate) struct Walker<'a, S: Sink> {
     /// Unescaped string scratch, reused.
     scratch: String,
     key_scratch: String,
+    /// Key lists of finished objects, for the next ones (no allocation per object).
+    spare: Vec<Vec<Cow<'a, str>>>,
     pub(crate) sink: S,
 }
 
@@ -138,6 +150,7 @@ impl<'a, S: Sink> Walker<'a, S> {
             path: Vec::new(),
             scratch: String::new(),
             key_scratch: String::new(),
+            spare: Vec::new(),
             sink,
         }
     }
@@ -328,7 +341,15 @@ impl<'a, S: Sink> Walker<'a, S> {
             self.i += 1;
             return Ok(());
         }
-        let mut seen = Seen::default();
+        let mut seen = Seen::reuse(self.spare.pop().unwrap_or_default());
+        let done = self.members(&mut seen);
+        self.spare.push(seen.small);
+        done
+    }
+
+    /// An object's members, after its `{`, through its `}`.
+    fn members(&mut self, seen: &mut Seen<'a>) -> Result<(), BodyError> {
+        let b: &'a [u8] = self.b;
         loop {
             self.ws();
             if self.b.get(self.i) != Some(&b'"') {
@@ -338,16 +359,16 @@ impl<'a, S: Sink> Walker<'a, S> {
             let k = self.string(true)?;
             let raw_end = self.i - 1;
             self.path.push(Seg::Key(raw_start, raw_end));
-            let key: &str = match k {
-                Str::Raw(a, e) => std::str::from_utf8(&self.b[a..e]).expect("checked"),
-                Str::Owned => &self.key_scratch,
+            // A key without escapes is the body's own bytes: no copy.
+            let key: Cow<'a, str> = match k {
+                Str::Raw(a, e) => Cow::Borrowed(std::str::from_utf8(&b[a..e]).expect("checked")),
+                Str::Owned => Cow::Owned(self.key_scratch.clone()),
             };
-            if !seen.insert(key) {
+            if !seen.insert(key.clone()) {
                 return Err(BodyError::DuplicateKey {
                     path: self.path_string(),
                 });
             }
-            let key = key.to_string();
             self.sink.key(&key);
             self.ws();
             if self.b.get(self.i) != Some(&b':') {
