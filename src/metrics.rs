@@ -295,6 +295,42 @@ pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     .expect("metric registers")
 });
 
+/// The labels of one request's series: the route, the model's name, the tier, the status class
+/// and whether it streamed (bounded: `'static` labels and names from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLabels<'a> {
+    pub route: &'static str,
+    pub model: &'a str,
+    pub tier: &'static str,
+    pub class: &'static str,
+    pub streaming: &'static str,
+}
+
+/// One request's series, resolved from the vectors once (a resolved series stays registered, so
+/// its handle can be kept): `with_label_values` hashes every label and takes the vector's lock
+/// on each call, five times per request.
+#[derive(Clone)]
+pub struct RequestSeries {
+    pub requests: IntCounter,
+    pub duration: prometheus::Histogram,
+    pub first_byte: prometheus::Histogram,
+    pub input_tokens: IntCounter,
+    pub output_tokens: IntCounter,
+}
+
+impl RequestSeries {
+    pub fn resolve(l: &RequestLabels) -> Self {
+        let (route, model, tier) = (l.route, l.model, l.tier);
+        RequestSeries {
+            requests: REQUESTS.with_label_values(&[route, model, tier, l.class]),
+            duration: REQUEST_DURATION.with_label_values(&[route, model, l.streaming]),
+            first_byte: TIME_TO_FIRST_BYTE.with_label_values(&[route, model, l.streaming]),
+            input_tokens: TOKENS.with_label_values(&[route, model, tier, "input"]),
+            output_tokens: TOKENS.with_label_values(&[route, model, tier, "output"]),
+        }
+    }
+}
+
 /// `2xx`, `4xx`, ...; `0` (nothing written, e.g. the client left) is `none`.
 pub fn status_class(status: u16) -> &'static str {
     match status {

@@ -3,10 +3,15 @@
 use super::ctx::Ctx;
 use super::Gateway;
 use crate::access_log::{bounded_path, Entry};
+use crate::config::Config;
 use crate::metrics;
 use crate::store::responses::StoredResponse;
 use pingora_error::Error;
 use pingora_proxy::Session;
+use prometheus::Histogram;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
     let provider = ctx.plan.as_ref().map_or("unknown", |p| {
@@ -15,6 +20,73 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
     metrics::UPSTREAM_ERRORS
         .with_label_values(&[provider, super::failure::upstream_error_label(e)])
         .inc();
+}
+
+/// A request's series by identity: the route, tier, class and streaming labels are `'static`
+/// strings (their addresses name them) and the model is its catalogue index, under the
+/// configuration the cache was filled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    route: usize,
+    model: usize,
+    tier: usize,
+    class: usize,
+    streaming: bool,
+}
+
+/// The GenAI histograms of a proxied route's request (`gen_ai.operation.name` is the route's).
+struct GenAiSeries {
+    input_tokens: Histogram,
+    output_tokens: Histogram,
+    first_token: Histogram,
+}
+
+/// Every per-request series of one label set.
+struct Series {
+    base: metrics::RequestSeries,
+    gen_ai: Option<GenAiSeries>,
+}
+
+impl Series {
+    fn resolve(l: &metrics::RequestLabels, op: Option<&str>) -> Self {
+        use crate::telemetry::metrics::{TIME_TO_FIRST_TOKEN, TOKEN_USAGE};
+        Series {
+            base: metrics::RequestSeries::resolve(l),
+            gen_ai: op.map(|op| GenAiSeries {
+                input_tokens: TOKEN_USAGE.with_label_values(&[op, l.model, "input", l.tier]),
+                output_tokens: TOKEN_USAGE.with_label_values(&[op, l.model, "output", l.tier]),
+                first_token: TIME_TO_FIRST_TOKEN.with_label_values(&[op, l.model, l.tier]),
+            }),
+        }
+    }
+}
+
+/// The series of one configuration, by label set.
+type SeriesCache = Option<(Arc<Config>, HashMap<SeriesKey, Series>)>;
+
+thread_local! {
+    /// The series this worker thread has used, for the configuration it holds (kept, so that a
+    /// reloaded configuration cannot reuse its address; emptied when the configuration changes).
+    static SERIES: RefCell<SeriesCache> = const { RefCell::new(None) };
+}
+
+/// `f` with the request's series, resolved on this thread's first request that has them.
+fn with_series<R>(
+    cfg: &Arc<Config>,
+    key: SeriesKey,
+    labels: &metrics::RequestLabels,
+    op: Option<&str>,
+    f: impl FnOnce(&Series) -> R,
+) -> R {
+    SERIES.with_borrow_mut(|cache| {
+        if !matches!(cache, Some((c, _)) if Arc::ptr_eq(c, cfg)) {
+            *cache = Some((cfg.clone(), HashMap::new()));
+        }
+        let (_, series) = cache.as_mut().expect("filled above");
+        f(series
+            .entry(key)
+            .or_insert_with(|| Series::resolve(labels, op)))
+    })
 }
 
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {
@@ -39,25 +111,47 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
     let streaming = if ctx.stream_open { "true" } else { "false" };
     let elapsed = ctx.started.elapsed();
 
-    metrics::REQUESTS
-        .with_label_values(&[route, model, tier, metrics::status_class(status)])
-        .inc();
-    metrics::REQUEST_DURATION
-        .with_label_values(&[route, model, streaming])
-        .observe(elapsed.as_secs_f64());
-    if let Some(t) = ctx.first_byte {
-        metrics::TIME_TO_FIRST_BYTE
-            .with_label_values(&[route, model, streaming])
-            .observe(t.duration_since(ctx.started).as_secs_f64());
-    }
-    if let Some(u) = ctx.usage {
-        metrics::TOKENS
-            .with_label_values(&[route, model, tier, "input"])
-            .inc_by(u.input_tokens);
-        metrics::TOKENS
-            .with_label_values(&[route, model, tier, "output"])
-            .inc_by(u.output_tokens);
-    }
+    let class = metrics::status_class(status);
+    let labels = metrics::RequestLabels {
+        route,
+        model,
+        tier,
+        class,
+        streaming,
+    };
+    let key = SeriesKey {
+        route: route.as_ptr() as usize,
+        model: served.map_or(usize::MAX, |(m, _)| m),
+        tier: tier.as_ptr() as usize,
+        class: class.as_ptr() as usize,
+        streaming: ctx.stream_open,
+    };
+    // The GenAI histograms: for proxied routes, once a model served (or was tried).
+    let op = crate::telemetry::span::operation(ctx.route).filter(|_| served.is_some());
+    let first_token = crate::telemetry::first_token(ctx, status);
+    with_series(&gw.cfg, key, &labels, op, |s| {
+        let b = &s.base;
+        b.requests.inc();
+        b.duration.observe(elapsed.as_secs_f64());
+        if let Some(t) = ctx.first_byte {
+            b.first_byte
+                .observe(t.duration_since(ctx.started).as_secs_f64());
+        }
+        if let Some(u) = ctx.usage {
+            b.input_tokens.inc_by(u.input_tokens);
+            b.output_tokens.inc_by(u.output_tokens);
+        }
+        if let Some(g) = &s.gen_ai {
+            if let Some(u) = ctx.usage {
+                g.input_tokens.observe(u.input_tokens as f64);
+                g.output_tokens.observe(u.output_tokens as f64);
+            }
+            if let Some(t) = first_token {
+                g.first_token
+                    .observe(t.saturating_duration_since(ctx.started).as_secs_f64());
+            }
+        }
+    });
     if ctx.stream_open {
         metrics::ACTIVE_STREAMS.with_label_values(&[route]).dec();
         ctx.stream_open = false;
@@ -115,4 +209,76 @@ pub fn kept_response(ctx: &mut Ctx) -> Option<(String, StoredResponse)> {
             context: kept.context,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(model: &str) -> Arc<Config> {
+        let dir = std::env::temp_dir().join(format!("stav-logging-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.toml"), "").unwrap();
+        let text = format!(
+            "[[providers]]\nname = \"p\"\napi = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+             [[models]]\nname = \"{model}\"\nprovider = \"p\"\ntier = \"sovereign\"\n"
+        );
+        Arc::new(Config::from_toml(&text, &dir, Path::new("t.toml")).unwrap())
+    }
+
+    fn count(model: &str) -> u64 {
+        metrics::REQUESTS
+            .with_label_values(&["test_route", model, "sovereign", "2xx"])
+            .get()
+    }
+
+    /// One request's series through the cache, as the logging phase records it.
+    fn record(cfg: &Arc<Config>, tokens: u64) {
+        let model = cfg.catalogue.get(0).name.as_str();
+        let labels = metrics::RequestLabels {
+            route: "test_route",
+            model,
+            tier: "sovereign",
+            class: "2xx",
+            streaming: "false",
+        };
+        let key = SeriesKey {
+            route: labels.route.as_ptr() as usize,
+            model: 0,
+            tier: labels.tier.as_ptr() as usize,
+            class: labels.class.as_ptr() as usize,
+            streaming: false,
+        };
+        with_series(cfg, key, &labels, Some("chat"), |s| {
+            s.base.requests.inc();
+            s.base.input_tokens.inc_by(tokens);
+            if let Some(g) = &s.gen_ai {
+                g.input_tokens.observe(tokens as f64);
+            }
+        });
+    }
+
+    #[test]
+    fn cached_series_are_the_vectors_series_and_follow_a_reload() {
+        let a = config("logging-model-a");
+        let before = count("logging-model-a");
+        record(&a, 3);
+        record(&a, 4);
+        assert_eq!(count("logging-model-a"), before + 2);
+        let tokens = metrics::TOKENS
+            .with_label_values(&["test_route", "logging-model-a", "sovereign", "input"])
+            .get();
+        assert!(tokens >= 7, "{tokens}");
+        let usage = crate::telemetry::metrics::TOKEN_USAGE
+            .with_label_values(&["chat", "logging-model-a", "input", "sovereign"])
+            .get_sample_count();
+        assert!(usage >= 2, "{usage}");
+        // A reloaded configuration whose entry 0 has another name counts under that name.
+        let b = config("logging-model-b");
+        let before_b = count("logging-model-b");
+        record(&b, 1);
+        assert_eq!(count("logging-model-b"), before_b + 1);
+        assert_eq!(count("logging-model-a"), before + 2);
+    }
 }

@@ -273,46 +273,29 @@ pub fn note_error(ctx: &Ctx, err: &GatewayError) {
     }
 }
 
-/// `logging`: the GenAI histograms, and the request's spans handed to the exporter.
+/// When the first token went out: the first byte of a streamed answer that succeeded.
+pub fn first_token(ctx: &Ctx, status: u16) -> Option<Instant> {
+    let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
+    ctx.first_byte
+        .filter(|_| stream && (200..300).contains(&status))
+}
+
+/// `logging`: the request's spans handed to the exporter (the GenAI histograms are recorded with
+/// the other per-request metrics, in `proxy::logging`).
 pub fn finish(
     gw: &Gateway,
     session: &pingora_proxy::Session,
     e: Option<&pingora_error::Error>,
     ctx: &mut Ctx,
 ) {
-    let status = session.response_written().map_or(0, |r| r.status.as_u16());
-    let op = span::operation(ctx.route);
-    let served = ctx
-        .plan
-        .as_ref()
-        .map(|p| (p.active.model, p.active.tier))
-        .or(ctx.answered);
-    let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
-    let first_token = ctx
-        .first_byte
-        .filter(|_| stream && (200..300).contains(&status));
-    if let (Some(op), Some((model, tier))) = (op, served) {
-        let model = gw.cfg.catalogue.get(model).name.as_str();
-        if let Some(u) = ctx.usage {
-            for (kind, n) in [("input", u.input_tokens), ("output", u.output_tokens)] {
-                metrics::TOKEN_USAGE
-                    .with_label_values(&[op, model, kind, tier.as_str()])
-                    .observe(n as f64);
-            }
-        }
-        if let Some(t) = first_token {
-            metrics::TIME_TO_FIRST_TOKEN
-                .with_label_values(&[op, model, tier.as_str()])
-                .observe(t.saturating_duration_since(ctx.started).as_secs_f64());
-        }
-    }
-
     let Some(mut trace) = ctx.trace.take() else {
         return;
     };
     let Some(tracer) = TRACER.get().filter(|_| trace.span.is_sampled()) else {
         return;
     };
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    let first_token = first_token(ctx, status);
     let end = SystemTime::now();
     if let Some(a) = trace.attempts.last_mut().filter(|a| a.end.is_none()) {
         a.end = Some(end);
