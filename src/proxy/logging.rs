@@ -22,16 +22,21 @@ pub fn upstream_error(gw: &Gateway, ctx: &Ctx, e: &Error) {
         .inc();
 }
 
-/// A request's series by identity: the route, tier, class and streaming labels are `'static`
-/// strings (their addresses name them) and the model is its catalogue index, under the
-/// configuration the cache was filled for.
+/// A request's series by identity: the route, tier and class labels are `'static` strings (their
+/// address and length name them: no two different texts share both) and the model is its
+/// catalogue index, under the configuration the cache was filled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SeriesKey {
-    route: usize,
+    route: (usize, usize),
     model: usize,
-    tier: usize,
-    class: usize,
+    tier: (usize, usize),
+    class: (usize, usize),
     streaming: bool,
+}
+
+/// A `'static` label by identity.
+fn id(label: &'static str) -> (usize, usize) {
+    (label.as_ptr() as usize, label.len())
 }
 
 /// The GenAI histograms of a proxied route's request (`gen_ai.operation.name` is the route's).
@@ -120,10 +125,10 @@ pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx)
         streaming,
     };
     let key = SeriesKey {
-        route: route.as_ptr() as usize,
+        route: id(route),
         model: served.map_or(usize::MAX, |(m, _)| m),
-        tier: tier.as_ptr() as usize,
-        class: class.as_ptr() as usize,
+        tier: id(tier),
+        class: id(class),
         streaming: ctx.stream_open,
     };
     // The GenAI histograms: for proxied routes, once a model served (or was tried).
@@ -244,10 +249,10 @@ mod tests {
             streaming: "false",
         };
         let key = SeriesKey {
-            route: labels.route.as_ptr() as usize,
+            route: id(labels.route),
             model: 0,
-            tier: labels.tier.as_ptr() as usize,
-            class: labels.class.as_ptr() as usize,
+            tier: id(labels.tier),
+            class: id(labels.class),
             streaming: false,
         };
         with_series(cfg, key, &labels, Some("chat"), |s| {
