@@ -780,6 +780,36 @@ secrets = [{ sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b
     }
 
     #[test]
+    fn every_route_names_its_method_route_and_operation() {
+        let t = tracer(1.0, false);
+        for r in routes::ROUTES {
+            let mut f = finished(&t);
+            f.route = Some(r);
+            for method in [r.method.clone(), http::Method::PATCH] {
+                f.method = method.clone();
+                let server = &spans(&f)[0];
+                assert_eq!(text(server, attr::METHOD), method.as_str(), "{}", r.label);
+                let template = text(server, attr::ROUTE);
+                assert!(template.starts_with("/v1/"), "{template}");
+                assert_eq!(
+                    get(server, attr::OPERATION).map(|v| v.as_str().into_owned()),
+                    span::operation(Some(r)).map(str::to_string),
+                    "{}",
+                    r.label
+                );
+                for key in [attr::METHOD, attr::ROUTE, attr::TIER, attr::MAX_TIER] {
+                    let n = server
+                        .attributes
+                        .iter()
+                        .filter(|kv| kv.key.as_str() == key)
+                        .count();
+                    assert_eq!(n, 1, "{key} once on {}", r.label);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_reloaded_configuration_writes_its_own_provider_attributes() {
         let t = tracer(1.0, false);
         let mut f = finished(&t);

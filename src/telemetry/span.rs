@@ -221,6 +221,55 @@ impl Block {
     }
 }
 
+/// `stav.sovereignty.tier` and `stav.max_tier` per tier (`Tier::ALL` order): the same few
+/// strings on every request.
+static TIERS: LazyLock<[(Block, Block); 3]> = LazyLock::new(|| {
+    Tier::ALL.map(|t| {
+        let v = || Value::Str(t.as_str().to_string());
+        (
+            Block::new(vec![(attr::TIER, v())]),
+            Block::new(vec![(attr::MAX_TIER, v())]),
+        )
+    })
+});
+
+/// `http.request.method`, `http.route` and `gen_ai.operation.name` of each route in the table
+/// (`routes::ROUTES` order), for requests whose method is the route's.
+static ROUTE_BLOCKS: LazyLock<Vec<Block>> = LazyLock::new(|| {
+    crate::contract::routes::ROUTES
+        .iter()
+        .map(|r| {
+            let mut pairs = vec![
+                (attr::METHOD, Value::Str(r.method.as_str().to_string())),
+                (attr::ROUTE, Value::Str(route_template(r).into_owned())),
+            ];
+            if let Some(op) = operation(Some(r)) {
+                pairs.push((attr::OPERATION, Value::Str(op.to_string())));
+            }
+            Block::new(pairs)
+        })
+        .collect()
+});
+
+fn tier_blocks(t: Tier) -> &'static (Block, Block) {
+    let i = Tier::ALL
+        .iter()
+        .position(|x| *x == t)
+        .expect("every tier is in ALL");
+    &TIERS[i]
+}
+
+/// The route's block, when `method` is the route's own.
+fn route_block(route: &RouteSpec, method: &http::Method) -> Option<&'static Block> {
+    if route.method != *method {
+        return None;
+    }
+    let i = crate::contract::routes::ROUTES
+        .iter()
+        .position(|r| std::ptr::eq(r, route))?;
+    ROUTE_BLOCKS.get(i)
+}
+
 thread_local! {
     /// The provider blocks of the configuration this thread last wrote spans under (held, so
     /// that a reloaded configuration cannot reuse its address).
@@ -305,7 +354,7 @@ fn write_with(f: &Finished, providers: &[Block], out: &mut impl SpanOut) {
         out.attr(attr::REQUEST_MODEL, Attr::Str(upstream_model));
         let deployment = joined(&mut deployment, &[&entry.name, "@", &provider.name]);
         out.attr(attr::DEPLOYMENT, Attr::Str(deployment));
-        out.attr(attr::TIER, Attr::Str(a.tier.as_str()));
+        out.attrs(&tier_blocks(a.tier).0);
         out.attr(attr::ATTEMPT, Attr::Int(i as i64));
         out.attr(attr::OUTCOME, Attr::Str(a.outcome));
         if let Some(s) = a.status {
@@ -358,17 +407,22 @@ fn server_span(f: &Finished, providers: &[Block], out: &mut impl SpanOut, buf: &
             end: f.end,
         },
     );
-    out.attr(attr::METHOD, Attr::Str(f.method.as_str()));
-    if let Some(r) = &route {
-        out.attr(attr::ROUTE, Attr::Str(r));
+    match f.route.and_then(|r| route_block(r, &f.method)) {
+        Some(block) => out.attrs(block),
+        None => {
+            out.attr(attr::METHOD, Attr::Str(f.method.as_str()));
+            if let Some(r) = &route {
+                out.attr(attr::ROUTE, Attr::Str(r));
+            }
+            if let Some(op) = op {
+                out.attr(attr::OPERATION, Attr::Str(op));
+            }
+        }
     }
     if f.status != 0 {
         out.attr(attr::STATUS, Attr::Int(i64::from(f.status)));
     }
     out.attr(attr::REQUEST_ID, Attr::Str(&f.request_id));
-    if let Some(op) = op {
-        out.attr(attr::OPERATION, Attr::Str(op));
-    }
     if let Some((s, entry, provider, requested)) = served {
         out.attr(attr::REQUEST_MODEL, Attr::Str(requested));
         if s.proxied {
@@ -391,7 +445,7 @@ fn server_span(f: &Finished, providers: &[Block], out: &mut impl SpanOut, buf: &
         if let Some(n) = s.max_tokens {
             out.attr(attr::MAX_TOKENS, Attr::Int(n as i64));
         }
-        out.attr(attr::TIER, Attr::Str(s.tier.as_str()));
+        out.attrs(&tier_blocks(s.tier).0);
         out.attr(attr::STREAM, Attr::Bool(s.stream));
         if let Some(r) = &s.routing_reason {
             out.attr(attr::ROUTING_REASON, Attr::Str(r));
@@ -401,7 +455,7 @@ fn server_span(f: &Finished, providers: &[Block], out: &mut impl SpanOut, buf: &
         out.attr(attr::TIER, Attr::Str("none"));
     }
     if let Some(cap) = f.cap {
-        out.attr(attr::MAX_TIER, Attr::Str(cap.as_str()));
+        out.attrs(&tier_blocks(cap).1);
         let causes: Vec<Cow<'static, str>> = f.cap_causes.iter().map(|c| c.label()).collect();
         out.attr(attr::CAP_CAUSES, Attr::Strs(&causes));
     }
