@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bridge;
 pub mod catalogue;
 pub mod config;
+pub mod config_cache;
 pub mod contract;
 pub mod demo;
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::ctx::Ctx;
 use super::Gateway;
 use crate::access_log::{bounded_path, Entry};
 use crate::config::Config;
+use crate::config_cache;
 use crate::metrics;
 use crate::store::responses::StoredResponse;
 use pingora_error::Error;
@@ -66,13 +67,10 @@ impl Series {
     }
 }
 
-/// The series of one configuration, by label set.
-type SeriesCache = Option<(Arc<Config>, HashMap<SeriesKey, Series>)>;
-
 thread_local! {
-    /// The series this worker thread has used, for the configuration it holds (kept, so that a
-    /// reloaded configuration cannot reuse its address; emptied when the configuration changes).
-    static SERIES: RefCell<SeriesCache> = const { RefCell::new(None) };
+    /// The series this worker thread has used, by label set, for the configuration it holds
+    /// (emptied when the configuration changes).
+    static SERIES: config_cache::Slot<HashMap<SeriesKey, Series>> = const { RefCell::new(None) };
 }
 
 /// `f` with the request's series, resolved on this thread's first request that has them.
@@ -83,15 +81,16 @@ fn with_series<R>(
     op: Option<&str>,
     f: impl FnOnce(&Series) -> R,
 ) -> R {
-    SERIES.with_borrow_mut(|cache| {
-        if !matches!(cache, Some((c, _)) if Arc::ptr_eq(c, cfg)) {
-            *cache = Some((cfg.clone(), HashMap::new()));
-        }
-        let (_, series) = cache.as_mut().expect("filled above");
-        f(series
-            .entry(key)
-            .or_insert_with(|| Series::resolve(labels, op)))
-    })
+    config_cache::with(
+        &SERIES,
+        cfg,
+        |_| HashMap::new(),
+        |series| {
+            f(series
+                .entry(key)
+                .or_insert_with(|| Series::resolve(labels, op)))
+        },
+    )
 }
 
 pub fn finish(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Ctx) {

@@ -8,6 +8,7 @@
 
 use super::RequestTrace;
 use crate::config::{Config, ProviderApi};
+use crate::config_cache;
 use crate::contract::routes::{ClientApi, Handler, PathSpec, RouteSpec};
 use crate::contract::ErrorKind;
 use crate::keys::KeyRecord;
@@ -192,8 +193,8 @@ impl Value {
     }
 }
 
-/// Attributes every span of one provider repeats (its name, API, host and port), with their
-/// OTLP bytes: written once per configuration instead of once per span.
+/// Attributes many spans repeat (a provider's, a route's, a tier), with their OTLP bytes: encoded
+/// once instead of once per span.
 #[derive(Debug)]
 pub struct Block {
     pairs: Vec<(&'static str, Value)>,
@@ -271,24 +272,8 @@ fn route_block(route: &RouteSpec, method: &http::Method) -> Option<&'static Bloc
 }
 
 thread_local! {
-    /// The provider blocks of the configuration this thread last wrote spans under (held, so
-    /// that a reloaded configuration cannot reuse its address).
-    static PROVIDERS: RefCell<Option<(Arc<Config>, Vec<Block>)>> = const { RefCell::new(None) };
-}
-
-/// `f` with the provider blocks of `cfg`, made when the configuration changed.
-fn with_providers<R>(cfg: &Arc<Config>, f: impl FnOnce(&[Block]) -> R) -> R {
-    PROVIDERS.with_borrow_mut(|cache| {
-        let current = matches!(cache, Some((c, _)) if Arc::ptr_eq(c, cfg));
-        if !current {
-            *cache = Some((
-                cfg.clone(),
-                cfg.providers.iter().map(Block::provider).collect(),
-            ));
-        }
-        let (_, blocks) = cache.as_ref().expect("filled above");
-        f(blocks)
-    })
+    /// The provider blocks of the configuration this thread last wrote spans under.
+    static PROVIDERS: config_cache::Slot<Vec<Block>> = const { RefCell::new(None) };
 }
 
 /// One span's frame: everything but its attributes, status and events.
@@ -323,7 +308,12 @@ pub trait SpanOut {
 
 /// Write the request's spans: the server span first, then one client span per upstream attempt.
 pub fn write(f: &Finished, out: &mut impl SpanOut) {
-    with_providers(&f.cfg, |providers| write_with(f, providers, out));
+    config_cache::with(
+        &PROVIDERS,
+        &f.cfg,
+        |cfg| cfg.providers.iter().map(Block::provider).collect(),
+        |providers| write_with(f, providers, out),
+    );
 }
 
 fn write_with(f: &Finished, providers: &[Block], out: &mut impl SpanOut) {
@@ -433,14 +423,9 @@ fn server_span(f: &Finished, providers: &[Block], out: &mut impl SpanOut, buf: &
             out.attrs(provider);
         } else {
             // Answered by the gateway: no server was asked.
-            out.attr(
-                attr::PROVIDER,
-                Attr::Str(&f.cfg.provider(entry.provider).name),
-            );
-            out.attr(
-                attr::PROVIDER_API,
-                Attr::Str(api_label(f.cfg.provider(entry.provider).api)),
-            );
+            let p = f.cfg.provider(entry.provider);
+            out.attr(attr::PROVIDER, Attr::Str(&p.name));
+            out.attr(attr::PROVIDER_API, Attr::Str(api_label(p.api)));
         }
         if let Some(n) = s.max_tokens {
             out.attr(attr::MAX_TOKENS, Attr::Int(n as i64));
