@@ -61,16 +61,7 @@ pub fn effective_cap(inputs: &CapInputs) -> Cap {
     // Only the winning inputs become causes, so nothing is allocated for the others.
     let mut causes = Vec::new();
     let mut kinds = Vec::new();
-    for (t, cause, kind) in [
-        (inputs.team, "team policy", CauseKind::Team),
-        (inputs.key, "API key policy", CauseKind::Key),
-        (inputs.header, "X-Stav-Max-Tier header", CauseKind::Header),
-        (
-            inputs.conversation,
-            "the continued conversation's cap",
-            CauseKind::Conversation,
-        ),
-    ] {
+    for (t, cause, kind) in stated(inputs) {
         if t == Some(tier) {
             causes.push(cause.to_string());
             kinds.push(kind);
@@ -90,17 +81,27 @@ pub fn effective_cap(inputs: &CapInputs) -> Cap {
 
 /// The tier `effective_cap` settles on, without its causes.
 pub fn cap_tier(inputs: &CapInputs) -> Tier {
+    stated(inputs)
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .chain([sensitive_entities(inputs).map(|_| Tier::Sovereign)])
+        .flatten()
+        .min()
+        .unwrap_or(Tier::GlobalCommercial)
+}
+
+/// The inputs that state a tier themselves, each with its cause.
+fn stated(inputs: &CapInputs) -> [(Option<Tier>, &'static str, CauseKind); 4] {
     [
-        inputs.team,
-        inputs.key,
-        inputs.header,
-        inputs.conversation,
-        sensitive_entities(inputs).map(|_| Tier::Sovereign),
+        (inputs.team, "team policy", CauseKind::Team),
+        (inputs.key, "API key policy", CauseKind::Key),
+        (inputs.header, "X-Stav-Max-Tier header", CauseKind::Header),
+        (
+            inputs.conversation,
+            "the continued conversation's cap",
+            CauseKind::Conversation,
+        ),
     ]
-    .into_iter()
-    .flatten()
-    .min()
-    .unwrap_or(Tier::GlobalCommercial)
 }
 
 /// The detected entities that bound the cap (none when the team opted out).
@@ -117,16 +118,7 @@ mod tests {
     /// The cap as first written: every input a candidate with its cause, the lowest tier wins.
     fn reference(inputs: &CapInputs) -> Cap {
         let mut candidates: Vec<(Tier, String, Vec<CauseKind>)> = Vec::new();
-        for (t, cause, kind) in [
-            (inputs.team, "team policy", CauseKind::Team),
-            (inputs.key, "API key policy", CauseKind::Key),
-            (inputs.header, "X-Stav-Max-Tier header", CauseKind::Header),
-            (
-                inputs.conversation,
-                "the continued conversation's cap",
-                CauseKind::Conversation,
-            ),
-        ] {
+        for (t, cause, kind) in stated(inputs) {
             if let Some(t) = t {
                 candidates.push((t, cause.into(), vec![kind]));
             }
